@@ -1,0 +1,62 @@
+//! The library's error type: each variant names what failed (id, path, syscall) and why.
+
+use std::path::PathBuf;
+
+/// Result with berth's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in berth-runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The container id is not acceptable.
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+    /// No container with that id.
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    /// The id is taken.
+    #[error("container with id {0} already exists")]
+    AlreadyExists(String),
+    /// The operation does not fit the container's current status.
+    #[error("container {id} is {status}: {reason}")]
+    BadStatus { id: String, status: String, reason: String },
+    /// The bundle or its config.json is unusable.
+    #[error("bundle {path}: {reason}")]
+    Bundle { path: PathBuf, reason: String },
+    /// config.json asks for something invalid or unsupported.
+    #[error("config: {0}")]
+    Config(String),
+    /// A signal name or number was not understood.
+    #[error("invalid signal {0:?}")]
+    InvalidSignal(String),
+    /// A system call failed.
+    #[error("{call} {target}: {errno}")]
+    Sys { call: &'static str, target: String, errno: nix::Error },
+    /// File I/O failed.
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// The container init reported a failure during setup.
+    #[error("container init: {0}")]
+    Init(String),
+    /// A hook failed.
+    #[error("{kind} hook {path}: {reason}")]
+    Hook { kind: &'static str, path: PathBuf, reason: String },
+    /// A cgroup operation failed.
+    #[error(transparent)]
+    Cgroup(#[from] berth_cgroups::Error),
+    /// The state file is unreadable.
+    #[error("state of container {id}: {reason}")]
+    State { id: String, reason: String },
+}
+
+impl Error {
+    /// Shorthand for a failed syscall on a target (path, pid, fd description).
+    pub(crate) fn sys(call: &'static str, target: impl std::fmt::Display, errno: nix::Error) -> Self {
+        Error::Sys { call, target: target.to_string(), errno }
+    }
+
+    /// Shorthand for failed file I/O.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { op, path: path.into(), source }
+    }
+}

@@ -1,0 +1,34 @@
+//! berth-runtime: an OCI runtime as a library.
+//!
+//! [`Runtime`] holds the state directory (runc's `--root`) and hands out
+//! [`Container`]s by id. Operations map one to one onto the OCI lifecycle:
+//! [`Runtime::create`], [`Container::start`], [`Container::state`],
+//! [`Container::kill`], [`Container::delete`]. Inputs are `oci-spec` types; every
+//! failure is an [`Error`] naming the id, path or syscall and why. The library never
+//! prints and never exits the process: the caller decides how to report.
+
+mod bundle;
+mod console;
+mod container;
+mod error;
+mod hooks;
+mod id;
+mod namespaces;
+mod process;
+pub mod rootfs;
+mod runtime;
+mod signal;
+mod spawn;
+mod spec;
+mod state;
+
+pub use container::{Container, ExitStatus};
+pub use error::{Error, Result};
+pub use id::validate_id;
+pub use runtime::{CreateOptions, Runtime};
+pub use signal::parse_signal;
+pub use spec::default_spec;
+pub use state::{State, Status};
+
+/// The OCI runtime spec version berth implements.
+pub const OCI_VERSION: &str = "1.2.0";

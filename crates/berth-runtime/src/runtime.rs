@@ -1,0 +1,76 @@
+//! The entry point: a state directory (runc's `--root`) and the containers in it.
+
+use crate::container::Container;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// runc's default is /run/runc; berth keeps its own.
+pub const DEFAULT_ROOT: &str = "/run/berth";
+
+/// Options of `create` (runc's flags).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// `--pid-file`: written with the init's pid (decimal, no newline) once created.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`: unix socket that receives the pty master when
+    /// `process.terminal` is true.
+    pub console_socket: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`: stay in the caller's session keyring.
+    pub no_new_keyring: bool,
+    /// `--preserve-fds N`: fds 3..3+N of the caller are passed to the process.
+    pub preserve_fds: u32,
+}
+
+/// A state directory holding containers by id.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+}
+
+impl Runtime {
+    /// Opens (creating if needed, mode 0700) the state directory.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|e| Error::io("create state root", &root, e))?;
+        Ok(Runtime { root })
+    }
+
+    /// The state directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates container `id` from the bundle: on return the init is blocked before the
+    /// user program, status `created`.
+    pub fn create(&self, id: &str, bundle: &Path, options: &CreateOptions) -> Result<Container> {
+        crate::spawn::create(self, id, bundle, options)
+    }
+
+    /// Loads an existing container.
+    pub fn load(&self, id: &str) -> Result<Container> {
+        Container::load(self, id)
+    }
+
+    /// Every container in the state directory, by id order. Entries that cannot be read
+    /// are skipped (a concurrent delete may remove them while listing).
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read state root", &self.root, e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids.iter().filter_map(|id| self.load(id).ok()).collect())
+    }
+
+    /// The directory of one container.
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+}

@@ -1,0 +1,132 @@
+//! Persisted container state (`<root>/<id>/state.json`, written atomically with a
+//! temporary file and rename) and the OCI state document derived from it.
+
+use crate::error::{Error, Result};
+use berth_cgroups::CgroupState;
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The file name inside a container's directory.
+pub(crate) const STATE_FILE: &str = "state.json";
+/// The exec fifo: present while the container is `created`.
+pub(crate) const EXEC_FIFO: &str = "exec.fifo";
+
+/// OCI runtime status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Being created.
+    Creating,
+    /// Created; the user process has not started.
+    Created,
+    /// The user process runs.
+    Running,
+    /// Frozen.
+    Paused,
+    /// The init has exited.
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// The state document of `berth state`: the OCI fields plus runc's `rootfs`, `created`
+/// and `owner`, in runc's field order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+}
+
+/// What berth keeps on disk for a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Persisted {
+    pub id: String,
+    /// The init's host pid.
+    pub pid: i32,
+    /// The init's start time (field 22 of /proc/<pid>/stat), to tell a reused pid apart.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 with nanoseconds, UTC, as runc writes it.
+    pub created: String,
+    pub owner: String,
+    /// The config as it was at create time: later steps never re-read config.json.
+    pub config: Spec,
+    pub cgroup: Option<CgroupState>,
+    /// Set once `create` has finished; a directory without it is a failed create.
+    pub created_done: bool,
+}
+
+impl Persisted {
+    /// Writes `<dir>/state.json` atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(STATE_FILE);
+        let tmp = dir.join(".state.json.tmp");
+        let data = serde_json::to_vec(self).map_err(|e| Error::State {
+            id: self.id.clone(),
+            reason: format!("serialize: {e}"),
+        })?;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        f.write_all(&data).map_err(|e| Error::io("write", &tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
+    }
+
+    /// Reads `<dir>/state.json`.
+    pub fn load(dir: &Path, id: &str) -> Result<Self> {
+        let path = dir.join(STATE_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        serde_json::from_slice(&data).map_err(|e| Error::State {
+            id: id.to_string(),
+            reason: format!("{}: {e}", path.display()),
+        })
+    }
+
+    /// The OCI state with `status` as observed by the caller.
+    pub fn to_state(&self, status: Status) -> State {
+        State {
+            oci_version: crate::OCI_VERSION.to_string(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            owner: self.owner.clone(),
+            annotations: self.config.annotations().clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// RFC 3339 timestamp with nanoseconds in UTC, the format of runc's `created`.
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

@@ -1,9 +1,17 @@
 //! A container handle: id, persisted state, and the lifecycle operations on it.
+//!
+//! The status is observed, not stored: the init's pid (checked against its start time
+//! so a reused pid is not mistaken for it) tells running from stopped, a zombie init is
+//! stopped, and the exec fifo's presence tells created from running.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::hooks;
 use crate::runtime::Runtime;
-use crate::state::State;
-use nix::sys::signal::Signal;
+use crate::state::{Persisted, State, Status, EXEC_FIFO};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 /// How the container's init ended (from `wait`, for `berth run`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +36,14 @@ impl ExitStatus {
 #[derive(Debug)]
 pub struct Container {
     pub(crate) runtime: Runtime,
-    pub(crate) state: crate::state::Persisted,
+    pub(crate) state: Persisted,
 }
 
 impl Container {
     pub(crate) fn load(runtime: &Runtime, id: &str) -> Result<Self> {
-        let _ = (runtime, id);
-        todo!()
+        crate::id::validate_id(id)?;
+        let state = Persisted::load(&runtime.container_dir(id), id)?;
+        Ok(Container { runtime: runtime.clone(), state })
     }
 
     /// The id.
@@ -42,38 +51,221 @@ impl Container {
         &self.state.id
     }
 
-    /// The init's pid on the host (0 once stopped and unknown).
+    /// The init's pid on the host as recorded at create.
     pub fn pid(&self) -> i32 {
         self.state.pid
     }
 
     /// The OCI state, with the status observed now (a dead or zombie init is `stopped`).
     pub fn state(&self) -> Result<State> {
-        todo!()
+        Ok(self.state.to_state(self.status()))
     }
 
-    /// Lets a `created` container run its process; runs poststart hooks.
+    /// The status observed now.
+    pub fn status(&self) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if !self.state.created_done {
+            return Status::Creating;
+        }
+        if self.dir().join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        Status::Running
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        self.runtime.container_dir(&self.state.id)
+    }
+
+    fn init_alive(&self) -> bool {
+        let pid = self.state.pid;
+        if pid <= 0 {
+            return false;
+        }
+        match proc_stat(pid) {
+            Some((state, start)) => {
+                !matches!(state, 'Z' | 'X' | 'x') && (self.state.pid_start_time == 0 || start == self.state.pid_start_time)
+            }
+            None => false,
+        }
+    }
+
+    fn bad_status(&self, status: Status, reason: &str) -> Error {
+        Error::BadStatus { id: self.state.id.clone(), status: status.to_string(), reason: reason.to_string() }
+    }
+
+    /// Lets a `created` container run its process, then runs poststart hooks; a failing
+    /// poststart hook stops and deletes the container and fails `start` (runtime spec
+    /// 1.3, runc).
     pub fn start(&mut self) -> Result<()> {
-        todo!()
+        let status = self.status();
+        if status != Status::Created {
+            return Err(self.bad_status(status, "cannot start a container that is not created"));
+        }
+        let fifo = self.dir().join(EXEC_FIFO);
+        let fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| match e {
+            // No reader: the init is gone.
+            nix::Error::ENXIO => self.bad_status(Status::Stopped, "the init exited before start"),
+            e => Error::sys("open", fifo.display(), e),
+        })?;
+        nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write", fifo.display(), e))?;
+        drop(fd);
+        let _ = std::fs::remove_file(&fifo);
+        let hooks = self.state.config.hooks().clone().unwrap_or_default();
+        if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
+            let state = serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
+            if let Err(e) = hooks::run_all("poststart", poststart, &state) {
+                self.kill_and_wait(Signal::SIGKILL);
+                self.destroy();
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Sends `signal` to the init (or with `all` to every process in its cgroup).
     /// Fails on a stopped container.
     pub fn kill(&self, signal: Signal, all: bool) -> Result<()> {
-        let _ = (signal, all);
-        todo!()
+        let status = self.status();
+        if status == Status::Stopped {
+            return Err(self.bad_status(status, "container not running"));
+        }
+        if all {
+            if let Some(cg) = self.cgroup()? {
+                for pid in cg.pids()? {
+                    let _ = kill(Pid::from_raw(pid), signal);
+                }
+                return Ok(());
+            }
+        }
+        kill(Pid::from_raw(self.state.pid), signal).map_err(|e| Error::sys("kill", format!("pid {} of container {}", self.state.pid, self.state.id), e))
     }
 
-    /// Deletes a stopped (or, like runc, a created) container: cgroup, state, poststop
-    /// hooks. A running or paused one is refused unless `force`, which kills it first.
+    /// Deletes a stopped (or, like runc, a created) container: cgroup, state, then
+    /// poststop hooks. A running or paused one is refused unless `force`, which kills
+    /// it first.
     pub fn delete(self, force: bool) -> Result<()> {
-        let _ = force;
-        todo!()
+        let status = self.status();
+        match status {
+            Status::Stopped => {}
+            Status::Created | Status::Creating => self.kill_and_wait(Signal::SIGKILL),
+            Status::Running | Status::Paused if force => self.kill_and_wait(Signal::SIGKILL),
+            _ => {
+                return Err(Error::BadStatus {
+                    id: self.state.id.clone(),
+                    status: status.to_string(),
+                    reason: "cannot delete a container that is not stopped (use --force)".into(),
+                })
+            }
+        }
+        self.destroy();
+        Ok(())
+    }
+
+    /// Removes cgroup and state directory, then runs poststop hooks (warnings only).
+    fn destroy(&self) {
+        match self.cgroup() {
+            Ok(Some(cg)) => {
+                if let Err(e) = cg.destroy() {
+                    tracing::warn!("delete {}: {e}", self.state.id);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("delete {}: {e}", self.state.id),
+        }
+        let dir = self.dir();
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("remove {}: {e}", dir.display());
+            }
+        }
+        let hooks = self.state.config.hooks().clone().unwrap_or_default();
+        if let Some(poststop) = hooks.poststop().as_deref().filter(|h| !h.is_empty()) {
+            let state = serde_json::to_string(&self.state.to_state(Status::Stopped)).unwrap_or_default();
+            hooks::run_all_warn("poststop", poststop, &state);
+        }
+    }
+
+    fn cgroup(&self) -> Result<Option<Box<dyn berth_cgroups::CgroupManager>>> {
+        match &self.state.cgroup {
+            Some(s) => Ok(Some(berth_cgroups::from_state(s)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Kills the init (and the rest of the cgroup) and waits up to 10 s for it to go.
+    fn kill_and_wait(&self, signal: Signal) {
+        if !self.init_alive() {
+            return;
+        }
+        let pid = self.state.pid;
+        // SAFETY: pidfd_open with a pid and no flags returns a new fd or -1.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let pidfd = (raw >= 0).then(|| {
+            // SAFETY: a fresh fd owned by nobody else.
+            unsafe { OwnedFd::from_raw_fd(raw as i32) }
+        });
+        let _ = kill(Pid::from_raw(pid), signal);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.init_alive() && Instant::now() < deadline {
+            match &pidfd {
+                Some(fd) => {
+                    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                    // SAFETY: one valid pollfd.
+                    unsafe { libc::poll(&mut p, 1, 100) };
+                }
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
     }
 
     /// Waits for the init to end; only for a caller that is the init's parent (the
     /// process that called `create`, as `berth run` is).
     pub fn wait(&self) -> Result<ExitStatus> {
-        todo!()
+        use nix::sys::wait::{waitpid, WaitStatus};
+        loop {
+            match waitpid(Pid::from_raw(self.state.pid), None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::Exited(code)),
+                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ExitStatus::Signaled(sig as i32)),
+                Ok(_) | Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::sys("waitpid", format!("init of container {}", self.state.id), e)),
+            }
+        }
+    }
+}
+
+/// (state letter, start time) from /proc/<pid>/stat.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3), start time is field 22: 18 more fields on.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The start time of a process (field 22 of /proc/<pid>/stat).
+pub(crate) fn proc_start_time(pid: i32) -> Option<u64> {
+    proc_stat(pid).map(|(_, s)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proc_stat;
+
+    #[test]
+    fn reads_own_stat() {
+        let (state, start) = proc_stat(std::process::id() as i32).unwrap();
+        assert!(state == 'R' || state == 'S', "{state}");
+        assert!(start > 0);
     }
 }

@@ -1,1 +1,173 @@
-//! hooks
+//! OCI hooks: each runs with `path`, `args` as argv (args[0] is argv[0]), exactly `env`
+//! as its environment, the container state JSON on stdin (then closed), and is killed
+//! after `timeout` seconds.
+//!
+//! Run points follow the current runtime spec: prestart and createRuntime in the
+//! runtime's namespaces during create; createContainer in the container's mount
+//! namespace before pivot_root and startContainer in the container just before the
+//! user program (both run by the init); poststart after start; poststop at delete.
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::Hook;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs hooks in order, stopping at the first failure.
+pub(crate) fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<()> {
+    hooks.iter().try_for_each(|h| run(kind, h, state_json))
+}
+
+/// Runs hooks in order; failures are logged as warnings and the rest still run
+/// (the spec's rule for poststop).
+pub(crate) fn run_all_warn(kind: &'static str, hooks: &[Hook], state_json: &str) {
+    for h in hooks {
+        if let Err(e) = run(kind, h, state_json) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// Runs one hook.
+pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<()> {
+    let path = hook.path();
+    let fail = |reason: String| Error::Hook { kind, path: path.clone(), reason };
+    let mut cmd = Command::new(path);
+    if let Some(args) = hook.args() {
+        if let Some((arg0, rest)) = args.split_first() {
+            cmd.arg0(arg0).args(rest);
+        }
+    }
+    cmd.env_clear();
+    for kv in hook.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start: {e}")))?;
+    let started = Instant::now();
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that exits without reading its stdin gives EPIPE: not a failure.
+        let _ = stdin.write_all(state_json.as_bytes());
+    }
+    // Drain output in threads so a chatty hook cannot block on a full pipe.
+    let out = child.stdout.take().map(drain);
+    let err = child.stderr.take().map(drain);
+    let timeout = hook.timeout().map(|t| Duration::from_secs(t.max(1) as u64));
+    let status = match wait_timeout(&mut child, timeout) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!("timed out after {}s", started.elapsed().as_secs())));
+        }
+        Err(e) => return Err(fail(format!("wait: {e}"))),
+    };
+    // A hook that leaves a daemon holding its stdout/stderr must not hang us: give the
+    // readers a moment after the exit, then go on without the rest of the output.
+    let grace = Duration::from_millis(200);
+    let stderr = err.and_then(|rx| rx.recv_timeout(grace).ok()).unwrap_or_default();
+    let _ = out.and_then(|rx| rx.recv_timeout(grace).ok());
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&stderr);
+        let stderr = stderr.trim();
+        return Err(fail(if stderr.is_empty() {
+            format!("{status}")
+        } else {
+            format!("{status}, stderr: {stderr}")
+        }));
+    }
+    Ok(())
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.by_ref().take(64 * 1024).read_to_end(&mut buf);
+        // Keep reading past the cap so the hook never blocks, discarding.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Waits for the child, up to `timeout`; `Ok(None)` when it expired. Uses a pidfd so
+/// the wait wakes at the child's exit rather than on a polling tick.
+fn wait_timeout(
+    child: &mut std::process::Child,
+    timeout: Option<Duration>,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let Some(timeout) = timeout else { return child.wait().map(Some) };
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if raw < 0 {
+        return child.wait().map(Some);
+    }
+    // SAFETY: the syscall returned a fresh fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait()? {
+            return Ok(Some(s));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::HookBuilder;
+
+    fn hook(args: &[&str], timeout: Option<i64>) -> Hook {
+        let mut b = HookBuilder::default()
+            .path("/bin/sh")
+            .args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .env(vec!["HOOKVAR=x".to_string()]);
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn stdin_args_env() {
+        let dir = std::env::temp_dir().join(format!("berth-hook-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let script = format!("cat > {0}; echo \"$0 $1 $HOOKVAR ${{PATH:-nopath}}\" >> {0}", out.display());
+        let h = hook(&["myhook", "-c", &script, "first"], Some(5));
+        let r = run("prestart", &h, "{\"id\":\"x\"}");
+        let text = std::fs::read_to_string(&out);
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        assert_eq!(text.unwrap(), "{\"id\":\"x\"}myhook first x nopath\n");
+    }
+
+    #[test]
+    fn failure_names_status_and_stderr() {
+        let h = hook(&["sh", "-c", "echo boom >&2; exit 3"], None);
+        let e = run("poststart", &h, "{}").unwrap_err().to_string();
+        assert!(e.contains("poststart hook /bin/sh") && e.contains("exit status: 3") && e.contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn timeout_kills() {
+        let h = hook(&["sh", "-c", "sleep 20"], Some(1));
+        let t = Instant::now();
+        let e = run("createRuntime", &h, "{}").unwrap_err().to_string();
+        assert!(e.contains("timed out"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+}

@@ -25,7 +25,7 @@ mod state;
 pub use container::{Container, ExitStatus};
 pub use error::{Error, Result};
 pub use id::validate_id;
-pub use runtime::{CreateOptions, Runtime};
+pub use runtime::{CreateOptions, Runtime, DEFAULT_ROOT};
 pub use signal::parse_signal;
 pub use spec::default_spec;
 pub use state::{State, Status};

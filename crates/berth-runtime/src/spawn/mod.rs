@@ -1,11 +1,174 @@
-//! The create path.
+//! The create path: prepare everything in the parent, fork the intermediate process
+//! that enters the namespaces, let it clone the init as our sibling-turned-child
+//! (CLONE_PARENT), answer the init's requests (uid/gid maps, runtime hooks) and
+//! record the container once the init reports it is ready.
+//!
+//! Process layout (no re-exec of the berth binary):
+//! ```text
+//! parent (berth create) --fork--> intermediate: joins namespaces, unshares new ones
+//!        ^                              |  clone(CLONE_PARENT)
+//!        +------ child of parent ---- init: rootfs, hooks, pivot, console, sysctl,
+//!                                          masked/readonly paths, waits for start,
+//!                                          then user, capabilities, execve
+//! ```
+//! The intermediate is made with glibc's fork(), which resets the allocator's locks in
+//! the child, so the child may allocate even when the embedding program is threaded.
+//! The child never touches std's global locks (stdout, stderr, env): it reports over
+//! the sync channel or writes to fd 2 directly.
 
+mod channel;
+mod init;
+mod plan;
+
+use crate::bundle::Bundle;
 use crate::container::Container;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::hooks;
 use crate::runtime::{CreateOptions, Runtime};
-use std::path::Path;
+use crate::state::{now_rfc3339, Persisted, Status, EXEC_FIFO};
+use berth_cgroups::CgroupManager;
+use channel::Msg;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+use std::path::{Path, PathBuf};
 
-pub(crate) fn create(runtime: &Runtime, id: &str, bundle: &Path, options: &CreateOptions) -> Result<Container> {
-    let _ = (runtime, id, bundle, options);
-    todo!()
+pub(crate) use plan::InitPlan;
+
+/// Undoes a partial create: kills the init, removes the cgroup and the state directory.
+struct Undo<'a> {
+    dir: PathBuf,
+    cgroup: Option<&'a dyn CgroupManager>,
+    pids: Vec<Pid>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for pid in &self.pids {
+            let _ = kill(*pid, Signal::SIGKILL);
+            let _ = waitpid(*pid, None);
+        }
+        if let Some(cg) = self.cgroup {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("cleanup after failed create: {e}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub(crate) fn create(runtime: &Runtime, id: &str, bundle_dir: &Path, options: &CreateOptions) -> Result<Container> {
+    crate::id::validate_id(id)?;
+    let bundle = Bundle::load(bundle_dir)?;
+    let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let cgroup = berth_cgroups::new_manager(cgroups_path.as_ref().and_then(|p| p.to_str()), id)?;
+    let dir = runtime.container_dir(id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(id.to_string())),
+        Err(e) => return Err(Error::io("create state directory", &dir, e)),
+    }
+    let mut undo = Undo { dir: dir.clone(), cgroup: None, pids: Vec::new(), armed: true };
+
+    let fifo_path = dir.join(EXEC_FIFO);
+    let plan = InitPlan::new(id, &bundle, options, &fifo_path)?;
+    undo.cgroup = Some(cgroup.as_ref());
+    cgroup.create()?;
+    if let Some(res) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cgroup.set(res)?;
+    }
+
+    let mut persisted = Persisted {
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        owner: String::new(),
+        config: bundle.spec.clone(),
+        cgroup: Some(cgroup.state()),
+        created_done: false,
+    };
+    persisted.save(&dir)?;
+
+    let (parent_ch, child_ch) = channel::pair()?;
+    // SAFETY: the child only runs `init::intermediate`, which never returns, and uses
+    // only what `plan` prepared; glibc's fork keeps malloc usable in the child.
+    let intermediate = match unsafe { fork() }.map_err(|e| Error::sys("fork", id, e))? {
+        ForkResult::Child => {
+            drop(parent_ch);
+            init::intermediate(&plan, child_ch)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_ch);
+    plan.close_parent_copies();
+    undo.pids.push(intermediate);
+
+    cgroup.apply(intermediate.as_raw())?;
+    parent_ch.send(&Msg::Go)?;
+
+    let hooks = bundle.spec.hooks().clone().unwrap_or_default();
+    let mut init_pid = None;
+    loop {
+        match parent_ch.recv()? {
+            Some(Msg::NeedMaps) => {
+                plan.write_id_maps(intermediate)?;
+                parent_ch.send(&Msg::MapsDone)?;
+            }
+            Some(Msg::Pid(p)) => {
+                let pid = Pid::from_raw(p);
+                undo.pids.insert(0, pid);
+                let _ = waitpid(intermediate, None);
+                undo.pids.retain(|p| *p != intermediate);
+                persisted.pid = p;
+                persisted.pid_start_time = crate::container::proc_start_time(p).unwrap_or(0);
+                init_pid = Some(pid);
+            }
+            Some(Msg::RuntimeHooks) => {
+                let creating = state_json(&persisted, Status::Creating);
+                hooks::run_all("prestart", hooks.prestart().as_deref().unwrap_or_default(), &creating)?;
+                hooks::run_all("createRuntime", hooks.create_runtime().as_deref().unwrap_or_default(), &creating)?;
+                let created = state_json(&persisted, Status::Created);
+                parent_ch.send(&Msg::HooksDone { creating, created })?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            Some(other) => return Err(Error::Init(format!("unexpected message {other:?} during create"))),
+            None => {
+                return Err(Error::Init(match init_pid {
+                    None => "the intermediate process exited before starting the init".into(),
+                    Some(_) => "the init exited during setup without reporting an error".into(),
+                }))
+            }
+        }
+    }
+    drop(parent_ch);
+
+    persisted.created_done = true;
+    persisted.save(&dir)?;
+    if let Some(pid_file) = &options.pid_file {
+        write_pid_file(pid_file, persisted.pid)?;
+    }
+    undo.armed = false;
+    Ok(Container { runtime: runtime.clone(), state: persisted })
+}
+
+fn state_json(p: &Persisted, status: Status) -> String {
+    serde_json::to_string(&p.to_state(status)).unwrap_or_default()
+}
+
+/// The decimal pid, no newline, written atomically (temporary file and rename) as runc does.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename pid file", path, e))
 }

@@ -1,0 +1,92 @@
+//! Capabilities: the five sets of `process.capabilities`, applied in the order the
+//! kernel allows (runc's finalizeNamespace): the bounding set is reduced while the init
+//! is still fully privileged; after the uid switch (with PR_SET_KEEPCAPS) the
+//! inheritable, effective and permitted sets are set, then the ambient set raised.
+
+use crate::error::{Error, Result};
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities};
+use std::str::FromStr;
+
+#[derive(Debug, Clone)]
+pub(crate) struct CapsPlan {
+    bounding: CapsHashSet,
+    effective: CapsHashSet,
+    inheritable: CapsHashSet,
+    permitted: CapsHashSet,
+    ambient: CapsHashSet,
+    /// Every capability this kernel knows (0..=cap_last_cap).
+    all: CapsHashSet,
+}
+
+fn convert(set: &Option<Capabilities>) -> CapsHashSet {
+    set.iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = format!("CAP_{c}");
+            match Capability::from_str(&name) {
+                Ok(cap) => Some(cap),
+                Err(_) => {
+                    tracing::warn!("capability {name} is unknown to berth: skipped");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+impl CapsPlan {
+    pub fn new(c: &LinuxCapabilities) -> Result<Self> {
+        let all = caps::runtime::thread_all_supported();
+        let plan = CapsPlan {
+            bounding: convert(c.bounding()),
+            effective: convert(c.effective()),
+            inheritable: convert(c.inheritable()),
+            permitted: convert(c.permitted()),
+            ambient: convert(c.ambient()),
+            all,
+        };
+        // A capability the kernel does not have cannot be granted: skip with a warning
+        // as for unknown names (runtime spec 1.1: SHOULD NOT fail).
+        Ok(plan)
+    }
+
+    /// Before the uid switch: drop from the bounding set what the config leaves out.
+    /// Fails naming a capability the config wants but the runtime itself lacks.
+    pub fn apply_bounding(&self) -> Result<()> {
+        let current = caps::read(None, CapSet::Bounding).map_err(|e| Error::Init(format!("read bounding set: {e}")))?;
+        for cap in self.bounding.iter().chain(&self.permitted) {
+            if self.all.contains(cap) && !current.contains(cap) {
+                return Err(Error::Init(format!(
+                    "capability {cap} is not in berth's own bounding set and cannot be granted"
+                )));
+            }
+        }
+        for cap in &self.all {
+            if !self.bounding.contains(cap) && current.contains(cap) {
+                caps::drop(None, CapSet::Bounding, *cap)
+                    .map_err(|e| Error::Init(format!("drop {cap} from the bounding set: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the uid switch: set I, E, P (in this order, so that each step is allowed),
+    /// then raise the ambient set.
+    pub fn apply_sets(&self) -> Result<()> {
+        let known = |s: &CapsHashSet| -> CapsHashSet { s.intersection(&self.all).copied().collect() };
+        for (set, want, name) in [
+            (CapSet::Inheritable, &self.inheritable, "inheritable"),
+            (CapSet::Effective, &self.effective, "effective"),
+            (CapSet::Permitted, &self.permitted, "permitted"),
+        ] {
+            caps::set(None, set, &known(want)).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))?;
+        }
+        caps::clear(None, CapSet::Ambient).map_err(|e| Error::Init(format!("clear ambient capabilities: {e}")))?;
+        for cap in known(&self.ambient) {
+            caps::raise(None, CapSet::Ambient, cap)
+                .map_err(|e| Error::Init(format!("raise ambient capability {cap} (it must also be permitted and inheritable): {e}")))?;
+        }
+        Ok(())
+    }
+}

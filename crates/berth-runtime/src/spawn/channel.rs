@@ -1,0 +1,142 @@
+//! The sync protocol between the parent and the container's intermediate and init
+//! processes: tagged messages on a SOCK_SEQPACKET socketpair (one message per packet).
+
+use crate::error::{Error, Result};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// One message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Msg {
+    /// Parent → intermediate: the cgroup is applied, go on.
+    Go,
+    /// Intermediate → parent: write the uid/gid maps of my new user namespace.
+    NeedMaps,
+    /// Parent → intermediate: maps written.
+    MapsDone,
+    /// Intermediate → parent: the init's pid.
+    Pid(i32),
+    /// Init → parent: mounts done, run prestart/createRuntime hooks now.
+    RuntimeHooks,
+    /// Parent → init: hooks ran; the state documents (`creating`, `created`) for the
+    /// hooks the init runs itself.
+    HooksDone { creating: String, created: String },
+    /// Init → parent: ready, about to wait for start.
+    Ready,
+    /// Either way: setup failed.
+    Error(String),
+}
+
+const MAX: usize = 256 * 1024;
+
+/// One end of the channel.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair (parent end, child end), close-on-exec.
+pub(crate) fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::sys("socketpair", "sync channel", e))?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let mut buf = Vec::with_capacity(64);
+        match msg {
+            Msg::Go => buf.push(1),
+            Msg::NeedMaps => buf.push(2),
+            Msg::MapsDone => buf.push(3),
+            Msg::Pid(p) => {
+                buf.push(4);
+                buf.extend_from_slice(&p.to_le_bytes());
+            }
+            Msg::RuntimeHooks => buf.push(5),
+            Msg::HooksDone { creating, created } => {
+                buf.push(6);
+                buf.extend_from_slice(&(creating.len() as u32).to_le_bytes());
+                buf.extend_from_slice(creating.as_bytes());
+                buf.extend_from_slice(created.as_bytes());
+            }
+            Msg::Ready => buf.push(7),
+            Msg::Error(s) => {
+                buf.push(8);
+                buf.extend_from_slice(&s.as_bytes()[..s.len().min(MAX - 1)]);
+            }
+        }
+        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
+            .map_err(|e| Error::sys("send", "sync channel", e))?;
+        Ok(())
+    }
+
+    /// Receives one message; `None` when the other side has closed.
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; MAX];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(nix::Error::EINTR) => continue,
+                r => break r.map_err(|e| Error::sys("recv", "sync channel", e))?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let body = &buf[1..n];
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let msg = match buf[0] {
+            1 => Msg::Go,
+            2 => Msg::NeedMaps,
+            3 => Msg::MapsDone,
+            4 if body.len() == 4 => Msg::Pid(i32::from_le_bytes(body.try_into().unwrap_or_default())),
+            5 => Msg::RuntimeHooks,
+            6 if body.len() >= 4 => {
+                let len = u32::from_le_bytes(body[..4].try_into().unwrap_or_default()) as usize;
+                let rest = &body[4..];
+                let len = len.min(rest.len());
+                Msg::HooksDone { creating: text(&rest[..len]), created: text(&rest[len..]) }
+            }
+            7 => Msg::Ready,
+            8 => Msg::Error(text(body)),
+            t => return Err(Error::Init(format!("sync channel: unexpected message tag {t}"))),
+        };
+        Ok(Some(msg))
+    }
+
+    /// Receives and requires a specific message.
+    pub fn expect(&self, want: &Msg, peer: &str) -> Result<()> {
+        match self.recv()? {
+            Some(m) if &m == want => Ok(()),
+            Some(Msg::Error(e)) => Err(Error::Init(e)),
+            Some(m) => Err(Error::Init(format!("sync channel: expected {want:?} from {peer}, got {m:?}"))),
+            None => Err(Error::Init(format!("{peer} closed the sync channel unexpectedly"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let (a, b) = pair().unwrap();
+        let msgs = [
+            Msg::Go,
+            Msg::NeedMaps,
+            Msg::MapsDone,
+            Msg::Pid(4242),
+            Msg::RuntimeHooks,
+            Msg::HooksDone { creating: "{\"a\":1}".into(), created: "{\"b\":2}".into() },
+            Msg::Ready,
+            Msg::Error("mount /x: EPERM".into()),
+        ];
+        for m in &msgs {
+            a.send(m).unwrap();
+            assert_eq!(b.recv().unwrap().as_ref(), Some(m));
+        }
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}

@@ -1,0 +1,223 @@
+//! The container side of the create path, from fork to execve. Runs in forked
+//! children: reports failures over the sync channel (or to fd 2 once the parent is
+//! gone) and leaves with `_exit`, never by returning or unwinding into the caller.
+
+use super::channel::{Channel, Msg};
+use super::plan::InitPlan;
+use crate::error::{Error, Result};
+use crate::hooks;
+use std::os::fd::AsRawFd;
+
+/// The intermediate process: joins and creates namespaces, then clones the init as a
+/// child of our parent (CLONE_PARENT) and tells the parent its pid.
+pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
+    let r = (|| -> Result<()> {
+        ch.expect(&Msg::Go, "parent")?;
+        set_dumpable(false);
+        if let Some(adj) = plan.process.oom_score_adj {
+            // Before the user namespace, while still privileged in the host's.
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| Error::io("write", "/proc/self/oom_score_adj", e))?;
+        }
+        plan.ns.enter(|| {
+            ch.send(&Msg::NeedMaps)?;
+            ch.expect(&Msg::MapsDone, "parent")
+        })?;
+        // SAFETY: raw clone with no new stack behaves as fork; this process is
+        // single-threaded (a child of fork), so no lock can be held by another thread.
+        let pid = unsafe {
+            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        };
+        if pid < 0 {
+            return Err(Error::sys("clone", "container init", nix::Error::last()));
+        }
+        if pid == 0 {
+            init(plan, &ch)
+        }
+        ch.send(&Msg::Pid(pid as i32))
+    })();
+    match r {
+        Ok(()) => exit(0),
+        Err(e) => {
+            let _ = ch.send(&Msg::Error(e.to_string()));
+            exit(1)
+        }
+    }
+}
+
+/// The init: becomes the container and finally its process.
+fn init(plan: &InitPlan, ch: &Channel) -> ! {
+    if let Err(e) = setup(plan, ch) {
+        let _ = ch.send(&Msg::Error(e.to_string()));
+        exit(1)
+    }
+    // The parent has recorded us as created; from here on errors go to our stderr.
+    // (The channel fd is close-on-exec.)
+    let e = match wait_for_start(plan).and_then(|()| finish(plan)) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let msg = format!("berth init: {e}\n");
+    // SAFETY: writing a byte buffer to fd 2.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    exit(127)
+}
+
+/// Everything up to "ready": the container's environment, as `create` promises it.
+fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
+    nix::unistd::setsid().map_err(|e| Error::sys("setsid", "container init", e))?;
+    if plan.new_keyring {
+        join_session_keyring(&plan.id)?;
+    }
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h.to_str().unwrap_or_default()).map_err(|e| Error::sys("sethostname", h.to_string_lossy(), e))?;
+    }
+    if let Some(d) = &plan.domainname {
+        // SAFETY: a valid C string and its length.
+        if unsafe { libc::setdomainname(d.as_ptr(), d.as_bytes().len()) } != 0 {
+            return Err(Error::sys("setdomainname", d.to_string_lossy(), nix::Error::last()));
+        }
+    }
+    plan.rootfs.prepare()?;
+    ch.send(&Msg::RuntimeHooks)?;
+    let (creating, created) = match ch.recv()? {
+        Some(Msg::HooksDone { creating, created }) => (creating, created),
+        Some(Msg::Error(e)) => return Err(Error::Init(e)),
+        other => return Err(Error::Init(format!("expected the runtime hooks to finish, got {other:?}"))),
+    };
+    hooks::run_all("createContainer", &plan.create_container_hooks, &creating)?;
+    plan.rootfs.pivot()?;
+    if let Some(sock) = plan.console.borrow_mut().take() {
+        crate::console::setup(&sock)?;
+    }
+    for (path, value) in &plan.sysctl {
+        std::fs::write(path, value).map_err(|e| Error::io("write sysctl", path, e))?;
+    }
+    plan.rootfs.finalize()?;
+    for r in &plan.process.rlimits {
+        r.apply()?;
+    }
+    // The cwd is created if missing (as runc does) and must be inside the new root.
+    let cwd = plan.process.cwd.as_c_str();
+    if nix::unistd::chdir(cwd).is_err() {
+        nix::unistd::mkdir(cwd, nix::sys::stat::Mode::from_bits_truncate(0o755))
+            .or_else(|e| if e == nix::Error::EEXIST { Ok(()) } else { Err(e) })
+            .map_err(|e| Error::sys("mkdir cwd", cwd.to_string_lossy(), e))?;
+    }
+    STARTING_CREATED.with(|s| *s.borrow_mut() = created);
+    plan.process.exec.resolve().map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
+    ch.send(&Msg::Ready)
+}
+
+thread_local! {
+    static STARTING_CREATED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    static EXEC_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Blocks until `berth start` writes to the exec fifo.
+fn wait_for_start(plan: &InitPlan) -> Result<()> {
+    let fifo = plan.fifo.borrow_mut().take().ok_or_else(|| Error::Init("exec fifo is not open".into()))?;
+    let mut buf = [0u8; 1];
+    loop {
+        let mut pfd = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if n < 0 {
+            let e = nix::Error::last();
+            if e == nix::Error::EINTR {
+                continue;
+            }
+            return Err(Error::sys("poll", "exec fifo", e));
+        }
+        match nix::unistd::read(&fifo, &mut buf) {
+            Ok(1) => return Ok(()),
+            Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(Error::sys("read", "exec fifo", e)),
+        }
+    }
+}
+
+/// After start: startContainer hooks, user, capabilities, no_new_privs, fds, umask,
+/// cwd, execve.
+fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
+    let created = STARTING_CREATED.with(|s| s.take());
+    hooks::run_all("startContainer", &plan.start_container_hooks, &created)?;
+    let p = &plan.process;
+    if let Some(caps) = &p.caps {
+        caps.apply_bounding()?;
+    }
+    set_keepcaps(true)?;
+    // setgroups is refused in a user namespace whose setgroups file says deny.
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
+    p.user.apply(setgroups_allowed)?;
+    set_keepcaps(false)?;
+    if let Some(caps) = &p.caps {
+        caps.apply_sets()?;
+    }
+    if p.no_new_privileges {
+        // SAFETY: prctl with constant arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(Error::sys("prctl", "PR_SET_NO_NEW_PRIVS", nix::Error::last()));
+        }
+    }
+    nix::unistd::chdir(p.cwd.as_c_str()).map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
+    // A cwd outside the root (a leaked directory fd, CVE-2024-21626) makes getcwd fail.
+    nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", "process.cwd is not inside the container root", e))?;
+    close_fds(plan.preserve_fds)?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user.umask as libc::mode_t));
+    set_dumpable(true);
+    Err(p.exec.exec(EXEC_INDEX.with(|x| x.get())))
+}
+
+/// Marks every fd from 3 + preserve_fds up close-on-exec and clears the flag on the
+/// preserved ones, so exactly stdio and the preserved fds reach the process.
+fn close_fds(preserve: u32) -> Result<()> {
+    for fd in 3..3 + preserve as i32 {
+        // SAFETY: fcntl on an fd number; an fd that is not open gives EBADF, ignored.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC changes flags only.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3 + preserve, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r != 0 {
+        return Err(Error::sys("close_range", "fds of the container process", nix::Error::last()));
+    }
+    Ok(())
+}
+
+fn set_keepcaps(on: bool) -> Result<()> {
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(Error::sys("prctl", "PR_SET_KEEPCAPS", nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Non-dumpable while berth's own image is in the process: a container process cannot
+/// open /proc/<pid>/exe (the berth binary) or the fds of a process in setup
+/// (CVE-2019-5736). execve makes the process dumpable again.
+fn set_dumpable(on: bool) {
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
+}
+
+/// A new session keyring, so containers do not share the caller's keys.
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_ulong = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
+    // SAFETY: keyctl with a valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = nix::Error::last();
+        // Kernels without keyrings, or where seccomp/keyring quotas refuse: runc ignores ENOSYS.
+        if e != nix::Error::ENOSYS {
+            return Err(Error::sys("keyctl", "join session keyring", e));
+        }
+    }
+    Ok(())
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process without running the parent's atexit handlers or
+    // flushing its stdio buffers, which were copied by fork and are not ours.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,120 @@
+//! Everything the container's processes need, prepared in the parent before fork so
+//! the children only make system calls: namespaces opened and checked, rootfs mounts
+//! parsed, argv/env/PATH candidates built, the console socket connected and the exec
+//! fifo opened.
+
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::namespaces::NamespacePlan;
+use crate::process::{cstring, ProcessPlan};
+use crate::rootfs::{RootfsOptions, RootfsPlan};
+use crate::runtime::CreateOptions;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use oci_spec::runtime::Hook;
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+#[derive(Debug)]
+pub(crate) struct InitPlan {
+    pub id: String,
+    pub ns: NamespacePlan,
+    pub rootfs: RootfsPlan,
+    pub process: ProcessPlan,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    /// (`/proc/sys/...` path, value).
+    pub sysctl: Vec<(String, String)>,
+    pub create_container_hooks: Vec<Hook>,
+    pub start_container_hooks: Vec<Hook>,
+    /// Read end of the exec fifo, opened non-blocking: the init polls it until `start`
+    /// writes a byte.
+    pub fifo: RefCell<Option<OwnedFd>>,
+    pub console: RefCell<Option<OwnedFd>>,
+    pub new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+impl InitPlan {
+    pub fn new(id: &str, bundle: &Bundle, options: &CreateOptions, fifo_path: &Path) -> Result<Self> {
+        let spec = &bundle.spec;
+        let ns = NamespacePlan::from_spec(spec)?;
+        let process = ProcessPlan::new(spec)?;
+        let rootfs = RootfsPlan::new(
+            spec,
+            &bundle.rootfs,
+            RootfsOptions {
+                no_pivot: options.no_pivot,
+                new_user_ns: ns.new.contains(CloneFlags::CLONE_NEWUSER),
+                mount_ns: ns.has(CloneFlags::CLONE_NEWNS),
+            },
+        )?;
+        let uts = ns.has(CloneFlags::CLONE_NEWUTS);
+        let name = |v: &Option<String>, what: &str| -> Result<Option<CString>> {
+            match v.as_deref() {
+                None => Ok(None),
+                Some(_) if !uts => Err(Error::Config(format!("{what} needs a UTS namespace of the container's own"))),
+                Some(s) => cstring(s.as_bytes(), what).map(Some),
+            }
+        };
+        let hostname = name(spec.hostname(), "hostname")?;
+        let domainname = name(spec.domainname(), "domainname")?;
+        let linux = spec.linux().as_ref();
+        let mut sysctl = Vec::new();
+        for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+            if k.is_empty() || k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+                return Err(Error::Config(format!("sysctl key {k:?} is not valid")));
+            }
+            sysctl.push((format!("/proc/sys/{}", k.replace('.', "/")), v.clone()));
+        }
+        let hooks = spec.hooks().clone().unwrap_or_default();
+        let console = match (&options.console_socket, process.terminal) {
+            (Some(path), true) => Some(crate::console::connect(path)?),
+            (None, true) => {
+                return Err(Error::Config("process.terminal is true but no --console-socket was given".into()))
+            }
+            (Some(_), false) => {
+                return Err(Error::Config("--console-socket was given but process.terminal is false".into()))
+            }
+            (None, false) => None,
+        };
+        nix::unistd::mkfifo(fifo_path, Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::sys("mkfifo", fifo_path.display(), e))?;
+        let fifo = nix::fcntl::open(fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys("open", fifo_path.display(), e))?;
+        Ok(InitPlan {
+            id: id.to_string(),
+            ns,
+            rootfs,
+            process,
+            hostname,
+            domainname,
+            sysctl,
+            create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
+            start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
+            fifo: RefCell::new(Some(fifo)),
+            console: RefCell::new(console),
+            new_keyring: !options.no_new_keyring,
+            preserve_fds: options.preserve_fds,
+        })
+    }
+
+    /// After fork, the parent lets go of what belongs to the init.
+    pub fn close_parent_copies(&self) {
+        self.fifo.borrow_mut().take();
+        self.console.borrow_mut().take();
+    }
+
+    /// Writes the maps of the user namespace the intermediate created.
+    pub fn write_id_maps(&self, pid: Pid) -> Result<()> {
+        for (file, text) in [("uid_map", &self.ns.uid_map), ("gid_map", &self.ns.gid_map)] {
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, text).map_err(|e| Error::io("write", path, e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! The OCI lifecycle through the library API, as root, with real namespaces, mounts and
+//! cgroups: create, state, start, wait, kill, delete, and failed creates leaving
+//! nothing behind.
+
+use berth_runtime::{CreateOptions, Error, ExitStatus, Runtime, Status};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// A bundle with a busybox rootfs and a private state root, removed on drop along
+/// with any container left in it.
+struct Fixture {
+    dir: PathBuf,
+    runtime: Runtime,
+    id: String,
+    cgroup: String,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Self {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let id = format!("lc-{name}-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("berth-{id}"));
+        let rootfs = dir.join("bundle/rootfs");
+        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "out"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        for applet in ["sh", "cat", "echo", "hostname", "id", "sleep", "true"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        let runtime = Runtime::new(dir.join("root")).unwrap();
+        Fixture { cgroup: format!("/berth-lifecycle-test/{id}"), dir, runtime, id }
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.join("bundle/rootfs/out")
+    }
+
+    /// Writes config.json running `script` with sh, with every usual namespace, and
+    /// `extra` merged into the top level.
+    fn config(&self, script: &str, extra: serde_json::Value) {
+        let mut v = serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "hostname": "lifecycle",
+            "process": {
+                "args": ["sh", "-c", script],
+                "cwd": "/",
+                "env": ["PATH=/bin"],
+                "user": {"uid": 0, "gid": 0},
+                "capabilities": {
+                    "bounding": ["CAP_KILL", "CAP_CHOWN"],
+                    "effective": ["CAP_KILL", "CAP_CHOWN"],
+                    "permitted": ["CAP_KILL", "CAP_CHOWN"]
+                }
+            },
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
+            ],
+            "linux": {
+                "cgroupsPath": self.cgroup,
+                "namespaces": [
+                    {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}
+                ]
+            }
+        });
+        if let (Some(base), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, val) in more {
+                base.insert(k.clone(), val.clone());
+            }
+        }
+        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    }
+
+    fn state_dir_exists(&self) -> bool {
+        self.runtime.root().join(&self.id).exists()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Ok(c) = self.runtime.load(&self.id) {
+            let _ = c.delete(true);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup/pids/berth-lifecycle-test"));
+    }
+}
+
+#[test]
+fn create_start_wait_delete() {
+    let f = Fixture::new("basic");
+    f.config("echo \"$(hostname) $$ $(id -u)\" > /out/result", serde_json::json!({}));
+    // The output directory is a bind mount of a host directory so the test can read it.
+    let host_out = f.dir.join("host-out");
+    std::fs::create_dir_all(&host_out).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
+    cfg["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+        {"destination": "/out", "type": "bind", "source": host_out, "options": ["rbind", "rw"]}));
+    std::fs::write(f.bundle().join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let s = c.state().unwrap();
+    assert_eq!(s.status, Status::Created);
+    assert!(s.pid > 0);
+    assert_eq!(s.bundle, std::fs::canonicalize(f.bundle()).unwrap());
+    assert!(!host_out.join("result").exists(), "the process ran before start");
+    // The init is in the container's cgroup from its first instruction.
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", s.pid)).unwrap();
+    assert!(cg.contains(&f.cgroup), "{cg}");
+
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let c = f.runtime.load(&f.id).unwrap();
+    assert_eq!(c.state().unwrap().status, Status::Stopped);
+    assert_eq!(std::fs::read_to_string(host_out.join("result")).unwrap(), "lifecycle 1 0\n");
+    c.delete(false).unwrap();
+    assert!(!f.state_dir_exists());
+    assert!(!Path::new("/sys/fs/cgroup/pids").join(f.cgroup.trim_start_matches('/')).exists());
+}
+
+#[test]
+fn exit_status_and_signals() {
+    let f = Fixture::new("exit");
+    f.config("exit 3", serde_json::json!({}));
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(3));
+    c.delete(false).unwrap();
+
+    let f = Fixture::new("signal");
+    f.config("trap 'exit 7' TERM; while :; do sleep 0.05; done", serde_json::json!({}));
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    c.start().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(c.state().unwrap().status, Status::Running);
+    c.kill(nix::sys::signal::Signal::SIGTERM, false).unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(7));
+}
+
+#[test]
+fn delete_running_needs_force() {
+    let f = Fixture::new("force");
+    f.config("sleep 30", serde_json::json!({}));
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    c.start().unwrap();
+    let c = f.runtime.load(&f.id).unwrap();
+    let err = c.delete(false).unwrap_err();
+    assert!(matches!(err, Error::BadStatus { .. }), "{err}");
+    let c = f.runtime.load(&f.id).unwrap();
+    assert_eq!(c.state().unwrap().status, Status::Running);
+    let pid = c.pid();
+    c.delete(true).unwrap();
+    assert!(!f.state_dir_exists());
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z"));
+}
+
+#[test]
+fn delete_created_kills_it_like_runc() {
+    let f = Fixture::new("created");
+    f.config("true", serde_json::json!({}));
+    let c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let pid = c.pid();
+    c.delete(false).unwrap();
+    assert!(!f.state_dir_exists());
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(stat.is_empty() || stat.contains(") Z"), "{stat}");
+}
+
+#[test]
+fn failed_create_leaves_nothing() {
+    let f = Fixture::new("fail");
+    f.config("true", serde_json::json!({"process": {"args": ["no-such-binary"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}}));
+    let err = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("executable file not found"), "{err}");
+    assert!(!f.state_dir_exists());
+    assert!(!Path::new("/sys/fs/cgroup/pids").join(f.cgroup.trim_start_matches('/')).exists());
+    // The id is free again.
+    f.config("true", serde_json::json!({}));
+    let c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    c.delete(false).unwrap();
+}
+
+#[test]
+fn duplicate_and_unknown_ids() {
+    let f = Fixture::new("dup");
+    f.config("true", serde_json::json!({}));
+    let c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let err = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err}");
+    c.delete(false).unwrap();
+    assert!(matches!(f.runtime.load(&f.id).unwrap_err(), Error::NotFound(_)));
+    assert!(matches!(f.runtime.load("../etc").unwrap_err(), Error::InvalidId { .. }));
+}
+
+#[test]
+fn prestart_hook_failure_destroys() {
+    let f = Fixture::new("hookfail");
+    f.config("true", serde_json::json!({"hooks": {"prestart": [{"path": "/bin/false"}]}}));
+    let err = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("prestart hook /bin/false"), "{err}");
+    assert!(!f.state_dir_exists());
+}

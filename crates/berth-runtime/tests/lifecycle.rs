@@ -32,7 +32,7 @@ impl Fixture {
         }
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
         let runtime = Runtime::new(dir.join("root")).unwrap();
-        Fixture { cgroup: format!("/berth-lifecycle-test/{id}"), dir, runtime, id }
+        Fixture { cgroup: format!("/berth-{id}"), dir, runtime, id }
     }
 
     fn bundle(&self) -> PathBuf {
@@ -91,7 +91,6 @@ impl Drop for Fixture {
             let _ = c.delete(true);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup/pids/berth-lifecycle-test"));
     }
 }
 

@@ -146,13 +146,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("berth-hook-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("out");
-        let script = format!("cat > {0}; echo \"$0 $1 $HOOKVAR ${{PATH:-nopath}}\" >> {0}", out.display());
-        let h = hook(&["myhook", "-c", &script, "first"], Some(5));
+        // argv[0] is the hook's args[0]; $0 and $1 are the args after the script; the
+        // environment is exactly the hook's env (HOME is not inherited).
+        let script = format!(
+            "cat > {0}; head -c 6 /proc/$$/cmdline >> {0}; echo \" $0 $1 $HOOKVAR ${{HOME:-nohome}}\" >> {0}",
+            out.display()
+        );
+        let h = hook(&["myhook", "-c", &script, "zero", "one"], Some(5));
         let r = run("prestart", &h, "{\"id\":\"x\"}");
         let text = std::fs::read_to_string(&out);
         std::fs::remove_dir_all(&dir).unwrap();
         r.unwrap();
-        assert_eq!(text.unwrap(), "{\"id\":\"x\"}myhook first x nopath\n");
+        assert_eq!(text.unwrap(), "{\"id\":\"x\"}myhook zero one x nohome\n");
     }
 
     #[test]

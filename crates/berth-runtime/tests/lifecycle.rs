@@ -39,10 +39,6 @@ impl Fixture {
         self.dir.join("bundle")
     }
 
-    fn out(&self) -> PathBuf {
-        self.dir.join("bundle/rootfs/out")
-    }
-
     /// Writes config.json running `script` with sh, with every usual namespace, and
     /// `extra` merged into the top level.
     fn config(&self, script: &str, extra: serde_json::Value) {

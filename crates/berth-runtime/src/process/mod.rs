@@ -2,11 +2,13 @@
 //! ([`ProcessPlan::new`]) and applied by the init just before execve.
 
 mod caps;
+mod seccomp;
 mod exec;
 mod rlimits;
 mod user;
 
 pub(crate) use caps::CapsPlan;
+pub(crate) use seccomp::SeccompPlan;
 pub(crate) use exec::ExecPlan;
 pub(crate) use rlimits::Rlimit;
 pub(crate) use user::UserPlan;
@@ -22,6 +24,7 @@ pub(crate) struct ProcessPlan {
     pub user: UserPlan,
     pub caps: Option<CapsPlan>,
     pub rlimits: Vec<Rlimit>,
+    pub seccomp: Option<SeccompPlan>,
     pub cwd: CString,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
@@ -43,6 +46,7 @@ impl ProcessPlan {
             user: UserPlan::new(p.user()),
             caps: p.capabilities().as_ref().map(CapsPlan::new).transpose()?,
             rlimits: p.rlimits().iter().flatten().map(Rlimit::new).collect::<Result<_>>()?,
+            seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(SeccompPlan::new).transpose()?,
             cwd: cstring(cwd.as_os_str().as_encoded_bytes(), "process.cwd")?,
             no_new_privileges: p.no_new_privileges().unwrap_or(false),
             oom_score_adj: p.oom_score_adj(),

@@ -2,11 +2,14 @@
 //! processes: tagged messages on a SOCK_SEQPACKET socketpair (one message per packet).
 
 use crate::error::{Error, Result};
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::sys::socket::{
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// One message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Msg {
     /// Parent → intermediate: the cgroup is applied, go on.
     Go,
@@ -25,7 +28,25 @@ pub(crate) enum Msg {
     Ready,
     /// Either way: setup failed.
     Error(String),
+    /// Init → parent: the seccomp notify listener fd (in the control data).
+    SeccompListener(Option<std::sync::Arc<OwnedFd>>),
 }
+
+impl PartialEq for Msg {
+    fn eq(&self, other: &Self) -> bool {
+        use Msg::*;
+        match (self, other) {
+            (Go, Go) | (NeedMaps, NeedMaps) | (MapsDone, MapsDone) | (RuntimeHooks, RuntimeHooks) | (Ready, Ready) => true,
+            (Pid(a), Pid(b)) => a == b,
+            (HooksDone { creating: a, created: b }, HooksDone { creating: c, created: d }) => a == c && b == d,
+            (Error(a), Error(b)) => a == b,
+            (SeccompListener(a), SeccompListener(b)) => a.is_some() == b.is_some(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Msg {}
 
 const MAX: usize = 256 * 1024;
 
@@ -65,6 +86,15 @@ impl Channel {
                 buf.push(8);
                 buf.extend_from_slice(&s.as_bytes()[..s.len().min(MAX - 1)]);
             }
+            Msg::SeccompListener(fd) => {
+                buf.push(9);
+                let fds: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
+                let cmsg = [ControlMessage::ScmRights(&fds)];
+                let iov = [IoSlice::new(&buf)];
+                sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+                    .map_err(|e| Error::sys("sendmsg", "sync channel", e))?;
+                return Ok(());
+            }
         }
         send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
             .map_err(|e| Error::sys("send", "sync channel", e))?;
@@ -74,10 +104,24 @@ impl Channel {
     /// Receives one message; `None` when the other side has closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; MAX];
+        let mut received: Option<OwnedFd> = None;
         let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let mut space = nix::cmsg_space!([RawFd; 1]);
+            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Err(nix::Error::EINTR) => continue,
-                r => break r.map_err(|e| Error::sys("recv", "sync channel", e))?,
+                Err(e) => return Err(Error::sys("recvmsg", "sync channel", e)),
+                Ok(msg) => {
+                    for c in msg.cmsgs().into_iter().flatten() {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for fd in fds {
+                                // SAFETY: a descriptor just received, owned by nobody else.
+                                received = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+                            }
+                        }
+                    }
+                    break msg.bytes;
+                }
             }
         };
         if n == 0 {
@@ -99,6 +143,7 @@ impl Channel {
             }
             7 => Msg::Ready,
             8 => Msg::Error(text(body)),
+            9 => Msg::SeccompListener(received.map(std::sync::Arc::new)),
             t => return Err(Error::Init(format!("sync channel: unexpected message tag {t}"))),
         };
         Ok(Some(msg))
@@ -135,6 +180,12 @@ mod tests {
         for m in &msgs {
             a.send(m).unwrap();
             assert_eq!(b.recv().unwrap().as_ref(), Some(m));
+        }
+        let file = std::fs::File::open("/dev/null").unwrap();
+        a.send(&Msg::SeccompListener(Some(std::sync::Arc::new(file.into())))).unwrap();
+        match b.recv().unwrap() {
+            Some(Msg::SeccompListener(Some(fd))) => assert!(fd.as_raw_fd() > 2),
+            other => panic!("{other:?}"),
         }
         drop(a);
         assert_eq!(b.recv().unwrap(), None);

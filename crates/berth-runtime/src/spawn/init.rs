@@ -106,7 +106,49 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     }
     STARTING_CREATED.with(|s| *s.borrow_mut() = created);
     plan.process.exec.resolve().map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
+    drop_privileges(plan, ch)?;
     ch.send(&Msg::Ready)
+}
+
+/// User, capabilities, no_new_privs and seccomp, in runc's order: without
+/// no_new_privs, loading a filter needs CAP_SYS_ADMIN, so the filter goes in before
+/// the capabilities are dropped; with it, the filter goes in last so that as few
+/// syscalls as possible run under it before execve.
+fn drop_privileges(plan: &InitPlan, ch: &Channel) -> Result<()> {
+    let p = &plan.process;
+    let load_seccomp = || -> Result<()> {
+        if let Some(filter) = &p.seccomp {
+            if let Some(listener) = filter.load()? {
+                ch.send(&Msg::SeccompListener(Some(std::sync::Arc::new(listener))))?;
+            }
+        }
+        Ok(())
+    };
+    if !p.no_new_privileges {
+        load_seccomp()?;
+    }
+    if let Some(caps) = &p.caps {
+        caps.apply_bounding()?;
+    }
+    set_keepcaps(true)?;
+    // setgroups is refused in a user namespace whose setgroups file says deny.
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
+    p.user.apply(setgroups_allowed)?;
+    set_keepcaps(false)?;
+    if let Some(caps) = &p.caps {
+        caps.apply_sets()?;
+    }
+    if p.no_new_privileges {
+        // SAFETY: prctl with constant arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(Error::sys("prctl", "PR_SET_NO_NEW_PRIVS", nix::Error::last()));
+        }
+        load_seccomp()?;
+    }
+    nix::unistd::chdir(p.cwd.as_c_str()).map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
+    // A cwd outside the root (a leaked directory fd, CVE-2024-21626) makes getcwd fail.
+    nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", "process.cwd is not inside the container root", e))?;
+    Ok(())
 }
 
 thread_local! {
@@ -137,32 +179,12 @@ fn wait_for_start(plan: &InitPlan) -> Result<()> {
     }
 }
 
-/// After start: startContainer hooks, user, capabilities, no_new_privs, fds, umask,
-/// cwd, execve.
+/// After start: startContainer hooks (as runc, with the process's credentials),
+/// fds, umask, execve.
 fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     let created = STARTING_CREATED.with(|s| s.take());
     hooks::run_all("startContainer", &plan.start_container_hooks, &created)?;
     let p = &plan.process;
-    if let Some(caps) = &p.caps {
-        caps.apply_bounding()?;
-    }
-    set_keepcaps(true)?;
-    // setgroups is refused in a user namespace whose setgroups file says deny.
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
-    p.user.apply(setgroups_allowed)?;
-    set_keepcaps(false)?;
-    if let Some(caps) = &p.caps {
-        caps.apply_sets()?;
-    }
-    if p.no_new_privileges {
-        // SAFETY: prctl with constant arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(Error::sys("prctl", "PR_SET_NO_NEW_PRIVS", nix::Error::last()));
-        }
-    }
-    nix::unistd::chdir(p.cwd.as_c_str()).map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
-    // A cwd outside the root (a leaked directory fd, CVE-2024-21626) makes getcwd fail.
-    nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", "process.cwd is not inside the container root", e))?;
     close_fds(plan.preserve_fds)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user.umask as libc::mode_t));
     set_dumpable(true);

@@ -137,6 +137,15 @@ pub(crate) fn create(runtime: &Runtime, id: &str, bundle_dir: &Path, options: &C
                 let created = state_json(&persisted, Status::Created);
                 parent_ch.send(&Msg::HooksDone { creating, created })?;
             }
+            Some(Msg::SeccompListener(Some(fd))) => {
+                let state = bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let path = state.and_then(|s| s.listener_path().clone());
+                let metadata = state.and_then(|s| s.listener_metadata().clone()).unwrap_or_default();
+                match path {
+                    Some(path) => send_seccomp_listener(&path, &fd, &persisted, &metadata)?,
+                    None => return Err(Error::Config("seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into())),
+                }
+            }
             Some(Msg::Ready) => break,
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
             Some(other) => return Err(Error::Init(format!("unexpected message {other:?} during create"))),
@@ -157,6 +166,28 @@ pub(crate) fn create(runtime: &Runtime, id: &str, bundle_dir: &Path, options: &C
     }
     undo.armed = false;
     Ok(Container { runtime: runtime.clone(), state: persisted })
+}
+
+/// Sends the seccomp notify fd to the listener with the container process state, as the
+/// runtime spec describes: one message, the JSON as payload and the fd as SCM_RIGHTS.
+fn send_seccomp_listener(path: &Path, fd: &std::os::fd::OwnedFd, p: &Persisted, metadata: &str) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let doc = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": p.pid,
+        "metadata": metadata,
+        "state": p.to_state(Status::Creating),
+    });
+    let payload = doc.to_string();
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::io("connect seccomp listener", path, e))?;
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(payload.as_bytes())];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+        .map_err(|e| Error::sys("sendmsg", path.display(), e))?;
+    Ok(())
 }
 
 fn state_json(p: &Persisted, status: Status) -> String {

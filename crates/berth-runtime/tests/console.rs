@@ -1,0 +1,93 @@
+//! `process.terminal` with `--console-socket`: the pty master arrives over the socket
+//! with SCM_RIGHTS, and the container's stdio is the pty's slave.
+
+use berth_runtime::{CreateOptions, ExitStatus, Runtime};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+
+#[test]
+fn pty_master_reaches_the_console_socket() {
+    let id = format!("console-{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("berth-{id}"));
+    let _cleanup = Cleanup(dir.clone());
+    let rootfs = dir.join("bundle/rootfs");
+    for d in ["bin", "proc", "dev"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in ["sh", "tty", "echo"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    let cfg = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs"},
+        "process": {"terminal": true, "args": ["sh", "-c", "tty; echo console-ok"], "cwd": "/",
+                    "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}
+        ],
+        "linux": {"cgroupsPath": format!("/berth-{id}"),
+                  "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]}
+    });
+    std::fs::write(dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let sock = dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || -> (String, OwnedFd) {
+        let (conn, _) = listener.accept().unwrap();
+        let mut name = [0u8; 256];
+        let mut iov = [IoSliceMut::new(&mut name)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("no fd in the console message");
+        let len = msg.bytes;
+        // SAFETY: the fd was just received and is owned by nobody else.
+        (String::from_utf8_lossy(&name[..len]).into_owned(), unsafe { OwnedFd::from_raw_fd(fd) })
+    });
+
+    let runtime = Runtime::new(dir.join("root")).unwrap();
+    let opts = CreateOptions { console_socket: Some(sock), ..Default::default() };
+    let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
+    let (name, master) = receiver.join().unwrap();
+    assert!(name.starts_with("/dev/pts/"), "{name}");
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let mut out = Vec::new();
+    let mut f = std::fs::File::from(master);
+    // Reading the master after the slave closed ends with EIO: take what came.
+    let mut buf = [0u8; 512];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("/dev/pts/0") && out.contains("console-ok"), "{out:?}");
+    runtime.load(&id).unwrap().delete(false).unwrap();
+}
+
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let id = self.0.file_name().unwrap().to_string_lossy().trim_start_matches("berth-").to_string();
+        if let Ok(r) = Runtime::new(self.0.join("root")) {
+            if let Ok(c) = r.load(&id) {
+                let _ = c.delete(true);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -6,14 +6,22 @@
 //! persisted as a [`CgroupState`] in the container's state, so that later commands
 //! (`kill --all`, `delete`) act on the exact directories that `create` made, whatever
 //! cgroup the later caller itself runs in.
+//!
+//! Call order at container creation: `new_manager`, `create`, `set`, `apply(pid)`, then
+//! persist `state()` (after `create`, so that it records which parents were made).
 
+mod convert;
 mod detect;
+mod devices;
 mod error;
+mod fsutil;
 mod path;
 mod v1;
 mod v2;
 
+pub use convert::{blkio_weight_to_io_weight, huge_page_sizes, shares_to_weight, swap_to_v2};
 pub use detect::{detect, CgroupSetup};
+pub use devices::{default_device_rules, effective_device_rules};
 pub use error::{Error, Result};
 
 use oci_spec::runtime::LinuxResources;
@@ -29,6 +37,10 @@ pub struct CgroupState {
     /// Absolute directories, by controller name for v1 (`memory`, `pids`, `name=systemd`,
     /// `unified` for the cgroup2 mount of a hybrid host); one entry `""` for v2.
     pub paths: BTreeMap<String, PathBuf>,
+    /// Parent directories that `create` made (shallowest first): `destroy` removes them
+    /// again when they are empty. The leaf directories in `paths` are always removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<PathBuf>,
 }
 
 /// One container's cgroup(s).
@@ -38,7 +50,9 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn create(&self) -> Result<()>;
     /// Moves `pid` into the cgroup(s).
     fn apply(&self, pid: i32) -> Result<()>;
-    /// Writes `linux.resources`.
+    /// Writes `linux.resources`. On v1 the device list is always rewritten: the spec's
+    /// rules, then [`default_device_rules`] (runc's order), so `update` must pass the
+    /// container's device rules again.
     fn set(&self, resources: &LinuxResources) -> Result<()>;
     /// Pids of every process in the cgroup (for `kill --all`, `ps`).
     fn pids(&self) -> Result<Vec<i32>>;
@@ -47,18 +61,53 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn destroy(&self) -> Result<()>;
     /// The persisted form.
     fn state(&self) -> CgroupState;
+    /// Freezes (`true`) or thaws (`false`) every process in the cgroup, waiting until the
+    /// kernel reports the new state (for `pause` / `resume`).
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        let _ = frozen;
+        Err(Error::Unsupported(
+            "this cgroup driver cannot freeze".into(),
+        ))
+    }
 }
 
 /// Builds the manager for a new container. `cgroups_path` is `linux.cgroupsPath`
 /// (absolute: from each hierarchy's root; relative: from the caller's own cgroup;
 /// `None`: `<caller's cgroup>/<id>`, as runc's cgroupfs driver does).
 pub fn new_manager(cgroups_path: Option<&str>, id: &str) -> Result<Box<dyn CgroupManager>> {
-    let _ = (cgroups_path, id);
-    todo!("filled in by the cgroups work")
+    let cg = path::CgroupsPath::new(cgroups_path, id)?;
+    let mounts = detect::Mounts::read()?;
+    let own = if cg.is_relative() {
+        Some(path::read_proc_cgroup()?)
+    } else {
+        None
+    };
+    Ok(match mounts.setup()? {
+        CgroupSetup::Unified => Box::new(v2::V2Manager::new(&mounts, &cg, own.as_ref())?),
+        CgroupSetup::Legacy | CgroupSetup::Hybrid => {
+            Box::new(v1::V1Manager::new(&mounts, &cg, own.as_ref())?)
+        }
+    })
 }
 
 /// Rebuilds a manager from its persisted form.
 pub fn from_state(state: &CgroupState) -> Result<Box<dyn CgroupManager>> {
-    let _ = state;
-    todo!("filled in by the cgroups work")
+    for p in state.paths.values().chain(&state.created) {
+        if !p.is_absolute()
+            || p.components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(Error::InvalidPath {
+                path: p.display().to_string(),
+                reason: "persisted cgroup path is not absolute and clean".into(),
+            });
+        }
+    }
+    match state.driver.as_str() {
+        "v1" => Ok(Box::new(v1::V1Manager::from_state(state))),
+        "v2" => Ok(Box::new(v2::V2Manager::from_state(state)?)),
+        other => Err(Error::Unsupported(format!(
+            "unknown cgroup driver {other:?} in container state"
+        ))),
+    }
 }

@@ -1,0 +1,414 @@
+//! Real cgroup v1 / hybrid behaviour: as root, on this host's hierarchies, under a
+//! parent cgroup each test makes and removes. Skipped (with a printed reason) elsewhere.
+
+use berth_cgroups::{
+    detect, from_state, new_manager, CgroupManager, CgroupSetup, CgroupState, Error,
+};
+use oci_spec::runtime::LinuxResources;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn usable() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return false;
+    }
+    match detect() {
+        Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid) => true,
+        other => {
+            eprintln!("skipped: needs cgroup v1 or hybrid, host has {other:?}");
+            false
+        }
+    }
+}
+
+/// A unique top-level test cgroup name, `/berth-test-<pid>-<n>`.
+fn unique_parent() -> String {
+    format!(
+        "/berth-test-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn resources(v: serde_json::Value) -> LinuxResources {
+    serde_json::from_value(v).expect("resources json")
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
+        .trim()
+        .to_string()
+}
+
+/// Owns what a test made: kills the child and removes every test directory on drop.
+struct Guard {
+    parent: String,
+    child: Option<Child>,
+    manager: Option<Box<dyn CgroupManager>>,
+}
+
+impl Guard {
+    fn new(parent: String) -> Guard {
+        Guard {
+            parent,
+            child: None,
+            manager: None,
+        }
+    }
+
+    fn spawn_sleep(&mut self) -> i32 {
+        let child = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        self.child = Some(child);
+        pid
+    }
+
+    /// Every directory named by the test parent, in every mounted hierarchy.
+    fn parent_dirs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let d = e.path().join(self.parent.trim_start_matches('/'));
+            if d.exists() {
+                out.push(d);
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(m) = self.manager.take() {
+            let _ = m.destroy();
+        }
+        for dir in self.parent_dirs() {
+            remove_tree(&dir);
+        }
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+#[test]
+fn lifecycle_create_set_apply_pids_destroy() {
+    if !usable() {
+        return;
+    }
+    let mut g = Guard::new(unique_parent());
+    let path = format!("{}/c1", g.parent);
+    let m = new_manager(Some(&path), "ignored").unwrap();
+    m.create().unwrap();
+    let st = m.state();
+    assert_eq!(st.driver, "v1");
+    // The test parent was made by create(): it is recorded, per hierarchy.
+    assert!(
+        st.created
+            .iter()
+            .any(|d| d.ends_with(g.parent.trim_start_matches('/'))),
+        "{st:?}"
+    );
+    let mem = st.paths["memory"].clone();
+    assert_eq!(
+        mem,
+        Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'))
+    );
+    assert!(mem.is_dir());
+    let cpuset = st.paths["cpuset"].clone();
+    assert!(
+        !read(&cpuset, "cpuset.cpus").is_empty(),
+        "cpuset.cpus copied from the parent"
+    );
+    assert!(
+        !read(&cpuset, "cpuset.mems").is_empty(),
+        "cpuset.mems copied from the parent"
+    );
+
+    let r = resources(json!({
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
+        ],
+        "pids": {"limit": 1000},
+        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 10},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "blockIO": {"weight": 500}
+    }));
+    m.set(&r).unwrap();
+    let pid = g.spawn_sleep();
+    m.apply(pid).unwrap();
+
+    assert_eq!(read(&st.paths["pids"], "pids.max"), "1000");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&mem, "memory.soft_limit_in_bytes"), "33554432");
+    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "134217728");
+    assert_eq!(read(&mem, "memory.swappiness"), "10");
+    assert_eq!(read(&st.paths["cpu"], "cpu.shares"), "512");
+    assert_eq!(read(&st.paths["cpu"], "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read(&st.paths["cpu"], "cpu.cfs_period_us"), "100000");
+    assert_eq!(read(&cpuset, "cpuset.cpus"), "0");
+    let blkio = &st.paths["blkio"];
+    for f in ["blkio.weight", "blkio.bfq.weight"] {
+        if blkio.join(f).exists() {
+            assert!(read(blkio, f).contains("500"), "{f}");
+        }
+    }
+    let devs = read(&st.paths["devices"], "devices.list");
+    let devs: Vec<&str> = devs.lines().collect();
+    for want in [
+        "c 10:200 rwm",
+        "c 1:3 rwm",
+        "c 136:* rwm",
+        "c *:* m",
+        "b *:* m",
+        "c 5:2 rwm",
+    ] {
+        assert!(devs.contains(&want), "{want} missing from {devs:?}");
+    }
+    assert!(!devs.contains(&"a *:* rwm"), "still allow-all: {devs:?}");
+
+    assert!(m.pids().unwrap().contains(&pid));
+    m.freeze(true).unwrap();
+    assert_eq!(read(&st.paths["freezer"], "freezer.state"), "FROZEN");
+    m.freeze(false).unwrap();
+    assert_eq!(read(&st.paths["freezer"], "freezer.state"), "THAWED");
+    // destroy() of a paused container still kills it.
+    m.freeze(true).unwrap();
+    // The child is in every hierarchy, including the unified one on a hybrid host.
+    for (key, dir) in &st.paths {
+        assert!(
+            read(dir, "cgroup.procs")
+                .lines()
+                .any(|l| l == pid.to_string()),
+            "{key}"
+        );
+    }
+
+    // A later process finds the same cgroups from the persisted state.
+    let text = serde_json::to_string(&st).unwrap();
+    let back: CgroupState = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, st);
+    let later = from_state(&back).unwrap();
+    assert_eq!(later.pids().unwrap(), m.pids().unwrap());
+
+    let started = std::time::Instant::now();
+    later.destroy().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let status = g.child.as_mut().unwrap().wait().unwrap();
+    assert!(!status.success(), "sleep was killed");
+    g.child = None;
+    for dir in st.paths.values() {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    assert!(
+        g.parent_dirs().is_empty(),
+        "parents left: {:?}",
+        g.parent_dirs()
+    );
+    // Destroying again is fine.
+    later.destroy().unwrap();
+}
+
+#[test]
+fn memory_limits_can_be_lowered_and_raised() {
+    if !usable() {
+        return;
+    }
+    let mut g = Guard::new(unique_parent());
+    let m = new_manager(Some(&format!("{}/mem", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    let mem = m.state().paths["memory"].clone();
+    g.manager = Some(m);
+    let m = g.manager.as_ref().unwrap();
+    for (limit, swap) in [
+        (268435456i64, 536870912i64),
+        (67108864, 67108864),
+        (1073741824, 2147483648),
+    ] {
+        m.set(&resources(
+            json!({"memory": {"limit": limit, "swap": swap}}),
+        ))
+        .unwrap();
+        assert_eq!(read(&mem, "memory.limit_in_bytes"), limit.to_string());
+        assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), swap.to_string());
+    }
+    // Unlimited memory without a swap value lifts memory+swap too.
+    m.set(&resources(json!({"memory": {"limit": -1}}))).unwrap();
+    assert_eq!(
+        read(&mem, "memory.memsw.limit_in_bytes"),
+        read(&mem, "memory.limit_in_bytes")
+    );
+    let err = m
+        .set(&resources(json!({"memory": {"swappiness": 200}})))
+        .unwrap_err();
+    assert!(err.to_string().contains("swappiness"), "{err}");
+    // Negative and zero pids limits mean "max".
+    m.set(&resources(json!({"pids": {"limit": -1}}))).unwrap();
+    assert_eq!(read(&m.state().paths["pids"], "pids.max"), "max");
+}
+
+#[test]
+fn relative_and_default_paths_hang_from_the_callers_cgroup() {
+    if !usable() {
+        return;
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own_mem = own
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(|c: char| c.is_ascii_digit()).and_then(|l| {
+                l.trim_start_matches(|c: char| c.is_ascii_digit())
+                    .strip_prefix(":memory:")
+            })
+        })
+        .unwrap();
+    let base = Path::new("/sys/fs/cgroup/memory").join(own_mem.trim_start_matches('/'));
+    // Resolution only: nothing is created under the caller's (not our) cgroup.
+    let m = new_manager(Some("rel/x"), "id").unwrap();
+    assert_eq!(m.state().paths["memory"], base.join("rel/x"));
+    assert!(m.state().created.is_empty());
+    let m = new_manager(None, "ctr-7").unwrap();
+    assert_eq!(m.state().paths["memory"], base.join("ctr-7"));
+    assert!(!base.join("ctr-7").exists());
+}
+
+#[test]
+fn escaping_paths_are_refused() {
+    for p in ["/..", "/a/../../b", "../../x"] {
+        assert!(
+            matches!(new_manager(Some(p), "id"), Err(Error::InvalidPath { .. })),
+            "{p}"
+        );
+    }
+    assert!(new_manager(None, "a/b").is_err());
+}
+
+#[test]
+fn hugetlb_with_a_page_size_the_host_lacks_errors() {
+    if !usable() {
+        return;
+    }
+    let g = Guard::new(unique_parent());
+    let m = new_manager(Some(&format!("{}/h", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    let err = m
+        .set(&resources(
+            json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 1048576}]}),
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("3MB"), "{err}");
+    // A real size: works with a v1 hugetlb hierarchy, else names the missing controller.
+    if let Some(size) = berth_cgroups::huge_page_sizes().first() {
+        let r = resources(json!({"hugepageLimits": [{"pageSize": size, "limit": 0}]}));
+        match m.set(&r) {
+            Ok(()) => assert!(m.state().paths.contains_key("hugetlb")),
+            Err(Error::ControllerMissing { controller, .. }) => assert_eq!(controller, "hugetlb"),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    m.destroy().unwrap();
+}
+
+#[test]
+fn unmounted_controllers_and_unified_on_v1_error() {
+    if !usable() {
+        return;
+    }
+    let g = Guard::new(unique_parent());
+    let m = new_manager(Some(&format!("{}/n", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    if !m.state().paths.contains_key("net_cls") {
+        let err = m
+            .set(&resources(json!({"network": {"classID": 42}})))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::ControllerMissing { controller, .. } if controller == "net_cls"),
+            "{err}"
+        );
+    }
+    let err = m
+        .set(&resources(json!({"unified": {"memory.high": "100"}})))
+        .unwrap_err();
+    assert!(err.to_string().contains("unified"), "{err}");
+    let err = m
+        .set(&resources(
+            json!({"devices": [{"allow": true, "type": "p", "access": "rwm"}]}),
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("device type"), "{err}");
+    m.destroy().unwrap();
+}
+
+#[test]
+fn parents_that_existed_are_left_alone() {
+    if !usable() {
+        return;
+    }
+    let g = Guard::new(unique_parent());
+    // The parent already exists in the memory hierarchy only.
+    let pre = Path::new("/sys/fs/cgroup/memory").join(g.parent.trim_start_matches('/'));
+    std::fs::create_dir(&pre).unwrap();
+    let m = new_manager(Some(&format!("{}/c", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    assert!(!m.state().created.contains(&pre));
+    m.destroy().unwrap();
+    assert!(pre.is_dir(), "a parent create() did not make was removed");
+    assert!(!pre.join("c").exists());
+    let pids = Path::new("/sys/fs/cgroup/pids").join(g.parent.trim_start_matches('/'));
+    assert!(!pids.exists(), "a parent create() made was kept");
+}
+
+#[test]
+fn devices_replay_in_order_and_allow_all_stays_allow_all() {
+    if !usable() {
+        return;
+    }
+    let g = Guard::new(unique_parent());
+    let m = new_manager(Some(&format!("{}/d", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    let dir = m.state().paths["devices"].clone();
+    // A privileged container: allow everything; the appended defaults change nothing.
+    m.set(&resources(
+        json!({"devices": [{"allow": true, "access": "rwm"}]}),
+    ))
+    .unwrap();
+    assert_eq!(read(&dir, "devices.list"), "a *:* rwm");
+    // No rules at all: deny-all plus runc's defaults.
+    m.set(&resources(json!({}))).unwrap();
+    let list = read(&dir, "devices.list");
+    assert!(
+        list.lines().any(|l| l == "c 1:5 rwm") && !list.contains("a *:*"),
+        "{list}"
+    );
+    // A later deny of a default device is undone by the defaults, as with runc.
+    m.set(&resources(json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": false, "type": "c", "major": 1, "minor": 9, "access": "rwm"}
+    ]})))
+    .unwrap();
+    assert!(read(&dir, "devices.list").lines().any(|l| l == "c 1:9 rwm"));
+    m.destroy().unwrap();
+}

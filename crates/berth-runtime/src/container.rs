@@ -92,7 +92,7 @@ impl Container {
         }
     }
 
-    fn bad_status(&self, status: Status, reason: &str) -> Error {
+    pub(crate) fn bad_status(&self, status: Status, reason: &str) -> Error {
         Error::BadStatus { id: self.state.id.clone(), status: status.to_string(), reason: reason.to_string() }
     }
 
@@ -193,7 +193,7 @@ impl Container {
         }
     }
 
-    fn cgroup(&self) -> Result<Option<Box<dyn berth_cgroups::CgroupManager>>> {
+    pub(crate) fn cgroup(&self) -> Result<Option<Box<dyn berth_cgroups::CgroupManager>>> {
         match &self.state.cgroup {
             Some(s) => Ok(Some(berth_cgroups::from_state(s)?)),
             None => Ok(None),
@@ -229,14 +229,19 @@ impl Container {
     /// Waits for the init to end; only for a caller that is the init's parent (the
     /// process that called `create`, as `berth run` is).
     pub fn wait(&self) -> Result<ExitStatus> {
-        use nix::sys::wait::{waitpid, WaitStatus};
-        loop {
-            match waitpid(Pid::from_raw(self.state.pid), None) {
-                Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::Exited(code)),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ExitStatus::Signaled(sig as i32)),
-                Ok(_) | Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(Error::sys("waitpid", format!("init of container {}", self.state.id), e)),
-            }
+        wait_pid(self.state.pid, &format!("init of container {}", self.state.id))
+    }
+}
+
+/// Waits for a child of ours.
+pub(crate) fn wait_pid(pid: i32, what: &str) -> Result<ExitStatus> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(ExitStatus::Signaled(sig as i32)),
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(Error::sys("waitpid", what, e)),
         }
     }
 }

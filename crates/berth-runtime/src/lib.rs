@@ -11,6 +11,7 @@ mod bundle;
 mod console;
 mod container;
 mod error;
+mod exec;
 mod hooks;
 mod id;
 mod namespaces;
@@ -24,6 +25,7 @@ mod state;
 
 pub use container::{Container, ExitStatus};
 pub use error::{Error, Result};
+pub use exec::{ExecOptions, ExecProcess};
 pub use id::validate_id;
 pub use runtime::{CreateOptions, Runtime, DEFAULT_ROOT};
 pub use signal::parse_signal;

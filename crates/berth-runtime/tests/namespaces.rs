@@ -40,7 +40,9 @@ impl Fixture {
             "ociVersion": "1.2.0",
             "root": {"path": "rootfs"},
             "process": {"args": ["sleep", "30"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
-            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+            "mounts": if namespaces.as_array().is_some_and(|a| a.is_empty()) { serde_json::json!([]) } else { serde_json::json!([
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}]) },
             "linux": linux
         });
         std::fs::write(self.dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();

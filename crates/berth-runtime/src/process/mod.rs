@@ -14,7 +14,7 @@ pub(crate) use rlimits::Rlimit;
 pub(crate) use user::UserPlan;
 
 use crate::error::{Error, Result};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 use std::ffi::CString;
 
 /// Everything about the process, ready for the init.
@@ -37,6 +37,11 @@ impl ProcessPlan {
             .process()
             .as_ref()
             .ok_or_else(|| Error::Config("process is missing".into()))?;
+        Self::from_process(p, spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))
+    }
+
+    /// From a process (config.json's or `exec`'s) and the container's seccomp filter.
+    pub fn from_process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<Self> {
         let cwd = p.cwd();
         if !cwd.is_absolute() {
             return Err(Error::Config(format!("process.cwd {} is not absolute", cwd.display())));
@@ -46,7 +51,7 @@ impl ProcessPlan {
             user: UserPlan::new(p.user()),
             caps: p.capabilities().as_ref().map(CapsPlan::new).transpose()?,
             rlimits: p.rlimits().iter().flatten().map(Rlimit::new).collect::<Result<_>>()?,
-            seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).map(SeccompPlan::new).transpose()?,
+            seccomp: seccomp.map(SeccompPlan::new).transpose()?,
             cwd: cstring(cwd.as_os_str().as_encoded_bytes(), "process.cwd")?,
             no_new_privileges: p.no_new_privileges().unwrap_or(false),
             oom_score_adj: p.oom_score_adj(),

@@ -6,6 +6,7 @@ use super::channel::{Channel, Msg};
 use super::plan::InitPlan;
 use crate::error::{Error, Result};
 use crate::hooks;
+use crate::process::ProcessPlan;
 use std::os::fd::AsRawFd;
 
 /// The intermediate process: joins and creates namespaces, then clones the init as a
@@ -106,7 +107,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     }
     STARTING_CREATED.with(|s| *s.borrow_mut() = created);
     plan.process.exec.resolve().map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
-    drop_privileges(plan, ch)?;
+    drop_privileges(&plan.process, ch)?;
     ch.send(&Msg::Ready)
 }
 
@@ -114,8 +115,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
 /// no_new_privs, loading a filter needs CAP_SYS_ADMIN, so the filter goes in before
 /// the capabilities are dropped; with it, the filter goes in last so that as few
 /// syscalls as possible run under it before execve.
-fn drop_privileges(plan: &InitPlan, ch: &Channel) -> Result<()> {
-    let p = &plan.process;
+pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
     let load_seccomp = || -> Result<()> {
         if let Some(filter) = &p.seccomp {
             if let Some(listener) = filter.load()? {
@@ -193,7 +193,7 @@ fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
 
 /// Marks every fd from 3 + preserve_fds up close-on-exec and clears the flag on the
 /// preserved ones, so exactly stdio and the preserved fds reach the process.
-fn close_fds(preserve: u32) -> Result<()> {
+pub(crate) fn close_fds(preserve: u32) -> Result<()> {
     for fd in 3..3 + preserve as i32 {
         // SAFETY: fcntl on an fd number; an fd that is not open gives EBADF, ignored.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
@@ -217,7 +217,7 @@ fn set_keepcaps(on: bool) -> Result<()> {
 /// Non-dumpable while berth's own image is in the process: a container process cannot
 /// open /proc/<pid>/exe (the berth binary) or the fds of a process in setup
 /// (CVE-2019-5736). execve makes the process dumpable again.
-fn set_dumpable(on: bool) {
+pub(crate) fn set_dumpable(on: bool) {
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
 }
@@ -238,7 +238,7 @@ fn join_session_keyring(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn exit(code: i32) -> ! {
+pub(crate) fn exit(code: i32) -> ! {
     // SAFETY: _exit ends the process without running the parent's atexit handlers or
     // flushing its stdio buffers, which were copied by fork and are not ours.
     unsafe { libc::_exit(code) }

@@ -16,8 +16,8 @@
 //! The child never touches std's global locks (stdout, stderr, env): it reports over
 //! the sync channel or writes to fd 2 directly.
 
-mod channel;
-mod init;
+pub(crate) mod channel;
+pub(crate) mod init;
 mod plan;
 
 use crate::bundle::Bundle;
@@ -195,7 +195,7 @@ fn state_json(p: &Persisted, status: Status) -> String {
 }
 
 /// The decimal pid, no newline, written atomically (temporary file and rename) as runc does.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()

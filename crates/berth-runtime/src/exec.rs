@@ -1,0 +1,206 @@
+//! `exec`: a new process in a running (or created) container. It joins every
+//! namespace of the container's init (user first) and its cgroup, then gets the
+//! process's own user, capabilities, no_new_privs, rlimits and the container's seccomp
+//! filter, exactly as the init did, and execs.
+//!
+//! Same shape as create: the parent forks an intermediate that enters the namespaces
+//! (pid and time apply to children) and clones the process with CLONE_PARENT, so the
+//! caller can wait for it. The process reports setup errors over the sync channel;
+//! the channel closing on execve (it is close-on-exec) means success.
+
+use crate::container::{Container, ExitStatus};
+use crate::error::{Error, Result};
+use crate::process::ProcessPlan;
+use crate::spawn::channel::{self, Channel, Msg};
+use crate::spawn::init;
+use crate::state::Status;
+use nix::sched::CloneFlags;
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::Process;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// Options of `exec` (runc's flags beyond the process itself).
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// `--console-socket` for `process.terminal`.
+    pub console_socket: Option<PathBuf>,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--preserve-fds N`.
+    pub preserve_fds: u32,
+    /// `--ignore-paused`.
+    pub ignore_paused: bool,
+}
+
+/// A process started by `exec`.
+#[derive(Debug)]
+pub struct ExecProcess {
+    pid: i32,
+}
+
+impl ExecProcess {
+    /// Its host pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Waits for it (the caller of `exec` is its parent).
+    pub fn wait(&self) -> Result<ExitStatus> {
+        crate::container::wait_pid(self.pid, "exec process")
+    }
+}
+
+/// The namespace files of the init to join, user first, in /proc/<pid>/ns names.
+const KINDS: [(&str, CloneFlags); 8] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+struct ExecPlan {
+    process: ProcessPlan,
+    /// (fd, flag, path) of each namespace that differs from ours.
+    join: Vec<(OwnedFd, CloneFlags, String)>,
+    console: Option<OwnedFd>,
+    preserve_fds: u32,
+}
+
+impl Container {
+    /// Starts `process` inside the container.
+    pub fn exec(&self, process: &Process, options: &ExecOptions) -> Result<ExecProcess> {
+        let status = self.status();
+        match status {
+            Status::Created | Status::Running => {}
+            Status::Paused if options.ignore_paused => {}
+            _ => return Err(self.bad_status(status, "cannot exec in a container that is not running")),
+        }
+        let seccomp = self.state.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let plan = ExecPlan {
+            process: ProcessPlan::from_process(process, seccomp)?,
+            join: namespaces_of(self.state.pid)?,
+            console: match (&options.console_socket, process.terminal().unwrap_or(false)) {
+                (Some(p), true) => Some(crate::console::connect(p)?),
+                (None, true) => return Err(Error::Config("process.terminal is true but no --console-socket was given".into())),
+                _ => None,
+            },
+            preserve_fds: options.preserve_fds,
+        };
+        let cgroup = self.cgroup()?;
+        let (parent_ch, child_ch) = channel::pair()?;
+        // SAFETY: the child runs only `intermediate`, which never returns.
+        let middle = match unsafe { fork() }.map_err(|e| Error::sys("fork", "exec", e))? {
+            ForkResult::Child => {
+                drop(parent_ch);
+                intermediate(&plan, child_ch)
+            }
+            ForkResult::Parent { child } => child,
+        };
+        drop(child_ch);
+        drop(plan);
+        let kill_middle = |e: Error| {
+            let _ = nix::sys::signal::kill(middle, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(middle, None);
+            e
+        };
+        if let Some(cg) = &cgroup {
+            cg.apply(middle.as_raw()).map_err(|e| kill_middle(e.into()))?;
+        }
+        parent_ch.send(&Msg::Go).map_err(kill_middle)?;
+        let pid = match parent_ch.recv()? {
+            Some(Msg::Pid(p)) => p,
+            Some(Msg::Error(e)) => return Err(kill_middle(Error::Init(e))),
+            other => return Err(kill_middle(Error::Init(format!("exec: unexpected {other:?} from the intermediate")))),
+        };
+        let _ = waitpid(middle, None);
+        // The process closes the channel by execve; a message means setup failed.
+        match parent_ch.recv()? {
+            None => {}
+            Some(Msg::Error(e)) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(Error::Init(e));
+            }
+            Some(other) => return Err(Error::Init(format!("exec: unexpected {other:?} from the process"))),
+        }
+        if let Some(f) = &options.pid_file {
+            crate::spawn::write_pid_file(f, pid)?;
+        }
+        Ok(ExecProcess { pid })
+    }
+}
+
+/// Opens the init's namespaces that differ from ours.
+fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags, String)>> {
+    let mut out = Vec::new();
+    for (kind, flag) in KINDS {
+        let theirs = format!("/proc/{pid}/ns/{kind}");
+        let Ok(their_link) = std::fs::read_link(&theirs) else { continue };
+        if std::fs::read_link(format!("/proc/self/ns/{kind}")).is_ok_and(|ours| ours == their_link) {
+            continue;
+        }
+        let fd = nix::fcntl::open(theirs.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .map_err(|e| Error::sys("open", &theirs, e))?;
+        out.push((fd, flag, theirs));
+    }
+    Ok(out)
+}
+
+fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
+    let r = (|| -> Result<()> {
+        ch.expect(&Msg::Go, "parent")?;
+        init::set_dumpable(false);
+        for (fd, flag, path) in &plan.join {
+            nix::sched::setns(fd, *flag).map_err(|e| Error::sys("setns", path, e))?;
+        }
+        // SAFETY: raw clone without a new stack behaves as fork in this single-threaded
+        // child of fork.
+        let pid = unsafe {
+            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        };
+        if pid < 0 {
+            return Err(Error::sys("clone", "exec process", nix::Error::last()));
+        }
+        if pid == 0 {
+            process(plan, &ch)
+        }
+        ch.send(&Msg::Pid(pid as i32))
+    })();
+    match r {
+        Ok(()) => init::exit(0),
+        Err(e) => {
+            let _ = ch.send(&Msg::Error(e.to_string()));
+            init::exit(1)
+        }
+    }
+}
+
+fn process(plan: &ExecPlan, ch: &Channel) -> ! {
+    let r = (|| -> Result<std::convert::Infallible> {
+        nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;
+        if let Some(sock) = &plan.console {
+            crate::console::setup(sock)?;
+        }
+        let p = &plan.process;
+        for r in &p.rlimits {
+            r.apply()?;
+        }
+        let index = p.exec.resolve()?;
+        init::drop_privileges(p, ch)?;
+        init::close_fds(plan.preserve_fds)?;
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user.umask as libc::mode_t));
+        init::set_dumpable(true);
+        Err(p.exec.exec(index))
+    })();
+    let e = match r {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = ch.send(&Msg::Error(e.to_string()));
+    init::exit(127)
+}

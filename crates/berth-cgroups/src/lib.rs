@@ -69,6 +69,11 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
             "this cgroup driver cannot freeze".into(),
         ))
     }
+    /// Whether the cgroup is frozen now (for the `paused` status). A cgroup that is
+    /// gone or cannot freeze is not frozen.
+    fn frozen(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Builds the manager for a new container. `cgroups_path` is `linux.cgroupsPath`

@@ -69,10 +69,46 @@ impl Container {
         if !self.state.created_done {
             return Status::Creating;
         }
+        let frozen = || self.cgroup().ok().flatten().is_some_and(|cg| cg.frozen().unwrap_or(false));
+        if frozen() {
+            return Status::Paused;
+        }
         if self.dir().join(EXEC_FIFO).exists() {
             return Status::Created;
         }
         Status::Running
+    }
+
+    /// Freezes every process of the container (`berth pause`).
+    pub fn pause(&self) -> Result<()> {
+        let status = self.status();
+        if !matches!(status, Status::Running | Status::Created) {
+            return Err(self.bad_status(status, "container not running"));
+        }
+        let cg = self.cgroup()?.ok_or_else(|| self.bad_status(status, "container has no cgroup to freeze"))?;
+        Ok(cg.freeze(true)?)
+    }
+
+    /// Thaws a paused container (`berth resume`).
+    pub fn resume(&self) -> Result<()> {
+        let status = self.status();
+        if status != Status::Paused {
+            return Err(self.bad_status(status, "container not paused"));
+        }
+        let cg = self.cgroup()?.ok_or_else(|| self.bad_status(status, "container has no cgroup to thaw"))?;
+        Ok(cg.freeze(false)?)
+    }
+
+    /// Host pids of every process in the container's cgroup (`berth ps`).
+    pub fn processes(&self) -> Result<Vec<i32>> {
+        match self.cgroup()? {
+            Some(cg) => {
+                let mut pids = cg.pids()?;
+                pids.sort_unstable();
+                Ok(pids)
+            }
+            None => Ok(if self.init_alive() { vec![self.state.pid] } else { Vec::new() }),
+        }
     }
 
     fn dir(&self) -> std::path::PathBuf {
@@ -213,6 +249,12 @@ impl Container {
             unsafe { OwnedFd::from_raw_fd(raw as i32) }
         });
         let _ = kill(Pid::from_raw(pid), signal);
+        // Frozen tasks act on SIGKILL only once thawed.
+        if let Ok(Some(cg)) = self.cgroup() {
+            if cg.frozen().unwrap_or(false) {
+                let _ = cg.freeze(false);
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.init_alive() && Instant::now() < deadline {
             match &pidfd {

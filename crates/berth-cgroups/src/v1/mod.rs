@@ -229,6 +229,13 @@ impl CgroupManager for V1Manager {
         }
     }
 
+    fn frozen(&self) -> Result<bool> {
+        let Some(dir) = self.dir("freezer") else {
+            return Ok(false);
+        };
+        Ok(fsutil::exists(dir, "freezer.state") && fsutil::read(dir, "freezer.state")? != "THAWED")
+    }
+
     fn state(&self) -> CgroupState {
         CgroupState {
             driver: "v1".into(),

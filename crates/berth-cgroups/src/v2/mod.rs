@@ -183,6 +183,10 @@ impl CgroupManager for V2Manager {
         }
     }
 
+    fn frozen(&self) -> Result<bool> {
+        Ok(fsutil::exists(&self.dir, "cgroup.freeze") && fsutil::read(&self.dir, "cgroup.freeze")? == "1")
+    }
+
     fn state(&self) -> CgroupState {
         CgroupState {
             driver: "v2".into(),

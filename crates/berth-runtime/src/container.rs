@@ -56,6 +56,16 @@ impl Container {
         self.state.pid
     }
 
+    /// The config as it was at create time (with later `update`s merged in).
+    pub fn config(&self) -> &oci_spec::runtime::Spec {
+        &self.state.config
+    }
+
+    /// The bundle directory.
+    pub fn bundle(&self) -> &std::path::Path {
+        &self.state.bundle
+    }
+
     /// The OCI state, with the status observed now (a dead or zombie init is `stopped`).
     pub fn state(&self) -> Result<State> {
         Ok(self.state.to_state(self.status()))

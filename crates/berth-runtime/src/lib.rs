@@ -22,6 +22,7 @@ mod signal;
 mod spawn;
 mod spec;
 mod state;
+mod update;
 
 pub use container::{Container, ExitStatus};
 pub use error::{Error, Result};

@@ -59,3 +59,43 @@ fn pause_resume_and_processes() {
     cleanup();
     result.unwrap();
 }
+
+#[test]
+fn update_changes_the_cgroup_and_the_state() {
+    let id = format!("update-{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("berth-{id}"));
+    let rootfs = dir.join("bundle/rootfs");
+    for d in ["bin", "proc", "dev"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sleep")).unwrap();
+    let cgroup = format!("berth-{id}");
+    let cfg = serde_json::json!({
+        "ociVersion": "1.2.0", "root": {"path": "rootfs"},
+        "process": {"args": ["sleep", "30"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+        "linux": {"cgroupsPath": format!("/{cgroup}"), "namespaces": [{"type": "pid"}, {"type": "mount"}],
+                  "resources": {"pids": {"limit": 100}, "memory": {"limit": 268435456}}}
+    });
+    std::fs::write(dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let runtime = Runtime::new(dir.join("root")).unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let mut c = runtime.create(&id, &dir.join("bundle"), &CreateOptions::default()).unwrap();
+        let read = |f: &str| std::fs::read_to_string(f).unwrap().trim().to_string();
+        assert_eq!(read(&format!("/sys/fs/cgroup/pids/{cgroup}/pids.max")), "100");
+        let update: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(serde_json::json!({"pids": {"limit": 42}})).unwrap();
+        c.update(&update).unwrap();
+        assert_eq!(read(&format!("/sys/fs/cgroup/pids/{cgroup}/pids.max")), "42");
+        assert_eq!(read(&format!("/sys/fs/cgroup/memory/{cgroup}/memory.limit_in_bytes")), "268435456");
+        // A later load sees the merged resources.
+        let again = runtime.load(&id).unwrap();
+        let res = again.config().linux().as_ref().unwrap().resources().clone().unwrap();
+        assert_eq!(res.pids().as_ref().unwrap().limit(), 42);
+    });
+    if let Ok(c) = runtime.load(&id) {
+        let _ = c.delete(true);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result.unwrap();
+}

@@ -1,0 +1,82 @@
+//! `update`: new resource values for a running container, merged into the ones it
+//! has (a field left out keeps its value, as runc's update does), written to the
+//! cgroup and kept in the state so later commands see them.
+
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::state::Status;
+use oci_spec::runtime::LinuxResources;
+
+impl Container {
+    /// Applies `resources` on top of the container's current ones.
+    pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
+        let status = self.status();
+        if status == Status::Stopped {
+            return Err(self.bad_status(status, "cannot update a stopped container"));
+        }
+        let current = self.state.config.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+        let merged = merge(&current, resources)?;
+        let cg = self.cgroup()?.ok_or_else(|| self.bad_status(status, "container has no cgroup"))?;
+        cg.set(&merged)?;
+        let mut linux = self.state.config.linux().clone().unwrap_or_default();
+        linux.set_resources(Some(merged));
+        self.state.config.set_linux(Some(linux));
+        self.state.save(&self.runtime.container_dir(&self.state.id))
+    }
+}
+
+/// Deep merge: objects merge key by key, anything else (numbers, arrays) is replaced
+/// by the update's value; nulls in the update change nothing.
+fn merge(current: &LinuxResources, update: &LinuxResources) -> Result<LinuxResources> {
+    let bad = |e: serde_json::Error| Error::Config(format!("update: resources: {e}"));
+    let mut base = serde_json::to_value(current).map_err(bad)?;
+    let over = serde_json::to_value(update).map_err(bad)?;
+    merge_value(&mut base, over);
+    serde_json::from_value(base).map_err(bad)
+}
+
+fn merge_value(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                if v.is_null() {
+                    continue;
+                }
+                match b.get_mut(&k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge_value(slot, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) if !o.is_null() => *b = o,
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+    use oci_spec::runtime::LinuxResources;
+
+    fn res(v: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn keeps_what_the_update_leaves_out() {
+        let current = res(serde_json::json!({
+            "memory": {"limit": 100, "swap": 200},
+            "pids": {"limit": 10},
+            "devices": [{"allow": false, "access": "rwm"}]
+        }));
+        let update = res(serde_json::json!({"memory": {"limit": 150}, "cpu": {"shares": 512}}));
+        let m = serde_json::to_value(merge(&current, &update).unwrap()).unwrap();
+        assert_eq!(m["memory"]["limit"], 150);
+        assert_eq!(m["memory"]["swap"], 200);
+        assert_eq!(m["pids"]["limit"], 10);
+        assert_eq!(m["cpu"]["shares"], 512);
+        assert_eq!(m["devices"][0]["access"], "rwm");
+    }
+}

@@ -5,11 +5,30 @@
 //! A [`RootfsPlan`] is built in the parent from the spec (all paths and mount data
 //! prepared there), then run by the container init in three steps:
 //! [`RootfsPlan::prepare`] before the createContainer hooks, [`RootfsPlan::pivot`]
-//! after them, and [`RootfsPlan::finalize`] last.
+//! after them, and [`RootfsPlan::finalize`] last. The init's steps allocate only
+//! to format errors (and to read mountinfo on the rare `--no-pivot` path).
 
-use crate::error::Result;
+mod buf;
+mod devices;
+mod masked;
+mod mounts;
+mod options;
+mod pivot;
+mod propagation;
+mod resolve;
+
+use crate::error::{Error, Result};
+use devices::DevicePlan;
+use mounts::MountPlan;
+use nix::fcntl::{open, OFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::Mode;
+use nix::unistd::{access, AccessFlags};
 use oci_spec::runtime::Spec;
-use std::path::Path;
+use std::ffi::{CStr, CString};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path};
 
 /// Options from the command line and namespace setup that shape the rootfs.
 #[derive(Debug, Clone, Default)]
@@ -28,14 +47,132 @@ pub struct RootfsOptions {
 /// Everything the init needs to build the rootfs, prepared in the parent.
 #[derive(Debug)]
 pub struct RootfsPlan {
-    _todo: (),
+    rootfs: CString,
+    options: RootfsOptions,
+    /// Propagation set on `/` before anything is mounted.
+    root_propagation: MsFlags,
+    /// `linux.rootfsPropagation`, applied again to the new `/` by `finalize`.
+    final_propagation: Option<MsFlags>,
+    mounts: Vec<MountPlan>,
+    /// runc's rule: /dev is populated unless it is a bind mount.
+    setup_dev: bool,
+    devices: Vec<DevicePlan>,
+    /// The host has /proc/kcore, so /dev/core is linked to it.
+    kcore: bool,
+    masked: Vec<CString>,
+    readonly: Vec<CString>,
+    root_readonly: bool,
+}
+
+/// `path` as a C string.
+fn cstring(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::Config(format!("path {} contains a NUL byte", path.display())))
+}
+
+/// Cleans a container path lexically (`..` cannot climb above `/`) into the form
+/// the init resolves relative to the root fd (`.` for `/`), and its absolute form
+/// for messages.
+fn rel_path(path: &Path) -> Result<(CString, String)> {
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => parts.push(p),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    let mut rel = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(p.as_bytes());
+    }
+    let display = format!("/{}", String::from_utf8_lossy(&rel));
+    if rel.is_empty() {
+        rel.push(b'.');
+    }
+    let rel = CString::new(rel)
+        .map_err(|_| Error::Config(format!("path {} contains a NUL byte", path.display())))?;
+    Ok((rel, display))
+}
+
+fn rel_paths(paths: Option<&Vec<String>>) -> Result<Vec<CString>> {
+    paths
+        .into_iter()
+        .flatten()
+        .map(|p| rel_path(Path::new(p)).map(|(rel, _)| rel))
+        .collect()
 }
 
 impl RootfsPlan {
     /// Prepares the plan from the spec. `rootfs` is the absolute, canonical rootfs path.
     pub fn new(spec: &Spec, rootfs: &Path, options: RootfsOptions) -> Result<Self> {
-        let _ = (spec, rootfs, options);
-        todo!("filled in by the rootfs work")
+        if !rootfs.is_absolute() {
+            return Err(Error::Config(format!(
+                "rootfs {} is not an absolute path",
+                rootfs.display()
+            )));
+        }
+        let linux = spec.linux().as_ref();
+        let final_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+            None | Some("") => None,
+            Some(p) => Some(options::propagation_flags(p).ok_or_else(|| {
+                Error::Config(format!("rootfsPropagation {p:?} is not a propagation mode"))
+            })?),
+        };
+        let unified = mounts::host_is_unified();
+        let mounts = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .map(|m| MountPlan::new(m, unified))
+            .collect::<Result<Vec<_>>>()?;
+        let setup_dev = !mounts.iter().any(MountPlan::is_dev_bind);
+        let devices = match linux.and_then(|l| l.devices().as_ref()) {
+            Some(d) => devices::plan(d)?,
+            None => devices::plan(&[])?,
+        };
+        let masked = rel_paths(linux.and_then(|l| l.masked_paths().as_ref()))?;
+        let readonly = rel_paths(linux.and_then(|l| l.readonly_paths().as_ref()))?;
+        let root_readonly = spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false);
+        if !options.mount_ns {
+            // Every one of these would change the host's mount table.
+            let what = if !masked.is_empty() || !readonly.is_empty() {
+                Some("maskedPaths and readonlyPaths need")
+            } else if !mounts.is_empty() {
+                Some("mounts need")
+            } else if root_readonly {
+                Some("root.readonly needs")
+            } else if final_propagation.is_some() {
+                Some("rootfsPropagation needs")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(Error::Config(format!("{what} a mount namespace")));
+            }
+        }
+        Ok(RootfsPlan {
+            rootfs: cstring(rootfs)?,
+            root_propagation: final_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            final_propagation,
+            mounts,
+            setup_dev,
+            devices,
+            kcore: Path::new("/proc/kcore").exists(),
+            masked,
+            readonly,
+            root_readonly,
+            options,
+        })
     }
 
     /// In the init, in its mount namespace, before createContainer hooks: makes the
@@ -43,18 +180,110 @@ impl RootfsPlan {
     /// performs every mount of `mounts` in order, creates `linux.devices` and the
     /// default devices, and the /dev symlinks.
     pub fn prepare(&self) -> Result<()> {
-        todo!()
+        if !self.options.mount_ns {
+            return Ok(());
+        }
+        propagation::prepare_root(&self.rootfs, self.root_propagation)?;
+        // Opened after the self-bind, so it names the bind mount.
+        let root = open(
+            self.rootfs.as_c_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", self.rootfs.to_string_lossy(), e))?;
+        for m in &self.mounts {
+            m.perform(root.as_fd(), self.options.new_user_ns)?;
+        }
+        if self.setup_dev {
+            devices::create_all(root.as_fd(), &self.devices, self.options.new_user_ns)?;
+            devices::symlinks(root.as_fd(), self.kcore)?;
+        }
+        Ok(())
     }
 
     /// After createContainer hooks: pivot_root into the rootfs (or MS_MOVE + chroot
     /// with no_pivot; chroot only without a mount namespace). The cwd is then `/`.
     pub fn pivot(&self) -> Result<()> {
-        todo!()
+        if !self.options.mount_ns {
+            return pivot::chroot_only(&self.rootfs);
+        }
+        if self.options.no_pivot {
+            pivot::move_root(&self.rootfs)?;
+        } else {
+            pivot::pivot(&self.rootfs)?;
+        }
+        if self.setup_dev {
+            pivot::reopen_dev_null()?;
+        }
+        Ok(())
     }
 
     /// Last, inside the new root: `rootfsPropagation` on `/`, maskedPaths,
     /// readonlyPaths, and `root.readonly`.
     pub fn finalize(&self) -> Result<()> {
-        todo!()
+        if !self.options.mount_ns {
+            return Ok(());
+        }
+        if let Some(flags) = self.final_propagation {
+            propagation::apply_root(flags)?;
+        }
+        let root = open(
+            c"/",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", "/", e))?;
+        // Mount targets are named through /proc/self/fd when the container has a
+        // /proc; otherwise by path, which after pivot cannot leave the root either.
+        let use_fd = access(c"/proc/self/fd", AccessFlags::F_OK).is_ok();
+        // runc's finalizeRootfs order: read-only tmpfs and /dev, then `/`, then the
+        // readonly paths, then the masked ones.
+        for m in self.mounts.iter().filter(|m| m.ro_later) {
+            m.remount_ro(root.as_fd(), use_fd)?;
+        }
+        if self.root_readonly {
+            masked::readonly_root(&root)?;
+        }
+        for p in &self.readonly {
+            masked::readonly(root.as_fd(), p, use_fd)?;
+        }
+        for p in &self.masked {
+            masked::mask(root.as_fd(), p, use_fd)?;
+        }
+        Ok(())
+    }
+}
+
+impl RootfsPlan {
+    /// For `process.terminal`, between [`RootfsPlan::pivot`] and
+    /// [`RootfsPlan::finalize`]: binds the pty slave at `pty` (its ptsname) onto
+    /// /dev/console, as the spec and runc have it. Without a mount namespace of its
+    /// own the container keeps the host's /dev/console untouched.
+    pub fn bind_console(&self, pty: &CStr) -> Result<()> {
+        if !self.options.mount_ns {
+            return Ok(());
+        }
+        devices::bind_console(pty)
+    }
+
+    /// The rootfs path this plan enters (for messages, and the cwd of
+    /// createContainer hooks as runc has it).
+    pub fn rootfs(&self) -> &CStr {
+        &self.rootfs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rel_path_cleans_and_clamps() {
+        let (rel, display) = rel_path(Path::new("/a/./b/../../../c/")).unwrap();
+        assert_eq!(rel.as_bytes(), b"c");
+        assert_eq!(display, "/c");
+        let (rel, display) = rel_path(Path::new("/")).unwrap();
+        assert_eq!(rel.as_bytes(), b".");
+        assert_eq!(display, "/");
     }
 }

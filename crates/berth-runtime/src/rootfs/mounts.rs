@@ -1,0 +1,534 @@
+//! One entry of the config's `mounts`: planned in the parent (flags, data and paths
+//! prepared), performed by the init on the destination resolved inside the rootfs.
+
+use super::buf::StackCStr;
+use super::options::MountOptions;
+use super::resolve::{fs_info, open_in_root, open_or_create, Leaf, ProcFd};
+use super::{cstring, rel_path};
+use crate::error::{Error, Result};
+use nix::errno::Errno;
+use nix::fcntl::ResolveFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{fstat, stat, SFlag};
+use oci_spec::runtime::Mount;
+use std::ffi::{CStr, CString};
+use std::fmt::Write;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Files under /proc that may be mounted over (what lxcfs emulates), as runc allows.
+const PROC_ALLOWED: &[&str] = &[
+    "proc/cpuinfo",
+    "proc/diskstats",
+    "proc/meminfo",
+    "proc/stat",
+    "proc/swaps",
+    "proc/uptime",
+    "proc/loadavg",
+    "proc/slabinfo",
+    "proc/net/dev",
+    "proc/sys/kernel/ns_last_pid",
+];
+
+/// Flags the kernel locks on mounts inherited into a user namespace (MNT_LOCK_*): a
+/// remount must keep them or fail with EPERM.
+const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC)
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NOATIME)
+    .union(MsFlags::MS_NODIRATIME)
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `bind` type or a `bind`/`rbind` option.
+    Bind,
+    Tmpfs,
+    Proc,
+    /// sysfs; falls back to a recursive bind of /sys where it cannot be mounted.
+    Sysfs,
+    /// `cgroup` on a v1 or hybrid host: the host's /sys/fs/cgroup bound recursively.
+    CgroupV1,
+    /// `cgroup2` (or `cgroup` on a unified host).
+    Cgroup2,
+    /// Anything else goes to mount(2) as given (mqueue, devpts, overlay ...).
+    Other,
+}
+
+/// A mount prepared in the parent.
+#[derive(Debug)]
+pub(super) struct MountPlan {
+    /// Destination relative to the rootfs, lexically cleaned; `.` for the root.
+    pub(super) dest: CString,
+    /// Destination as the config gives it, for errors.
+    pub(super) display: String,
+    type_name: String,
+    kind: Kind,
+    source: CString,
+    fstype: Option<CString>,
+    /// Flags of the first mount call.
+    flags: MsFlags,
+    /// For binds with options: the flags of the MS_BIND|MS_REMOUNT call.
+    remount: Option<MsFlags>,
+    cleared: MsFlags,
+    data: Option<CString>,
+    data_has_mode: bool,
+    propagation: Vec<MsFlags>,
+    proc_allowed: bool,
+    /// A read-only tmpfs or /dev: mounted read-write so files can be created in
+    /// it, remounted read-only by `finalize` (as runc does).
+    pub(super) ro_later: bool,
+}
+
+/// statfs's `f_type`, whatever its width on this architecture.
+#[allow(clippy::unnecessary_cast)]
+fn magic(s: &nix::sys::statfs::Statfs) -> i64 {
+    s.filesystem_type().0 as i64
+}
+
+/// Whether the host's /sys/fs/cgroup is a cgroup2 mount (a unified host).
+pub(super) fn host_is_unified() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| magic(&s) == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+impl MountPlan {
+    /// Prepares one `mounts` entry; `unified` says whether `cgroup` means cgroup2.
+    pub(super) fn new(m: &Mount, unified: bool) -> Result<Self> {
+        let opts = MountOptions::parse(m.options().iter().flatten().map(String::as_str));
+        let typ = m.typ().as_deref().unwrap_or("");
+        let (dest, display) = rel_path(m.destination())?;
+        let bad = |reason: &str| Error::Config(format!("mount {display}: {reason}"));
+        let kind = if typ == "bind" || opts.flags.contains(MsFlags::MS_BIND) {
+            Kind::Bind
+        } else {
+            match typ {
+                "tmpfs" => Kind::Tmpfs,
+                "proc" => Kind::Proc,
+                "sysfs" => Kind::Sysfs,
+                "cgroup" if unified => Kind::Cgroup2,
+                "cgroup" => Kind::CgroupV1,
+                "cgroup2" => Kind::Cgroup2,
+                "" => return Err(bad("no type and not a bind mount")),
+                _ => Kind::Other,
+            }
+        };
+        let type_name = if kind == Kind::Bind { "bind" } else { typ }.to_string();
+        let source = match (kind, m.source()) {
+            (Kind::Bind, None) => return Err(bad("bind mount without a source")),
+            (Kind::Bind, Some(src)) if src.is_relative() => {
+                // The spec makes relative sources relative to the bundle: resolved
+                // against the cwd, which is the bundle when the caller chdirs there
+                // as runc does (or made absolute before the plan is built).
+                let cwd = std::env::current_dir().map_err(|e| Error::io("getcwd", ".", e))?;
+                cstring(&cwd.join(src))?
+            }
+            (_, Some(src)) => cstring(src)?,
+            (Kind::CgroupV1, None) => cstring(Path::new("cgroup"))?,
+            (_, None) => cstring(Path::new(typ))?,
+        };
+        let dest_bytes = dest.as_bytes();
+        let proc_allowed =
+            kind == Kind::Proc || PROC_ALLOWED.iter().any(|p| p.as_bytes() == dest_bytes);
+        if dest_bytes.starts_with(b"proc/") && !proc_allowed {
+            return Err(bad("cannot be mounted because it is inside /proc"));
+        }
+        if dest_bytes == b"proc" && !matches!(kind, Kind::Proc | Kind::Bind) {
+            return Err(bad("cannot be mounted because it is not of type proc"));
+        }
+        let mut flags = opts.flags;
+        let mut remount = None;
+        let mut ro_later = false;
+        match kind {
+            Kind::Bind => {
+                // The first MS_BIND ignores every other flag; a MS_REMOUNT applies
+                // them, only when the user asked for some (runc's rule).
+                let extra = flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+                if !extra.is_empty() || !opts.cleared.is_empty() {
+                    remount = Some(extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT);
+                }
+                flags &= MsFlags::MS_BIND | MsFlags::MS_REC;
+                flags |= MsFlags::MS_BIND;
+            }
+            Kind::Tmpfs | Kind::Other | Kind::Proc | Kind::Sysfs | Kind::Cgroup2
+                if flags.contains(MsFlags::MS_RDONLY)
+                    && (kind == Kind::Tmpfs || dest_bytes == b"dev") =>
+            {
+                flags.remove(MsFlags::MS_RDONLY);
+                ro_later = true;
+            }
+            _ => {}
+        }
+        let data_has_mode = opts.data.split(',').any(|o| o.starts_with("mode="));
+        let data = if opts.data.is_empty() || kind == Kind::Bind {
+            None
+        } else {
+            Some(CString::new(opts.data).map_err(|_| bad("mount data contains a NUL byte"))?)
+        };
+        let fstype = match kind {
+            Kind::Bind | Kind::CgroupV1 => None,
+            Kind::Cgroup2 => Some(c"cgroup2".to_owned()),
+            _ => Some(CString::new(typ).map_err(|_| bad("type contains a NUL byte"))?),
+        };
+        Ok(MountPlan {
+            dest,
+            display,
+            type_name,
+            kind,
+            source,
+            fstype,
+            flags,
+            remount,
+            cleared: opts.cleared,
+            data,
+            data_has_mode,
+            propagation: opts.propagation,
+            proc_allowed,
+            ro_later,
+        })
+    }
+
+    /// Whether this is a bind mount onto /dev (then runc leaves /dev alone).
+    pub(super) fn is_dev_bind(&self) -> bool {
+        self.kind == Kind::Bind && self.dest.as_bytes() == b"dev"
+    }
+
+    fn err(&self, call: &'static str, errno: Errno) -> Error {
+        Error::sys(
+            call,
+            format_args!(
+                "{} (type {}, source {})",
+                self.display,
+                self.type_name,
+                self.source.to_string_lossy()
+            ),
+            errno,
+        )
+    }
+
+    /// Performs the mount in the init, inside `root` (the rootfs fd).
+    pub(super) fn perform(&self, root: BorrowedFd<'_>, new_user_ns: bool) -> Result<()> {
+        let (leaf, extra) = match self.kind {
+            Kind::Bind => {
+                let st = stat(self.source.as_c_str()).map_err(|e| self.err("stat", e))?;
+                let is_dir =
+                    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+                (
+                    if is_dir { Leaf::Dir } else { Leaf::File },
+                    ResolveFlag::empty(),
+                )
+            }
+            // proc and sysfs must land on a plain directory, never through a symlink.
+            Kind::Proc | Kind::Sysfs => (Leaf::Dir, ResolveFlag::RESOLVE_NO_SYMLINKS),
+            _ => (Leaf::Dir, ResolveFlag::empty()),
+        };
+        let (fd, created) =
+            open_or_create(root, &self.dest, leaf, extra).map_err(|e| self.err("open", e))?;
+        self.check_proc(&fd)?;
+        match self.kind {
+            Kind::Bind => self.bind(root, &fd),
+            Kind::CgroupV1 => {
+                // Per-hierarchy, cgroupns-aware mounting is issue 4; until then the
+                // host's whole tree is bound, read-only as the options ask.
+                self.bind_tree(root, &fd, c"/sys/fs/cgroup")
+            }
+            Kind::Sysfs | Kind::Cgroup2 => match self.mount_fs(&fd, self.data.as_deref()) {
+                Err(Errno::EPERM | Errno::EBUSY) if new_user_ns || self.kind == Kind::Cgroup2 => {
+                    // In a user namespace without its own network (sysfs) or cgroup
+                    // (cgroup2) namespace the kernel refuses a new instance: bind the
+                    // host's, as runc does.
+                    let host = if self.kind == Kind::Sysfs {
+                        c"/sys"
+                    } else if host_is_unified() {
+                        c"/sys/fs/cgroup"
+                    } else {
+                        c"/sys/fs/cgroup/unified"
+                    };
+                    self.bind_tree(root, &fd, host)
+                }
+                Err(e) => Err(self.err("mount", e)),
+                Ok(()) => self.apply_propagation(root),
+            },
+            Kind::Tmpfs if !created && !self.data_has_mode => {
+                // Keep the mode of the directory the tmpfs covers (runc does).
+                let mode = fstat(&fd).map_err(|e| self.err("fstat", e))?.st_mode & 0o7777;
+                let mut data = StackCStr::<4096>::new();
+                let _ = write!(data, "mode={mode:o}");
+                if let Some(d) = &self.data {
+                    data.push_bytes(b",");
+                    data.push_bytes(d.as_bytes());
+                }
+                let data = data.as_cstr().or(self.data.as_deref());
+                self.mount_fs(&fd, data).map_err(|e| self.err("mount", e))?;
+                self.apply_propagation(root)
+            }
+            _ => {
+                self.mount_fs(&fd, self.data.as_deref())
+                    .map_err(|e| self.err("mount", e))?;
+                self.apply_propagation(root)
+            }
+        }
+    }
+
+    /// Refuses a destination that resolved onto procfs unless allowed (runc's
+    /// checkProcMount: no mounts over /proc files but a few lxcfs ones).
+    fn check_proc(&self, fd: &OwnedFd) -> Result<()> {
+        let (fs_type, _) = fs_info(fd).map_err(|e| self.err("fstatfs", e))?;
+        let mut allowed = self.proc_allowed || fs_type != PROC_SUPER_MAGIC;
+        if self.kind == Kind::Bind && self.dest.as_bytes() == b"proc" {
+            let src = nix::sys::statfs::statfs(self.source.as_c_str())
+                .map_err(|e| self.err("statfs", e))?;
+            allowed &= magic(&src) == PROC_SUPER_MAGIC;
+        }
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "mount {}: destination is inside /proc",
+                self.display
+            )))
+        }
+    }
+
+    fn mount_fs(&self, fd: &OwnedFd, data: Option<&CStr>) -> nix::Result<()> {
+        mount(
+            Some(self.source.as_c_str()),
+            ProcFd::new(fd).as_cstr(),
+            self.fstype.as_deref(),
+            self.flags,
+            data,
+        )
+    }
+
+    fn bind(&self, root: BorrowedFd<'_>, fd: &OwnedFd) -> Result<()> {
+        mount(
+            Some(self.source.as_c_str()),
+            ProcFd::new(fd).as_cstr(),
+            None::<&CStr>,
+            self.flags,
+            None::<&CStr>,
+        )
+        .map_err(|e| self.err("mount", e))?;
+        if let Some(flags) = self.remount {
+            // Reopen: the old fd names the covered directory, not the new mount.
+            let fd = self.reopen(root)?;
+            remount_keeping_locked(&fd, ProcFd::new(&fd).as_cstr(), flags, self.cleared)
+                .map_err(|e| self.err("remount", e))?;
+        }
+        self.apply_propagation(root)
+    }
+
+    /// Binds `host` recursively and applies ro/nosuid/nodev/noexec to every mount
+    /// in the tree (mount_setattr), so a read-only /sys or cgroup tree stays
+    /// read-only below its top.
+    fn bind_tree(&self, root: BorrowedFd<'_>, fd: &OwnedFd, host: &CStr) -> Result<()> {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(
+            Some(host),
+            ProcFd::new(fd).as_cstr(),
+            None::<&CStr>,
+            flags,
+            None::<&CStr>,
+        )
+        .map_err(|e| self.err("mount", e))?;
+        let fd = self.reopen(root)?;
+        let attrs = self.flags
+            & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        if !attrs.is_empty() {
+            match setattr_recursive(&fd, attrs) {
+                Err(Errno::ENOSYS) => {
+                    // Kernels before 5.12: only the top mount can be changed.
+                    let flags = attrs | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+                    remount_keeping_locked(&fd, ProcFd::new(&fd).as_cstr(), flags, MsFlags::empty())
+                        .map_err(|e| self.err("remount", e))?
+                }
+                other => other.map_err(|e| self.err("mount_setattr", e))?,
+            }
+        }
+        self.apply_propagation(root)
+    }
+
+    fn reopen(&self, root: BorrowedFd<'_>) -> Result<OwnedFd> {
+        open_in_root(root, &self.dest, ResolveFlag::empty()).map_err(|e| self.err("open", e))
+    }
+
+    fn apply_propagation(&self, root: BorrowedFd<'_>) -> Result<()> {
+        if self.propagation.is_empty() {
+            return Ok(());
+        }
+        let fd = self.reopen(root)?;
+        for &p in &self.propagation {
+            mount(
+                None::<&CStr>,
+                ProcFd::new(&fd).as_cstr(),
+                None::<&CStr>,
+                p,
+                None::<&CStr>,
+            )
+            .map_err(|e| self.err("mount propagation", e))?;
+        }
+        Ok(())
+    }
+
+    /// `finalize`'s read-only remount of a tmpfs or /dev, after pivot (`root` is
+    /// the new `/`).
+    pub(super) fn remount_ro(&self, root: BorrowedFd<'_>, use_fd: bool) -> Result<()> {
+        let fd = self.reopen(root)?;
+        let flags = (self.flags - MsFlags::MS_REC)
+            | MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY;
+        let target = ProcFd::or_path(&fd, &self.dest, use_fd);
+        remount_keeping_locked(&fd, target.as_cstr(), flags, MsFlags::empty())
+            .map_err(|e| self.err("remount", e))
+    }
+}
+
+/// The mount flags (`MS_*`) a mount has now, from statfs's `ST_*` flags.
+pub(super) fn current_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
+    let (_, st) = fs_info(fd)?;
+    let map = [
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (libc::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    let mut flags = MsFlags::empty();
+    for (st_flag, ms) in map {
+        #[allow(clippy::unnecessary_cast)]
+        if st & (st_flag as u64) != 0 {
+            flags |= ms;
+        }
+    }
+    // MS_STRICTATIME is not stored: a mount with no other atime flag has it.
+    if !flags.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+        flags |= MsFlags::MS_STRICTATIME;
+    }
+    Ok(flags)
+}
+
+/// A MS_BIND|MS_REMOUNT of the mount at `fd` (named `target` for mount(2)). If the kernel refuses (flags locked
+/// in a user namespace), retries with the mount's current lockable flags added,
+/// unless the caller explicitly cleared one of them.
+pub(super) fn remount_keeping_locked(
+    fd: &OwnedFd,
+    target: &CStr,
+    flags: MsFlags,
+    cleared: MsFlags,
+) -> nix::Result<()> {
+    let first = mount(None::<&CStr>, target, None::<&CStr>, flags, None::<&CStr>);
+    let Err(errno) = first else { return Ok(()) };
+    if errno != Errno::EPERM {
+        return Err(errno);
+    }
+    let current = current_flags(fd)? & LOCKABLE;
+    if current.intersects(cleared) {
+        return Err(errno);
+    }
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+    let mut retry = flags | (current - atime);
+    if !flags.intersects(atime) {
+        retry |= current & atime;
+    }
+    mount(None::<&CStr>, target, None::<&CStr>, retry, None::<&CStr>)
+}
+
+/// Sets mount attributes on the whole mount tree at `fd` (mount_setattr with
+/// AT_RECURSIVE).
+fn setattr_recursive(fd: &OwnedFd, flags: MsFlags) -> nix::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const MOUNT_ATTR_NOSUID: u64 = 0x2;
+    const MOUNT_ATTR_NODEV: u64 = 0x4;
+    const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+    let mut attr = MountAttr {
+        attr_set: 0,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    for (ms, a) in [
+        (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags.contains(ms) {
+            attr.attr_set |= a;
+        }
+    }
+    // SAFETY: mount_setattr reads `size` bytes of `attr`, a live repr(C) struct
+    // matching the kernel's struct mount_attr; the path is a static empty C string.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::MountBuilder;
+
+    fn plan(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Result<MountPlan> {
+        let m = MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(src)
+            .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .build()
+            .unwrap();
+        MountPlan::new(&m, false)
+    }
+
+    #[test]
+    fn bind_ro_gets_a_remount() {
+        let p = plan("/data", "none", "/srv", &["rbind", "ro", "nosuid"]).unwrap();
+        assert_eq!(p.kind, Kind::Bind);
+        assert_eq!(p.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(
+            p.remount,
+            Some(MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID)
+        );
+        assert!(p.data.is_none());
+    }
+
+    #[test]
+    fn ro_tmpfs_is_remounted_later() {
+        let p = plan("/run/", "tmpfs", "tmpfs", &["ro", "mode=755"]).unwrap();
+        assert!(p.ro_later);
+        assert!(!p.flags.contains(MsFlags::MS_RDONLY));
+        assert_eq!(p.dest.as_bytes(), b"run");
+        assert!(p.data_has_mode);
+    }
+
+    #[test]
+    fn mounts_inside_proc_are_refused() {
+        assert!(plan("/proc/sys", "tmpfs", "tmpfs", &[]).is_err());
+        assert!(plan("/proc/../proc/kcore", "bind", "/dev/null", &["bind"]).is_err());
+        assert!(plan("/proc/cpuinfo", "bind", "/tmp/x", &["bind"]).is_ok());
+        assert!(plan("/proc", "tmpfs", "tmpfs", &[]).is_err());
+    }
+}

@@ -20,7 +20,8 @@ pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
 }
 
 /// In the init, inside the new root (after pivot_root, /dev/ptmx is the container's).
-pub(crate) fn setup(socket: &OwnedFd) -> Result<()> {
+/// Returns the slave's path (/dev/pts/N) for the /dev/console bind.
+pub(crate) fn setup(socket: &OwnedFd) -> Result<std::ffi::CString> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open", "/dev/ptmx", e))?;
     grantpt(&master).map_err(|e| Error::sys("grantpt", "/dev/ptmx", e))?;
@@ -44,5 +45,5 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<()> {
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
         return Err(Error::sys("ioctl TIOCSCTTY", &name, nix::Error::last()));
     }
-    Ok(())
+    std::ffi::CString::new(name).map_err(|_| Error::Init("pty name contains a NUL byte".into()))
 }

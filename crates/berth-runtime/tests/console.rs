@@ -17,13 +17,13 @@ fn pty_master_reaches_the_console_socket() {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for a in ["sh", "tty", "echo"] {
+    for a in ["sh", "tty", "echo", "["] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
     let cfg = serde_json::json!({
         "ociVersion": "1.2.0",
         "root": {"path": "rootfs"},
-        "process": {"terminal": true, "args": ["sh", "-c", "tty; echo console-ok"], "cwd": "/",
+        "process": {"terminal": true, "args": ["sh", "-c", "tty; [ -c /dev/console ] && echo console-ok"], "cwd": "/",
                     "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},

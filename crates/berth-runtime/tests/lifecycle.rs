@@ -206,3 +206,34 @@ fn prestart_hook_failure_destroys() {
     assert!(err.to_string().contains("prestart hook /bin/false"), "{err}");
     assert!(!f.state_dir_exists());
 }
+
+#[test]
+fn relative_bind_source_is_relative_to_the_bundle() {
+    let f = Fixture::new("relbind");
+    std::fs::create_dir_all(f.bundle().join("shared")).unwrap();
+    f.config("echo relative > /out/r", serde_json::json!({}));
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
+    cfg["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+        {"destination": "/out", "type": "bind", "source": "shared", "options": ["rbind", "rw"]}));
+    std::fs::write(f.bundle().join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(std::fs::read_to_string(f.bundle().join("shared/r")).unwrap(), "relative\n");
+}
+
+#[test]
+fn runc_default_ambient_capabilities_do_not_fail() {
+    // runc's default spec lists ambient capabilities that are not inheritable: the
+    // kernel cannot raise them, runc warns and goes on, so does berth.
+    let f = Fixture::new("ambient");
+    f.config("true", serde_json::json!({}));
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
+    cfg["process"]["capabilities"]["ambient"] = serde_json::json!(["CAP_KILL"]);
+    std::fs::write(f.bundle().join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+}

@@ -38,7 +38,7 @@ fn convert(set: &Option<Capabilities>) -> CapsHashSet {
 impl CapsPlan {
     pub fn new(c: &LinuxCapabilities) -> Result<Self> {
         let all = caps::runtime::thread_all_supported();
-        let plan = CapsPlan {
+        let mut plan = CapsPlan {
             bounding: convert(c.bounding()),
             effective: convert(c.effective()),
             inheritable: convert(c.inheritable()),
@@ -46,8 +46,17 @@ impl CapsPlan {
             ambient: convert(c.ambient()),
             all,
         };
-        // A capability the kernel does not have cannot be granted: skip with a warning
-        // as for unknown names (runtime spec 1.1: SHOULD NOT fail).
+        // The kernel raises an ambient capability only if it is both permitted and
+        // inheritable; runc warns and goes on (its default spec asks for ambient
+        // capabilities that are not inheritable), so does berth.
+        let (ambient, refused): (CapsHashSet, CapsHashSet) = plan
+            .ambient
+            .iter()
+            .partition(|c| plan.permitted.contains(c) && plan.inheritable.contains(c));
+        for cap in refused {
+            tracing::warn!("ambient capability {cap} is not both permitted and inheritable: not raised");
+        }
+        plan.ambient = ambient;
         Ok(plan)
     }
 

@@ -89,7 +89,8 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     hooks::run_all("createContainer", &plan.create_container_hooks, &creating)?;
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
-        crate::console::setup(&sock)?;
+        let pty = crate::console::setup(&sock)?;
+        plan.rootfs.bind_console(&pty)?;
     }
     for (path, value) in &plan.sysctl {
         std::fs::write(path, value).map_err(|e| Error::io("write sysctl", path, e))?;

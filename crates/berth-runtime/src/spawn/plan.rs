@@ -44,8 +44,16 @@ impl InitPlan {
         let spec = &bundle.spec;
         let ns = NamespacePlan::from_spec(spec)?;
         let process = ProcessPlan::new(spec)?;
+        let absolute;
+        let spec_for_rootfs = match with_absolute_sources(spec, &bundle.dir) {
+            Some(s) => {
+                absolute = s;
+                &absolute
+            }
+            None => spec,
+        };
         let rootfs = RootfsPlan::new(
-            spec,
+            spec_for_rootfs,
             &bundle.rootfs,
             RootfsOptions {
                 no_pivot: options.no_pivot,
@@ -117,4 +125,34 @@ impl InitPlan {
         }
         Ok(())
     }
+}
+
+/// Relative mount sources are relative to the bundle directory (runc changes into the
+/// bundle before it reads them). Returns a copy of the spec with absolute sources, or
+/// None when every source is already absolute (the common case, no copy).
+fn with_absolute_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Option<oci_spec::runtime::Spec> {
+    let relative = |m: &oci_spec::runtime::Mount| m.source().as_ref().is_some_and(|s| s.is_relative() && !s.as_os_str().is_empty());
+    let mounts = spec.mounts().as_ref()?;
+    if !mounts.iter().any(|m| relative(m) && is_bind(m)) {
+        return None;
+    }
+    let mut copy = spec.clone();
+    let fixed = mounts
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            if relative(&m) && is_bind(&m) {
+                let src = bundle.join(m.source().as_ref().expect("checked above"));
+                m.set_source(Some(src));
+            }
+            m
+        })
+        .collect();
+    copy.set_mounts(Some(fixed));
+    Some(copy)
+}
+
+/// A bind mount: type `bind`, or any mount with a bind/rbind option.
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
 }

@@ -1,0 +1,73 @@
+# berth: build, demo, test and benchmark. Run as root on Debian 12:
+#   make demo    install what is missing, build berth, run one container
+#   make test    install what is missing, then every check CI runs, in order
+#
+# Variables: CARGO_TARGET_DIR (default target), BERTH (the binary under test),
+# RUNTIME (what hack/demo.sh and hack/podman-test.sh drive; default BERTH),
+# BENCH_ARGS (passed to hack/bench), CONFORMANCE (the conformance suite's runner).
+
+SHELL := /bin/bash
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+
+# rustup's toolchain when the caller's PATH lacks it (CI's environment).
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+CARGO      ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BERTH      ?= $(abspath $(TARGET_DIR)/release/berth)
+RUNTIME    ?= $(BERTH)
+BENCH_ARGS ?=
+CONFORMANCE ?= runtime-tools-tests/run.sh
+STAGE      := hack/stage.sh
+STAGES     := fmt-check clippy release-build unit conformance podman-test
+TEST_TALLY := $(TARGET_DIR)/make-test.stages
+
+.PHONY: all build demo test bench clean deps $(STAGES)
+
+all: build
+
+deps:
+	@hack/install-deps.sh
+
+build: deps
+	$(CARGO) build --release
+
+demo: deps
+	$(CARGO) build --release -p berth
+	RUNTIME=$(RUNTIME) hack/demo.sh
+
+bench: deps
+	$(CARGO) build --release -p berth
+	BERTH=$(BERTH) hack/bench $(BENCH_ARGS)
+
+# --- make test: each stage prints PASS/FAIL; make stops at the first failure ---
+# The stages run in a sub-make that records each result in STAGE_FILE, so a failure
+# can print the tally before make stops.
+test: deps
+	@mkdir -p $(TARGET_DIR) && : >$(TEST_TALLY)
+	@STAGE_FILE=$(abspath $(TEST_TALLY)) $(MAKE) --no-print-directory $(STAGES)
+	@echo "stages: $$(grep -c '^PASS' $(TEST_TALLY)) passed, 0 failed"
+
+fmt-check:
+	@$(STAGE) fmt 300 $(CARGO) fmt --all -- --check
+
+clippy:
+	@$(STAGE) clippy 1500 $(CARGO) clippy --workspace --all-targets -- -D warnings
+
+release-build:
+	@$(STAGE) build 1500 $(CARGO) build --release
+
+# The tests make namespaces, mounts and cgroups: root only, two at a time.
+unit:
+	@$(STAGE) cargo-test 1500 $(CARGO) test --workspace -- --test-threads=2
+
+conformance:
+	@$(STAGE) conformance 1200 $(CONFORMANCE) --runtime $(BERTH)
+
+podman-test:
+	@$(STAGE) podman 600 env RUNTIME=$(RUNTIME) hack/podman-test.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf hack/.cache

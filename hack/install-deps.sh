@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian 12 (bookworm) machine, as root, needs to build, demo,
+# test and benchmark berth. Idempotent and quiet: when everything is present it only
+# checks (no apt-get update, no network).
+#
+# A Rust toolchain is not installed from the network: this script finds cargo >= 1.80
+# (sourcing ~/.cargo/env if present) and fails with a clear message otherwise.
+# Debian's own cargo/rustc (1.63 in bookworm) is too old for the workspace.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+PACKAGES=(
+    build-essential pkg-config libseccomp-dev busybox-static
+    runc crun podman conmon uidmap jq hyperfine iproute2 util-linux time
+)
+MIN_RUST_MINOR=80
+
+die() {
+    echo "install-deps: error: $*" >&2
+    exit 1
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+    die "must run as root (apt-get install and the tests need it)"
+fi
+command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script expects Debian 12"
+
+# --- Debian packages -------------------------------------------------------
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    if [ "$status" != "installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    log=$(mktemp /tmp/berth-install-deps.XXXXXX)
+    if ! apt-get update -qq >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "apt-get update failed (output above)"
+    fi
+    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "apt-get install ${missing[*]} failed (output above)"
+    fi
+    rm -f "$log"
+fi
+
+# --- Rust toolchain --------------------------------------------------------
+if [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found on PATH (nor in ~/.cargo/env); install a Rust toolchain >= 1.$MIN_RUST_MINOR (rustup); Debian's cargo (1.63) is too old"
+
+ver=$(cargo --version 2>/dev/null | awk '{print $2}')
+major=${ver%%.*}
+rest=${ver#*.}
+minor=${rest%%.*}
+case "$major$minor" in
+    '' | *[!0-9]*) die "cannot parse cargo version '$ver' from $(command -v cargo)" ;;
+esac
+if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt "$MIN_RUST_MINOR" ]; }; then
+    die "cargo $ver at $(command -v cargo) is too old: berth needs >= 1.$MIN_RUST_MINOR (install rustup's stable toolchain; Debian's cargo is 1.63)"
+fi
+for sub in fmt clippy; do
+    cargo "$sub" --version >/dev/null 2>&1 ||
+        echo "install-deps: warning: 'cargo $sub' is missing (rustup component add ${sub/fmt/rustfmt}); make test needs it" >&2
+done
+
+echo "install-deps: ok (cargo $ver, ${#PACKAGES[@]} packages present)"

@@ -226,7 +226,7 @@ fn relative_bind_source_is_relative_to_the_bundle() {
 #[test]
 fn runc_default_ambient_capabilities_do_not_fail() {
     // runc's default spec lists ambient capabilities that are not inheritable: the
-    // kernel cannot raise them, runc warns and goes on, so does berth.
+    // kernel cannot raise them; runc goes on without them, so does berth.
     let f = Fixture::new("ambient");
     f.config("true", serde_json::json!({}));
     let mut cfg: serde_json::Value =

@@ -47,14 +47,15 @@ impl CapsPlan {
             all,
         };
         // The kernel raises an ambient capability only if it is both permitted and
-        // inheritable; runc warns and goes on (its default spec asks for ambient
-        // capabilities that are not inheritable), so does berth.
+        // inheritable; runc goes on without them (its default spec asks for ambient
+        // capabilities that are not inheritable and its tests expect CapAmb 0), so does
+        // berth, logging it at debug level.
         let (ambient, refused): (CapsHashSet, CapsHashSet) = plan
             .ambient
             .iter()
             .partition(|c| plan.permitted.contains(c) && plan.inheritable.contains(c));
         for cap in refused {
-            tracing::warn!("ambient capability {cap} is not both permitted and inheritable: not raised");
+            tracing::debug!("ambient capability {cap} is not both permitted and inheritable: not raised");
         }
         plan.ambient = ambient;
         Ok(plan)

@@ -1,0 +1,40 @@
+//! `berth delete`: remove a stopped (or, forced, any) container's resources.
+
+use crate::cli::Globals;
+use berth_runtime::Error;
+
+/// `delete [--force] <container-id>`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Forcibly deletes the container if it is still running (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(value_name = "container-id")]
+    pub id: String,
+}
+
+/// Deletes the container. Like runc, a missing container's leftover directory (a
+/// create that died before writing its state) is removed, and with `--force` a
+/// missing container is not an error.
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    berth_runtime::validate_id(&args.id)?;
+    let runtime = super::runtime(globals)?;
+    match runtime.load(&args.id) {
+        Ok(container) => Ok(container.delete(args.force)?),
+        Err(Error::NotFound(id)) => {
+            // validate_id above keeps this path inside the root.
+            let dir = runtime.root().join(&args.id);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => eprintln!("remove {}: {e}", dir.display()),
+            }
+            if args.force {
+                Ok(())
+            } else {
+                Err(Error::NotFound(id).into())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}

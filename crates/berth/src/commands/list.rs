@@ -1,0 +1,113 @@
+//! `berth list`: the containers under `--root`, as a table, JSON, or ids.
+
+use crate::cli::Globals;
+use anyhow::Context;
+use berth_runtime::State;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// `list [--format table|json] [--quiet]`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// select one of: table or json
+    #[arg(short, long, default_value = "table", value_name = "FORMAT")]
+    pub format: String,
+    /// display only container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Lists every container whose state can be read.
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
+    let runtime = super::runtime(globals)?;
+    let mut states: Vec<State> = runtime
+        .list()?
+        .iter()
+        .filter_map(|c| c.state().ok())
+        .collect();
+    for state in &mut states {
+        if state.owner.is_empty() {
+            state.owner = owner(&runtime.root().join(&state.id));
+        }
+    }
+    let text = if args.quiet {
+        states.iter().map(|s| format!("{}\n", s.id)).collect()
+    } else {
+        match args.format.as_str() {
+            "table" => table(&states),
+            "json" => json(&states)?,
+            _ => anyhow::bail!("invalid format option"),
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("write list to stdout")?;
+    Ok(())
+}
+
+/// runc's owner column: the user owning the container's state directory, or `#uid`
+/// when that uid has no name.
+fn owner(dir: &Path) -> String {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return String::new();
+    };
+    let uid = meta.uid();
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => user.name,
+        _ => format!("#{uid}"),
+    }
+}
+
+/// runc's JSON: one line, `null` when there is no container (Go's nil slice).
+fn json(states: &[State]) -> anyhow::Result<String> {
+    if states.is_empty() {
+        return Ok("null\n".to_string());
+    }
+    Ok(serde_json::to_string(states).context("serialize container list")? + "\n")
+}
+
+/// runc's table: Go's tabwriter with minimum width 12 and padding 3; the last column
+/// is not padded.
+fn table(states: &[State]) -> String {
+    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from)];
+    for s in states {
+        rows.push([
+            s.id.clone(),
+            s.pid.to_string(),
+            s.status.to_string(),
+            s.bundle.display().to_string(),
+            s.created.clone(),
+            s.owner.clone(),
+        ]);
+    }
+    let mut widths = [12usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count() + 3);
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (cell, w) in row.iter().zip(widths.iter()) {
+            out.push_str(&format!("{cell:<w$}"));
+        }
+        out.push_str(&row[5]);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn empty_table_is_runc_header() {
+        assert_eq!(
+            table(&[]),
+            "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n"
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! `berth run`: create and start a container; unless detached, wait for it, forward
+//! signals to it, delete it, and exit with its status.
+
+use super::create::CreateFlags;
+use crate::cli::Globals;
+use anyhow::Context;
+
+/// `run [flags] <container-id>`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// disable the use of the subreaper used to reap reparented processes
+    #[arg(long)]
+    pub no_subreaper: bool,
+    #[arg(value_name = "container-id")]
+    pub id: String,
+}
+
+/// Returns the exit status for berth: 0 when detached, otherwise the container's
+/// (its exit code, or 128 + the signal that killed it).
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<i32> {
+    run_container(globals, &args).context("berth run failed")
+}
+
+fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
+    berth_runtime::validate_id(&args.id)?;
+    let (bundle, options) = args.flags.resolve()?;
+    if !args.detach && !args.no_subreaper {
+        // Processes the container leaves behind are reparented to berth, not to a
+        // PID 1 that may reap late.
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| anyhow::anyhow!("prctl PR_SET_CHILD_SUBREAPER: {e}"))?;
+    }
+    let runtime = super::runtime(globals)?;
+    let mut container = runtime.create(&args.id, &bundle, &options)?;
+    if !args.detach {
+        // After create: the init must not inherit the blocked signal mask.
+        if let Err(e) = crate::signals::forward_to(container.pid()) {
+            return Err(destroy_after(container, e));
+        }
+    }
+    if let Err(e) = container.start() {
+        return Err(destroy_after(container, e.into()));
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let status = container.wait()?;
+    if !args.keep {
+        container.delete(true)?;
+    }
+    Ok(status.code())
+}
+
+/// Removes a container that could not be started, keeping the first error.
+fn destroy_after(container: berth_runtime::Container, err: anyhow::Error) -> anyhow::Error {
+    let id = container.id().to_string();
+    if let Err(e) = container.delete(true) {
+        tracing::warn!("delete container {id} after failed run: {e}");
+    }
+    err
+}

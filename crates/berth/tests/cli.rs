@@ -1,0 +1,675 @@
+//! The `berth` command line against runc 1.1's observable behaviour: version, help,
+//! `spec`, error reporting, exit codes and log formats. None of these need a working
+//! container runtime; the lifecycle tests at the end do and are `#[ignore]`d until
+//! the library's create path lands (`cargo test -p berth -- --ignored`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+/// `runc spec` of runc 1.1.5, byte for byte.
+const RUNC_SPEC: &str = include_str!("fixtures/runc-1.1.5-spec.json");
+/// `runc spec --rootless` of runc 1.1.5 run as uid 0, gid 0.
+const RUNC_SPEC_ROOTLESS: &str = include_str!("fixtures/runc-1.1.5-spec-rootless-uid0.json");
+/// Every berth command in these tests ends well within this.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A unique temporary directory, removed on drop (on failure too).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!(
+            "berth-cli-{tag}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A unique container id for this test run.
+fn unique_id(tag: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "cli-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Runs berth with `args` in `cwd`, killing it if it outlives [`TIMEOUT`].
+fn berth_in(cwd: &Path, args: &[&str]) -> Output {
+    run_bounded(Command::new(BERTH).args(args).current_dir(cwd))
+}
+
+fn berth(args: &[&str]) -> Output {
+    berth_in(&std::env::temp_dir(), args)
+}
+
+/// Runs `cmd` to completion (killed after [`TIMEOUT`]). Output goes to files, not
+/// pipes: a container init created by the command inherits its stdio and would hold
+/// a pipe open long after berth exits.
+fn run_bounded(cmd: &mut Command) -> Output {
+    let dir = TempDir::new("out");
+    let out_path = dir.path().join("stdout");
+    let err_path = dir.path().join("stderr");
+    let out_file = std::fs::File::create(&out_path).expect("create stdout file");
+    let err_file = std::fs::File::create(&err_path).expect("create stderr file");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out_file)
+        .stderr(err_file)
+        .spawn()
+        .expect("spawn command");
+    let status = wait_exit(&mut child);
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).expect("read stdout"),
+        stderr: std::fs::read(&err_path).expect("read stderr"),
+    }
+}
+
+/// Waits for `child` to exit; kills it and fails after [`TIMEOUT`].
+fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command did not end within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// berth with `--root <root>` before the other arguments.
+fn berth_root(root: &TempDir, args: &[&str]) -> Output {
+    let mut all = vec!["--root", root.path().to_str().expect("utf-8 temp path")];
+    all.extend_from_slice(args);
+    berth(&all)
+}
+
+fn with_version(text: &str, version: &str) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(text).expect("valid json");
+    value["ociVersion"] = serde_json::Value::from(version);
+    serde_json::to_string(&value).expect("serialize")
+}
+
+#[test]
+fn version_prints_runc_layout() {
+    for flag in ["--version", "-v"] {
+        let out = berth(&[flag]);
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(
+            lines[0],
+            format!("berth version {}", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(
+            lines[1].starts_with("commit: ") && lines[1].len() > "commit: ".len(),
+            "{text}"
+        );
+        assert_eq!(lines[2], "spec: 1.2.0");
+        assert!(lines[3].starts_with("rustc: 1."), "{text}");
+    }
+}
+
+#[test]
+fn help_lists_the_implemented_verbs() {
+    let out = berth(&["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for verb in [
+        "create", "delete", "kill", "list", "run", "spec", "start", "state",
+    ] {
+        assert!(text.contains(verb), "help lacks {verb}: {text}");
+    }
+    for flag in [
+        "--root",
+        "--log",
+        "--log-format",
+        "--debug",
+        "--systemd-cgroup",
+        "--criu",
+    ] {
+        assert!(text.contains(flag), "help lacks {flag}: {text}");
+    }
+    // No argument at all prints the help too, successfully, as runc does.
+    let out = berth(&[]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("create"));
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    let root = TempDir::new("usage");
+    for args in [
+        &["state"][..],
+        &["state", "a", "b"],
+        &["exec", "x"],
+        &["nosuchverb"],
+        &["--log-format", "xml", "state", "x"],
+        &["--rootless", "maybe", "state", "x"],
+        // Global flags go before the verb, as with runc.
+        &["state", "--root", "/tmp", "x"],
+    ] {
+        let out = berth_root(&root, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn spec_writes_runc_default_config() {
+    let dir = TempDir::new("spec");
+    let out = berth_in(dir.path(), &["spec"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let written = std::fs::read_to_string(dir.path().join("config.json")).expect("config.json");
+
+    let ours: serde_json::Value = serde_json::from_str(&written).expect("valid json");
+    assert_eq!(ours["ociVersion"], "1.2.0");
+    let runc: serde_json::Value =
+        serde_json::from_str(&with_version(RUNC_SPEC, "1.2.0")).expect("fixture");
+    assert_eq!(ours, runc, "structure differs from runc spec");
+    // Same text too: tab indentation, runc's key order, no final newline.
+    assert_eq!(written, RUNC_SPEC.replace("\"1.0.2-dev\"", "\"1.2.0\""));
+}
+
+#[test]
+fn spec_matches_installed_runc() {
+    let runc = Path::new("/usr/sbin/runc");
+    if !runc.exists() {
+        eprintln!("skipped: /usr/sbin/runc is not installed");
+        return;
+    }
+    for extra in [&[][..], &["--rootless"]] {
+        let ours = TempDir::new("spec-ours");
+        let theirs = TempDir::new("spec-runc");
+        let mut args = vec!["spec"];
+        args.extend_from_slice(extra);
+        let out = berth_in(ours.path(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = run_bounded(Command::new(runc).args(&args).current_dir(theirs.path()));
+        assert!(out.status.success(), "runc spec: {}", stderr(&out));
+        let read = |d: &TempDir| {
+            let text = std::fs::read_to_string(d.path().join("config.json")).expect("read");
+            with_version(&text, "normalised")
+        };
+        assert_eq!(
+            read(&ours),
+            read(&theirs),
+            "berth spec {extra:?} differs from runc"
+        );
+    }
+}
+
+#[test]
+fn spec_rootless_matches_runc_to_rootless() {
+    let dir = TempDir::new("spec-rootless");
+    let out = berth_in(dir.path(), &["spec", "--rootless"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("config.json")).expect("config.json");
+    let ours: serde_json::Value = serde_json::from_str(&text).expect("valid json");
+
+    let mut runc: serde_json::Value =
+        serde_json::from_str(&with_version(RUNC_SPEC_ROOTLESS, "1.2.0")).expect("fixture");
+    // The fixture was made as root: the mappings name the caller's euid and egid.
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    runc["linux"]["uidMappings"][0]["hostID"] = uid.into();
+    runc["linux"]["gidMappings"][0]["hostID"] = gid.into();
+    assert_eq!(ours, runc);
+
+    let namespaces: Vec<&str> = ours["linux"]["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    assert!(
+        namespaces.contains(&"user") && !namespaces.contains(&"network"),
+        "{namespaces:?}"
+    );
+    assert!(ours["linux"].get("resources").is_none());
+}
+
+#[test]
+fn spec_refuses_to_overwrite() {
+    let dir = TempDir::new("spec-exists");
+    std::fs::write(dir.path().join("config.json"), "keep me").expect("write");
+    let out = berth_in(dir.path(), &["spec"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("File config.json exists. Remove it first"),
+        "{}",
+        stderr(&out)
+    );
+    let kept = std::fs::read_to_string(dir.path().join("config.json")).expect("read");
+    assert_eq!(kept, "keep me");
+}
+
+#[test]
+fn spec_bundle_flag() {
+    let dir = TempDir::new("spec-bundle");
+    let bundle = dir.path().join("b");
+    std::fs::create_dir(&bundle).expect("mkdir");
+    let out = berth(&["spec", "--bundle", bundle.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(bundle.join("config.json").is_file());
+    let missing = dir.path().join("missing");
+    let out = berth(&["spec", "-b", missing.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn state_of_missing_container_names_it() {
+    let root = TempDir::new("state");
+    let id = unique_id("nonexistent");
+    let out = berth_root(&root, &["state", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    let err = stderr(&out);
+    assert!(err.contains(&id), "{err}");
+    // Without --log the error is a logrus text line on stderr.
+    assert!(
+        err.starts_with("time=\"") && err.contains(" level=error msg="),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_ids_are_rejected() {
+    let root = TempDir::new("badid");
+    for id in ["../x", "a/b", "..", "a b"] {
+        for verb in ["create", "start", "state", "delete", "kill"] {
+            let out = berth_root(&root, &[verb, id]);
+            assert_eq!(out.status.code(), Some(1), "{verb} {id:?}");
+            assert!(
+                stderr(&out).contains("invalid container id"),
+                "{verb} {id:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // Nothing escaped the root.
+    assert!(!root.path().parent().expect("parent").join("x").exists());
+}
+
+#[test]
+fn kill_with_bad_signal_exits_1() {
+    let root = TempDir::new("kill");
+    let out = berth_root(&root, &["kill", &unique_id("kill"), "NOSUCHSIGNAL"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn delete_missing_container() {
+    let root = TempDir::new("delete");
+    let id = unique_id("gone");
+    let out = berth_root(&root, &["delete", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&id));
+    // runc 1.1: --force on a missing container succeeds silently.
+    let out = berth_root(&root, &["delete", "--force", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty() && stdout(&out).is_empty());
+}
+
+#[test]
+fn list_empty_root() {
+    let root = TempDir::new("list");
+    let out = berth_root(&root, &["list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n"
+    );
+    let out = berth_root(&root, &["list", "--format", "json"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "null\n");
+    let out = berth_root(&root, &["list", "-q"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "");
+    let out = berth_root(&root, &["list", "-f", "yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid format option"));
+}
+
+#[test]
+fn json_log_gets_one_logrus_line() {
+    let root = TempDir::new("log-json");
+    let log = root.path().join("log.json");
+    let state_root = root.path().join("state");
+    let id = unique_id("missing");
+    let args = [
+        "--root",
+        state_root.to_str().expect("utf-8"),
+        "--log",
+        log.to_str().expect("utf-8"),
+        "--log-format",
+        "json",
+        "state",
+        &id,
+    ];
+    let out = berth(&args);
+    assert_eq!(out.status.code(), Some(1));
+    // runc's fatal: the bare message on stderr as well when the log is a file.
+    let err = stderr(&out);
+    assert!(err.contains(&id) && !err.contains("level"), "{err}");
+
+    let text = std::fs::read_to_string(&log).expect("log file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    // logrus's JSON formatter: keys sorted, so level, msg, time.
+    assert!(
+        lines[0].starts_with("{\"level\":\"error\",\"msg\":\""),
+        "{text}"
+    );
+    let value: serde_json::Value = serde_json::from_str(lines[0]).expect("valid json line");
+    let obj = value.as_object().expect("object");
+    assert_eq!(obj.len(), 3, "{text}");
+    assert_eq!(obj["level"], "error");
+    assert!(obj["msg"].as_str().expect("msg").contains(&id));
+    let time = obj["time"].as_str().expect("time");
+    assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
+
+    // The log is appended to, never truncated.
+    let out = berth(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log").lines().count(),
+        2
+    );
+}
+
+#[test]
+fn text_log_gets_logrus_text_line() {
+    let root = TempDir::new("log-text");
+    let log = root.path().join("log.txt");
+    let state_root = root.path().join("state");
+    let id = unique_id("missing");
+    let out = berth(&[
+        "--root",
+        state_root.to_str().expect("utf-8"),
+        "--log",
+        log.to_str().expect("utf-8"),
+        "state",
+        &id,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).expect("log file");
+    let line = text.strip_suffix('\n').expect("newline-terminated");
+    assert!(!line.contains('\n'), "{text}");
+    let rest = line.strip_prefix("time=\"").expect("time first");
+    let (time, rest) = rest.split_once('"').expect("closing quote");
+    assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
+    assert!(rest.starts_with(" level=error msg=\""), "{line}");
+    assert!(rest.contains(&id));
+}
+
+// --- lifecycle: needs a working create path ------------------------------------
+
+/// A busybox bundle running `args`, or None (with the reason printed) when this
+/// machine cannot run one.
+fn busybox_bundle(dir: &TempDir, args: &[&str]) -> Option<PathBuf> {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.exists() {
+        eprintln!("skipped: /bin/busybox is not installed");
+        return None;
+    }
+    let bundle = dir.path().join("bundle");
+    let bin = bundle.join("rootfs/bin");
+    for d in [
+        "rootfs/bin",
+        "rootfs/etc",
+        "rootfs/proc",
+        "rootfs/sys",
+        "rootfs/dev",
+        "rootfs/tmp",
+    ] {
+        std::fs::create_dir_all(bundle.join(d)).expect("mkdir rootfs");
+    }
+    std::fs::copy(busybox, bin.join("busybox")).expect("copy busybox");
+    for applet in ["sh", "sleep", "true", "false", "kill"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("symlink applet");
+    }
+    let out = berth_in(&bundle, &["spec"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
+    std::fs::write(&path, serde_json::to_string(&config).expect("json")).expect("write");
+    Some(bundle)
+}
+
+/// Deletes the container with --force when the test ends, however it ends.
+struct ContainerGuard<'a> {
+    root: &'a TempDir,
+    id: String,
+}
+
+impl Drop for ContainerGuard<'_> {
+    fn drop(&mut self) {
+        let _ = berth_root(self.root, &["delete", "--force", &self.id]);
+    }
+}
+
+/// Starts `berth run` in the background (output discarded).
+fn spawn_run(root: &TempDir, bundle: &Path, id: &str, extra: &[&str]) -> Child {
+    Command::new(BERTH)
+        .args(["--root", root.path().to_str().expect("utf-8"), "run", "-b"])
+        .arg(bundle)
+        .args(extra)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn berth run")
+}
+
+/// Waits until `berth state` says running; kills `child` and fails on timeout.
+fn wait_running(root: &TempDir, id: &str, child: &mut Child) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = berth_root(root, &["state", id]);
+        if stdout(&out).contains("\"running\"") {
+            return;
+        }
+        if Instant::now() > deadline || child.try_wait().expect("try_wait").is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("container {id} never ran");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[ignore = "needs the library's create path"]
+fn lifecycle_create_state_kill_delete() {
+    let dir = TempDir::new("life");
+    let Some(bundle) = busybox_bundle(&dir, &["sleep", "100"]) else {
+        return;
+    };
+    let root = TempDir::new("life-root");
+    let id = unique_id("life");
+    let _guard = ContainerGuard {
+        root: &root,
+        id: id.clone(),
+    };
+    let pid_file = dir.path().join("pid");
+    let out = berth_root(
+        &root,
+        &[
+            "create",
+            "-b",
+            bundle.to_str().expect("utf-8"),
+            "--pid-file",
+            pid_file.to_str().expect("utf-8"),
+            &id,
+        ],
+    );
+    assert!(out.status.success(), "create: {}", stderr(&out));
+
+    let out = berth_root(&root, &["state", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.ends_with('\n'), "runc prints no final newline");
+    let state: serde_json::Value = serde_json::from_str(&text).expect("state json");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], id.as_str());
+    let pid = std::fs::read_to_string(&pid_file).expect("pid file");
+    assert_eq!(state["pid"].to_string(), pid);
+
+    let out = berth_root(&root, &["list", "-q"]);
+    assert_eq!(stdout(&out), format!("{id}\n"));
+    let out = berth_root(&root, &["list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("list json");
+    assert_eq!(list[0]["id"], id.as_str());
+
+    let out = berth_root(&root, &["kill", &id, "NOSUCHSIGNAL"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = berth_root(&root, &["start", &id]);
+    assert!(out.status.success(), "start: {}", stderr(&out));
+    let out = berth_root(&root, &["start", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a running container cannot start again"
+    );
+    let out = berth_root(&root, &["delete", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "running container must not be deleted"
+    );
+    let out = berth_root(&root, &["kill", &id, "KILL"]);
+    assert!(out.status.success(), "kill: {}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = berth_root(&root, &["state", &id]);
+        let state: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("state json");
+        if state["status"] == "stopped" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "container did not stop: {state}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = berth_root(&root, &["delete", &id]);
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    let out = berth_root(&root, &["state", &id]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+#[ignore = "needs the library's create path"]
+fn run_returns_the_container_exit_status() {
+    let dir = TempDir::new("run");
+    let Some(bundle) = busybox_bundle(&dir, &["sh", "-c", "exit 7"]) else {
+        return;
+    };
+    let root = TempDir::new("run-root");
+    let id = unique_id("run");
+    let _guard = ContainerGuard {
+        root: &root,
+        id: id.clone(),
+    };
+    let out = berth_root(&root, &["run", "-b", bundle.to_str().expect("utf-8"), &id]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    // Deleted afterwards (no --keep).
+    let out = berth_root(&root, &["state", &id]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+#[ignore = "needs the library's create path"]
+fn run_killed_init_gives_128_plus_signal() {
+    let dir = TempDir::new("run-kill");
+    let Some(bundle) = busybox_bundle(&dir, &["sleep", "100"]) else {
+        return;
+    };
+    let root = TempDir::new("run-kill-root");
+    let id = unique_id("run-kill");
+    let _guard = ContainerGuard {
+        root: &root,
+        id: id.clone(),
+    };
+    let mut child = spawn_run(&root, &bundle, &id, &["--keep"]);
+    wait_running(&root, &id, &mut child);
+    let out = berth_root(&root, &["kill", &id, "KILL"]);
+    assert!(out.status.success(), "kill: {}", stderr(&out));
+    assert_eq!(wait_exit(&mut child).code(), Some(137));
+    let out = berth_root(&root, &["state", &id]);
+    assert!(
+        out.status.success(),
+        "--keep keeps the state: {}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("\"stopped\""), "{}", stdout(&out));
+}
+
+#[test]
+#[ignore = "needs the library's create path"]
+fn run_forwards_signals_to_the_init() {
+    let dir = TempDir::new("run-signal");
+    // A pid-namespace init only receives signals it handles: trap TERM.
+    let script = "trap 'exit 42' TERM; while :; do sleep 0.1; done";
+    let Some(bundle) = busybox_bundle(&dir, &["sh", "-c", script]) else {
+        return;
+    };
+    let root = TempDir::new("run-signal-root");
+    let id = unique_id("run-signal");
+    let _guard = ContainerGuard {
+        root: &root,
+        id: id.clone(),
+    };
+    let mut child = spawn_run(&root, &bundle, &id, &[]);
+    wait_running(&root, &id, &mut child);
+    // Let the shell install its trap before signalling.
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal berth");
+    assert_eq!(wait_exit(&mut child).code(), Some(42));
+}

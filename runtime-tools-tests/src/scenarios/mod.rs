@@ -1,0 +1,105 @@
+//! The scenario table: every scenario by name, in run order.
+
+mod cgroups;
+mod errors;
+mod hook_failures;
+mod hooks;
+mod inside;
+mod lifecycle;
+mod misc;
+mod ns;
+mod terminal;
+
+use crate::ctx::Ctx;
+use crate::verdict::Res;
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub run: fn(&mut Ctx) -> Res,
+}
+
+macro_rules! table {
+    ($($m:ident :: $f:ident),* $(,)?) => {
+        &[$(Scenario { name: stringify!($f), run: $m::$f }),*]
+    };
+}
+
+pub static ALL: &[Scenario] = table![
+    lifecycle::create,
+    lifecycle::start,
+    lifecycle::state,
+    lifecycle::kill,
+    lifecycle::killsig,
+    lifecycle::kill_signal_forms,
+    lifecycle::kill_no_effect,
+    lifecycle::delete,
+    lifecycle::delete_resources,
+    lifecycle::delete_only_create_resources,
+    lifecycle::pidfile,
+    lifecycle::state_zombie_is_stopped,
+    errors::bad_missing_config,
+    errors::bad_malformed_config,
+    errors::bad_missing_rootfs,
+    errors::bad_unknown_id,
+    errors::bad_duplicate_id,
+    errors::bad_signal,
+    errors::bad_invalid_id,
+    errors::bad_empty_args,
+    errors::bad_relative_cwd,
+    errors::bad_namespace_type,
+    errors::bad_duplicate_namespace,
+    errors::bad_hook_path,
+    inside::default,
+    inside::hostname,
+    inside::process,
+    inside::process_cwd_created,
+    inside::process_user,
+    terminal::process_terminal,
+    inside::process_oom_score_adj,
+    inside::process_rlimits,
+    inside::process_rlimits_raise,
+    inside::process_capabilities,
+    inside::process_capabilities_unknown,
+    inside::process_rlimits_fail,
+    inside::linux_seccomp,
+    inside::linux_process_apparmor_profile,
+    inside::linux_mount_label,
+    inside::mounts,
+    inside::root_readonly_true,
+    inside::linux_rootfs_propagation_shared,
+    inside::linux_rootfs_propagation_slave,
+    inside::linux_rootfs_propagation_private,
+    inside::linux_rootfs_propagation_unbindable,
+    inside::linux_devices,
+    inside::linux_masked_paths,
+    inside::linux_readonly_paths,
+    inside::linux_sysctl,
+    inside::linux_uid_mappings,
+    cgroups::linux_cgroups_pids,
+    cgroups::linux_cgroups_memory,
+    cgroups::linux_cgroups_cpus,
+    cgroups::linux_cgroups_devices,
+    cgroups::linux_cgroups_blkio,
+    cgroups::linux_cgroups_hugetlb,
+    cgroups::linux_cgroups_network,
+    cgroups::linux_cgroups_relative_pids,
+    ns::linux_ns_nopath,
+    ns::linux_ns_time,
+    ns::linux_ns_itype,
+    ns::linux_ns_path,
+    ns::linux_ns_path_type,
+    hooks::hooks,
+    hooks::prestart,
+    hooks::poststart,
+    hooks::poststop,
+    hooks::hooks_stdin,
+    hooks::hooks_env_args,
+    hooks::hooks_namespaces,
+    hook_failures::hooks_timeout,
+    hook_failures::prestart_fail,
+    hook_failures::poststart_fail,
+    hook_failures::poststop_fail,
+    misc::config_updates_without_affect,
+    misc::misc_props,
+    misc::misc_props_invalid_version,
+];

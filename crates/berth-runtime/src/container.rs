@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::runtime::Runtime;
-use crate::state::{Persisted, State, Status, EXEC_FIFO};
+use crate::state::{Persisted, State, Status, EXEC_ERROR, EXEC_FIFO};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -162,8 +162,27 @@ impl Container {
             e => Error::sys("open", fifo.display(), e),
         })?;
         nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write", fifo.display(), e))?;
+        // The init's read end is close-on-exec: when no reader is left, the init has
+        // exec'd the process (or died). poststart hooks must run after the process is
+        // executed (runtime spec), and `start` returns only then, as runc's does.
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+        loop {
+            // SAFETY: one valid pollfd; with no events asked, only POLLERR/POLLHUP wake us.
+            let n = unsafe { libc::poll(&mut p, 1, -1) };
+            if n >= 0 || nix::Error::last() != nix::Error::EINTR {
+                break;
+            }
+        }
         drop(fd);
         let _ = std::fs::remove_file(&fifo);
+        // A failure between start and execve (a startContainer hook, the exec itself)
+        // was written to exec.err by the init before it exited.
+        let error = std::fs::read_to_string(self.dir().join(EXEC_ERROR)).unwrap_or_default();
+        if !error.is_empty() {
+            self.kill_and_wait(Signal::SIGKILL);
+            self.destroy();
+            return Err(Error::Init(error));
+        }
         let hooks = self.state.config.hooks().clone().unwrap_or_default();
         if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
             let state = serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();

@@ -191,9 +191,11 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
             r.apply()?;
         }
         let index = p.exec.resolve()?;
+        init::enter_cwd(p)?;
         init::drop_privileges(p, ch)?;
         init::close_fds(plan.preserve_fds)?;
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user.umask as libc::mode_t));
+        init::reset_signals();
         init::set_dumpable(true);
         Err(p.exec.exec(index))
     })();

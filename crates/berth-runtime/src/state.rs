@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub(crate) const STATE_FILE: &str = "state.json";
 /// The exec fifo: present while the container is `created`.
 pub(crate) const EXEC_FIFO: &str = "exec.fifo";
+/// Where the init writes why it failed between `start` and execve.
+pub(crate) const EXEC_ERROR: &str = "exec.err";
 
 /// OCI runtime status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,9 +56,9 @@ pub struct State {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub created: String,
-    pub owner: String,
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
+    pub owner: String,
 }
 
 /// What berth keeps on disk for a container.

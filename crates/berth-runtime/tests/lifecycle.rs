@@ -237,3 +237,47 @@ fn runc_default_ambient_capabilities_do_not_fail() {
     c.start().unwrap();
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
 }
+
+#[test]
+fn poststart_runs_after_the_process_is_executed() {
+    let f = Fixture::new("poststart");
+    let marker = f.dir.join("poststart-comm");
+    // The hook reads the init's pid from the state on its stdin and records its comm:
+    // `sleep` once the process has been exec'd (berth's image would show `berth`).
+    let script = format!(
+        "read -r s; p=${{s#*\\\"pid\\\":}}; p=${{p%%,*}}; cat /proc/$p/comm > {}",
+        marker.display()
+    );
+    f.config(
+        "exec sleep 30",
+        serde_json::json!({"hooks": {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}}),
+    );
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    c.start().unwrap();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "sleep");
+}
+
+#[test]
+fn failing_start_container_hook_fails_start() {
+    let f = Fixture::new("starthook");
+    // startContainer hooks run in the container: the path is the container's.
+    f.config("true", serde_json::json!({"hooks": {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}}));
+    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let err = c.start().unwrap_err().to_string();
+    assert!(err.contains("startContainer hook /bin/sh") && err.contains("exit status: 3"), "{err}");
+    assert!(!f.state_dir_exists());
+}
+
+#[test]
+fn quick_process_start_succeeds() {
+    // A process that exits at once must not look like a failed start.
+    let f = Fixture::new("quick");
+    f.config("exit 0", serde_json::json!({}));
+    for _ in 0..5 {
+        let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+        c.start().unwrap();
+        assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+        f.runtime.load(&f.id).unwrap().delete(false).unwrap();
+    }
+}

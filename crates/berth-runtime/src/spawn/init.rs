@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::hooks;
 use crate::process::ProcessPlan;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 
 /// The intermediate process: joins and creates namespaces, then clones the init as a
 /// child of our parent (CLONE_PARENT) and tells the parent its pid.
@@ -61,6 +62,10 @@ fn init(plan: &InitPlan, ch: &Channel) -> ! {
     let msg = format!("berth init: {e}\n");
     // SAFETY: writing a byte buffer to fd 2.
     unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+    // And for `start`, which reads it once we are gone.
+    if let Some(fd) = plan.exec_error.borrow_mut().take() {
+        let _ = nix::unistd::write(&fd, e.to_string().as_bytes());
+    }
     exit(127)
 }
 
@@ -92,6 +97,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
         let pty = crate::console::setup(&sock)?;
         plan.rootfs.bind_console(&pty)?;
     }
+    make_cwd(&plan.process)?;
     for (path, value) in &plan.sysctl {
         std::fs::write(path, value).map_err(|e| Error::io("write sysctl", path, e))?;
     }
@@ -99,13 +105,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     for r in &plan.process.rlimits {
         r.apply()?;
     }
-    // The cwd is created if missing (as runc does) and must be inside the new root.
-    let cwd = plan.process.cwd.as_c_str();
-    if nix::unistd::chdir(cwd).is_err() {
-        nix::unistd::mkdir(cwd, nix::sys::stat::Mode::from_bits_truncate(0o755))
-            .or_else(|e| if e == nix::Error::EEXIST { Ok(()) } else { Err(e) })
-            .map_err(|e| Error::sys("mkdir cwd", cwd.to_string_lossy(), e))?;
-    }
+    enter_cwd(&plan.process)?;
     STARTING_CREATED.with(|s| *s.borrow_mut() = created);
     plan.process.exec.resolve().map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
     drop_privileges(&plan.process, ch)?;
@@ -146,10 +146,52 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
         }
         load_seccomp()?;
     }
-    nix::unistd::chdir(p.cwd.as_c_str()).map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
-    // A cwd outside the root (a leaked directory fd, CVE-2024-21626) makes getcwd fail.
-    nix::unistd::getcwd().map_err(|e| Error::sys("getcwd", "process.cwd is not inside the container root", e))?;
+    // A cwd that root could not enter (e.g. on a root-squashing mount) is entered as
+    // the process's user, as runc does.
+    if CWD_DEFERRED.with(|d| d.get()) {
+        nix::unistd::chdir(p.cwd.as_c_str()).map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
+    }
     Ok(())
+}
+
+thread_local! {
+    static CWD_DEFERRED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Creates process.cwd (and its parents) inside the new root, mode 0755, as runc does.
+fn make_cwd(p: &ProcessPlan) -> Result<()> {
+    let cwd = std::path::Path::new(std::ffi::OsStr::from_bytes(p.cwd.as_bytes()));
+    std::fs::create_dir_all(cwd).map_err(|e| Error::io("create cwd", cwd, e))
+}
+
+/// Enters process.cwd before privileges are dropped and before seccomp, then checks
+/// with getcwd that it is inside the root: a cwd reached through a leaked directory fd
+/// (CVE-2024-21626) has no path there.
+pub(crate) fn enter_cwd(p: &ProcessPlan) -> Result<()> {
+    match nix::unistd::chdir(p.cwd.as_c_str()) {
+        Ok(()) => {
+            nix::unistd::getcwd()
+                .map_err(|e| Error::sys("getcwd", "process.cwd is not inside the container root", e))?;
+        }
+        Err(nix::Error::EACCES | nix::Error::EPERM) => CWD_DEFERRED.with(|d| d.set(true)),
+        Err(e) => return Err(Error::sys("chdir", p.cwd.to_string_lossy(), e)),
+    }
+    Ok(())
+}
+
+/// Default dispositions and an empty signal mask: the container process must not
+/// inherit what the runtime ignores or blocks (Rust ignores SIGPIPE; `berth run`
+/// blocks the signals it forwards).
+pub(crate) fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a default disposition; invalid numbers just fail with EINVAL.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let empty = nix::sys::signal::SigSet::empty();
+    let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
 }
 
 thread_local! {
@@ -159,7 +201,9 @@ thread_local! {
 
 /// Blocks until `berth start` writes to the exec fifo.
 fn wait_for_start(plan: &InitPlan) -> Result<()> {
-    let fifo = plan.fifo.borrow_mut().take().ok_or_else(|| Error::Init("exec fifo is not open".into()))?;
+    // Kept open (it is close-on-exec): `start` waits for it to close at execve.
+    let guard = plan.fifo.borrow();
+    let fifo = guard.as_ref().ok_or_else(|| Error::Init("exec fifo is not open".into()))?;
     let mut buf = [0u8; 1];
     loop {
         let mut pfd = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
@@ -172,7 +216,7 @@ fn wait_for_start(plan: &InitPlan) -> Result<()> {
             }
             return Err(Error::sys("poll", "exec fifo", e));
         }
-        match nix::unistd::read(&fifo, &mut buf) {
+        match nix::unistd::read(fifo, &mut buf) {
             Ok(1) => return Ok(()),
             Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(Error::sys("read", "exec fifo", e)),
@@ -188,6 +232,8 @@ fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     let p = &plan.process;
     close_fds(plan.preserve_fds)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user.umask as libc::mode_t));
+    // Last, so that no write to a closed pipe before execve can kill us with SIGPIPE.
+    reset_signals();
     set_dumpable(true);
     Err(p.exec.exec(EXEC_INDEX.with(|x| x.get())))
 }

@@ -35,6 +35,8 @@ pub(crate) struct InitPlan {
     /// writes a byte.
     pub fifo: RefCell<Option<OwnedFd>>,
     pub console: RefCell<Option<OwnedFd>>,
+    /// `exec.err` in the state directory, for a failure after `start`.
+    pub exec_error: RefCell<Option<OwnedFd>>,
     pub new_keyring: bool,
     pub preserve_fds: u32,
 }
@@ -94,6 +96,13 @@ impl InitPlan {
             .map_err(|e| Error::sys("mkfifo", fifo_path.display(), e))?;
         let fifo = nix::fcntl::open(fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| Error::sys("open", fifo_path.display(), e))?;
+        let error_path = fifo_path.with_file_name(crate::state::EXEC_ERROR);
+        let exec_error = nix::fcntl::open(
+            &error_path,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| Error::sys("open", error_path.display(), e))?;
         Ok(InitPlan {
             id: id.to_string(),
             ns,
@@ -105,6 +114,7 @@ impl InitPlan {
             create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
             start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
             fifo: RefCell::new(Some(fifo)),
+            exec_error: RefCell::new(Some(exec_error)),
             console: RefCell::new(console),
             new_keyring: !options.no_new_keyring,
             preserve_fds: options.preserve_fds,
@@ -115,6 +125,7 @@ impl InitPlan {
     pub fn close_parent_copies(&self) {
         self.fifo.borrow_mut().take();
         self.console.borrow_mut().take();
+        self.exec_error.borrow_mut().take();
     }
 
     /// Writes the maps of the user namespace the intermediate created.

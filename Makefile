@@ -63,7 +63,7 @@ unit:
 	@$(STAGE) cargo-test 1500 $(CARGO) test --workspace -- --test-threads=2
 
 conformance:
-	@$(STAGE) conformance 1200 $(CONFORMANCE) --runtime $(BERTH)
+	@$(STAGE) conformance 1200 $(CONFORMANCE) --runtime $(BERTH) --keep-going
 
 podman-test:
 	@$(STAGE) podman 600 env RUNTIME=$(RUNTIME) hack/podman-test.sh

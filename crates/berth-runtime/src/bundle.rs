@@ -17,8 +17,12 @@ pub(crate) struct Bundle {
 impl Bundle {
     /// Loads `<dir>/config.json` and resolves `root.path` against the bundle.
     pub fn load(dir: &Path) -> Result<Self> {
-        let bad = |reason: String| Error::Bundle { path: dir.to_path_buf(), reason };
-        let dir = std::fs::canonicalize(dir).map_err(|e| bad(format!("cannot resolve bundle directory: {e}")))?;
+        let bad = |reason: String| Error::Bundle {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let dir = std::fs::canonicalize(dir)
+            .map_err(|e| bad(format!("cannot resolve bundle directory: {e}")))?;
         let config = dir.join("config.json");
         let data = std::fs::read(&config).map_err(|e| Error::io("read", &config, e))?;
         let mut value: serde_json::Value = serde_json::from_slice(&data)
@@ -32,12 +36,19 @@ impl Bundle {
             .as_ref()
             .ok_or_else(|| Error::Config("root is missing".into()))?;
         let rootfs = dir.join(root.path());
-        let rootfs = std::fs::canonicalize(&rootfs)
-            .map_err(|e| Error::io("resolve rootfs", &rootfs, e))?;
+        let rootfs =
+            std::fs::canonicalize(&rootfs).map_err(|e| Error::io("resolve rootfs", &rootfs, e))?;
         if !rootfs.is_dir() {
-            return Err(Error::Config(format!("rootfs {} is not a directory", rootfs.display())));
+            return Err(Error::Config(format!(
+                "rootfs {} is not a directory",
+                rootfs.display()
+            )));
         }
-        if spec.process().as_ref().is_some_and(|p| p.args().as_ref().is_none_or(|a| a.is_empty())) {
+        if spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| p.args().as_ref().is_none_or(|a| a.is_empty()))
+        {
             return Err(Error::Config("process.args must not be empty".into()));
         }
         Ok(Bundle { dir, rootfs, spec })
@@ -48,15 +59,21 @@ impl Bundle {
 /// not a reason to fail. oci-spec refuses unknown names while parsing, so they are
 /// taken out of the JSON first.
 fn drop_unknown_capabilities(config: &mut serde_json::Value) {
-    let Some(sets) = config.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) else {
+    let Some(sets) = config
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
         return;
     };
     for (set, names) in sets.iter_mut() {
         if let Some(list) = names.as_array_mut() {
             list.retain(|name| {
-                let known = serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+                let known =
+                    serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
                 if !known {
-                    tracing::warn!("unknown capability {name} in process.capabilities.{set}: skipped");
+                    tracing::warn!(
+                        "unknown capability {name} in process.capabilities.{set}: skipped"
+                    );
                 }
                 known
             });
@@ -69,12 +86,19 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) {
 fn check_version(v: &str) -> Result<()> {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    let numeric = parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if !numeric {
-        return Err(Error::Config(format!("ociVersion {v:?} is not a semantic version")));
+        return Err(Error::Config(format!(
+            "ociVersion {v:?} is not a semantic version"
+        )));
     }
     if parts[0] != "1" {
-        return Err(Error::Config(format!("ociVersion {v} is not supported (berth implements 1.x)")));
+        return Err(Error::Config(format!(
+            "ociVersion {v} is not supported (berth implements 1.x)"
+        )));
     }
     Ok(())
 }
@@ -88,8 +112,14 @@ mod tests {
         let mut v = serde_json::json!({"process": {"capabilities": {
             "bounding": ["CAP_KILL", "CAP_TEST"], "ambient": ["CAP_NOPE"]}}});
         drop_unknown_capabilities(&mut v);
-        assert_eq!(v["process"]["capabilities"]["bounding"], serde_json::json!(["CAP_KILL"]));
-        assert_eq!(v["process"]["capabilities"]["ambient"], serde_json::json!([]));
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL"])
+        );
+        assert_eq!(
+            v["process"]["capabilities"]["ambient"],
+            serde_json::json!([])
+        );
     }
 
     #[test]

@@ -27,8 +27,12 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<std::ffi::CString> {
     grantpt(&master).map_err(|e| Error::sys("grantpt", "/dev/ptmx", e))?;
     unlockpt(&master).map_err(|e| Error::sys("unlockpt", "/dev/ptmx", e))?;
     let name = ptsname_r(&master).map_err(|e| Error::sys("ptsname", "/dev/ptmx", e))?;
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| Error::sys("open", &name, e))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", &name, e))?;
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(name.as_bytes())];
@@ -38,7 +42,11 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<std::ffi::CString> {
     for target in 0..=2 {
         // SAFETY: dup2 onto the standard descriptors; `slave` stays open until the end.
         if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(Error::sys("dup2", format!("{name} onto fd {target}"), nix::Error::last()));
+            return Err(Error::sys(
+                "dup2",
+                format!("{name} onto fd {target}"),
+                nix::Error::last(),
+            ));
         }
     }
     // SAFETY: TIOCSCTTY with argument 0 on a terminal fd; we are a session leader.

@@ -43,7 +43,10 @@ impl Container {
     pub(crate) fn load(runtime: &Runtime, id: &str) -> Result<Self> {
         crate::id::validate_id(id)?;
         let state = Persisted::load(&runtime.container_dir(id), id)?;
-        Ok(Container { runtime: runtime.clone(), state })
+        Ok(Container {
+            runtime: runtime.clone(),
+            state,
+        })
     }
 
     /// The id.
@@ -79,7 +82,12 @@ impl Container {
         if !self.state.created_done {
             return Status::Creating;
         }
-        let frozen = || self.cgroup().ok().flatten().is_some_and(|cg| cg.frozen().unwrap_or(false));
+        let frozen = || {
+            self.cgroup()
+                .ok()
+                .flatten()
+                .is_some_and(|cg| cg.frozen().unwrap_or(false))
+        };
         if frozen() {
             return Status::Paused;
         }
@@ -95,7 +103,9 @@ impl Container {
         if !matches!(status, Status::Running | Status::Created) {
             return Err(self.bad_status(status, "container not running"));
         }
-        let cg = self.cgroup()?.ok_or_else(|| self.bad_status(status, "container has no cgroup to freeze"))?;
+        let cg = self
+            .cgroup()?
+            .ok_or_else(|| self.bad_status(status, "container has no cgroup to freeze"))?;
         Ok(cg.freeze(true)?)
     }
 
@@ -105,7 +115,9 @@ impl Container {
         if status != Status::Paused {
             return Err(self.bad_status(status, "container not paused"));
         }
-        let cg = self.cgroup()?.ok_or_else(|| self.bad_status(status, "container has no cgroup to thaw"))?;
+        let cg = self
+            .cgroup()?
+            .ok_or_else(|| self.bad_status(status, "container has no cgroup to thaw"))?;
         Ok(cg.freeze(false)?)
     }
 
@@ -117,7 +129,11 @@ impl Container {
                 pids.sort_unstable();
                 Ok(pids)
             }
-            None => Ok(if self.init_alive() { vec![self.state.pid] } else { Vec::new() }),
+            None => Ok(if self.init_alive() {
+                vec![self.state.pid]
+            } else {
+                Vec::new()
+            }),
         }
     }
 
@@ -132,14 +148,19 @@ impl Container {
         }
         match proc_stat(pid) {
             Some((state, start)) => {
-                !matches!(state, 'Z' | 'X' | 'x') && (self.state.pid_start_time == 0 || start == self.state.pid_start_time)
+                !matches!(state, 'Z' | 'X' | 'x')
+                    && (self.state.pid_start_time == 0 || start == self.state.pid_start_time)
             }
             None => false,
         }
     }
 
     pub(crate) fn bad_status(&self, status: Status, reason: &str) -> Error {
-        Error::BadStatus { id: self.state.id.clone(), status: status.to_string(), reason: reason.to_string() }
+        Error::BadStatus {
+            id: self.state.id.clone(),
+            status: status.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     /// Lets a `created` container run its process, then runs poststart hooks; a failing
@@ -153,7 +174,9 @@ impl Container {
         let fifo = self.dir().join(EXEC_FIFO);
         let fd = nix::fcntl::open(
             &fifo,
-            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| match e {
@@ -165,7 +188,11 @@ impl Container {
         // The init's read end is close-on-exec: when no reader is left, the init has
         // exec'd the process (or died). poststart hooks must run after the process is
         // executed (runtime spec), and `start` returns only then, as runc's does.
-        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
         loop {
             // SAFETY: one valid pollfd; with no events asked, only POLLERR/POLLHUP wake us.
             let n = unsafe { libc::poll(&mut p, 1, -1) };
@@ -185,7 +212,8 @@ impl Container {
         }
         let hooks = self.state.config.hooks().clone().unwrap_or_default();
         if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
-            let state = serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
+            let state =
+                serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
             if let Err(e) = hooks::run_all("poststart", poststart, &state) {
                 self.kill_and_wait(Signal::SIGKILL);
                 self.destroy();
@@ -210,7 +238,13 @@ impl Container {
                 return Ok(());
             }
         }
-        kill(Pid::from_raw(self.state.pid), signal).map_err(|e| Error::sys("kill", format!("pid {} of container {}", self.state.pid, self.state.id), e))
+        kill(Pid::from_raw(self.state.pid), signal).map_err(|e| {
+            Error::sys(
+                "kill",
+                format!("pid {} of container {}", self.state.pid, self.state.id),
+                e,
+            )
+        })
     }
 
     /// Deletes a stopped (or, like runc, a created) container: cgroup, state, then
@@ -253,7 +287,8 @@ impl Container {
         }
         let hooks = self.state.config.hooks().clone().unwrap_or_default();
         if let Some(poststop) = hooks.poststop().as_deref().filter(|h| !h.is_empty()) {
-            let state = serde_json::to_string(&self.state.to_state(Status::Stopped)).unwrap_or_default();
+            let state =
+                serde_json::to_string(&self.state.to_state(Status::Stopped)).unwrap_or_default();
             hooks::run_all_warn("poststop", poststop, &state);
         }
     }
@@ -288,7 +323,11 @@ impl Container {
         while self.init_alive() && Instant::now() < deadline {
             match &pidfd {
                 Some(fd) => {
-                    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                    let mut p = libc::pollfd {
+                        fd: fd.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
                     // SAFETY: one valid pollfd.
                     unsafe { libc::poll(&mut p, 1, 100) };
                 }
@@ -300,7 +339,10 @@ impl Container {
     /// Waits for the init to end; only for a caller that is the init's parent (the
     /// process that called `create`, as `berth run` is).
     pub fn wait(&self) -> Result<ExitStatus> {
-        wait_pid(self.state.pid, &format!("init of container {}", self.state.id))
+        wait_pid(
+            self.state.pid,
+            &format!("init of container {}", self.state.id),
+        )
     }
 }
 

@@ -19,7 +19,11 @@ pub enum Error {
     AlreadyExists(String),
     /// The operation does not fit the container's current status.
     #[error("container {id} is {status}: {reason}")]
-    BadStatus { id: String, status: String, reason: String },
+    BadStatus {
+        id: String,
+        status: String,
+        reason: String,
+    },
     /// The bundle or its config.json is unusable.
     #[error("bundle {path}: {reason}")]
     Bundle { path: PathBuf, reason: String },
@@ -31,16 +35,28 @@ pub enum Error {
     InvalidSignal(String),
     /// A system call failed.
     #[error("{call} {target}: {errno}")]
-    Sys { call: &'static str, target: String, errno: nix::Error },
+    Sys {
+        call: &'static str,
+        target: String,
+        errno: nix::Error,
+    },
     /// File I/O failed.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The container init reported a failure during setup.
     #[error("container init: {0}")]
     Init(String),
     /// A hook failed.
     #[error("{kind} hook {path}: {reason}")]
-    Hook { kind: &'static str, path: PathBuf, reason: String },
+    Hook {
+        kind: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] berth_cgroups::Error),
@@ -51,12 +67,24 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for a failed syscall on a target (path, pid, fd description).
-    pub(crate) fn sys(call: &'static str, target: impl std::fmt::Display, errno: nix::Error) -> Self {
-        Error::Sys { call, target: target.to_string(), errno }
+    pub(crate) fn sys(
+        call: &'static str,
+        target: impl std::fmt::Display,
+        errno: nix::Error,
+    ) -> Self {
+        Error::Sys {
+            call,
+            target: target.to_string(),
+            errno,
+        }
     }
 
     /// Shorthand for failed file I/O.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }

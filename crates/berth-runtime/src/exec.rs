@@ -79,15 +79,28 @@ impl Container {
         match status {
             Status::Created | Status::Running => {}
             Status::Paused if options.ignore_paused => {}
-            _ => return Err(self.bad_status(status, "cannot exec in a container that is not running")),
+            _ => {
+                return Err(
+                    self.bad_status(status, "cannot exec in a container that is not running")
+                )
+            }
         }
-        let seccomp = self.state.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let seccomp = self
+            .state
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref());
         let plan = ExecPlan {
             process: ProcessPlan::from_process(process, seccomp)?,
             join: namespaces_of(self.state.pid)?,
             console: match (&options.console_socket, process.terminal().unwrap_or(false)) {
                 (Some(p), true) => Some(crate::console::connect(p)?),
-                (None, true) => return Err(Error::Config("process.terminal is true but no --console-socket was given".into())),
+                (None, true) => {
+                    return Err(Error::Config(
+                        "process.terminal is true but no --console-socket was given".into(),
+                    ))
+                }
                 _ => None,
             },
             preserve_fds: options.preserve_fds,
@@ -110,13 +123,18 @@ impl Container {
             e
         };
         if let Some(cg) = &cgroup {
-            cg.apply(middle.as_raw()).map_err(|e| kill_middle(e.into()))?;
+            cg.apply(middle.as_raw())
+                .map_err(|e| kill_middle(e.into()))?;
         }
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
         let pid = match parent_ch.recv()? {
             Some(Msg::Pid(p)) => p,
             Some(Msg::Error(e)) => return Err(kill_middle(Error::Init(e))),
-            other => return Err(kill_middle(Error::Init(format!("exec: unexpected {other:?} from the intermediate")))),
+            other => {
+                return Err(kill_middle(Error::Init(format!(
+                    "exec: unexpected {other:?} from the intermediate"
+                ))))
+            }
         };
         let _ = waitpid(middle, None);
         // The process closes the channel by execve; a message means setup failed.
@@ -126,7 +144,11 @@ impl Container {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 return Err(Error::Init(e));
             }
-            Some(other) => return Err(Error::Init(format!("exec: unexpected {other:?} from the process"))),
+            Some(other) => {
+                return Err(Error::Init(format!(
+                    "exec: unexpected {other:?} from the process"
+                )))
+            }
         }
         if let Some(f) = &options.pid_file {
             crate::spawn::write_pid_file(f, pid)?;
@@ -140,12 +162,19 @@ fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags, String)>> {
     let mut out = Vec::new();
     for (kind, flag) in KINDS {
         let theirs = format!("/proc/{pid}/ns/{kind}");
-        let Ok(their_link) = std::fs::read_link(&theirs) else { continue };
-        if std::fs::read_link(format!("/proc/self/ns/{kind}")).is_ok_and(|ours| ours == their_link) {
+        let Ok(their_link) = std::fs::read_link(&theirs) else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/self/ns/{kind}")).is_ok_and(|ours| ours == their_link)
+        {
             continue;
         }
-        let fd = nix::fcntl::open(theirs.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .map_err(|e| Error::sys("open", &theirs, e))?;
+        let fd = nix::fcntl::open(
+            theirs.as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", &theirs, e))?;
         out.push((fd, flag, theirs));
     }
     Ok(out)
@@ -161,7 +190,14 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
         // SAFETY: raw clone without a new stack behaves as fork in this single-threaded
         // child of fork.
         let pid = unsafe {
-            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
         };
         if pid < 0 {
             return Err(Error::sys("clone", "exec process", nix::Error::last()));
@@ -194,7 +230,9 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         init::enter_cwd(p)?;
         init::drop_privileges(p, ch)?;
         init::close_fds(plan.preserve_fds)?;
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user.umask as libc::mode_t));
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+            p.user.umask as libc::mode_t,
+        ));
         init::reset_signals();
         init::set_dumpable(true);
         Err(p.exec.exec(index))

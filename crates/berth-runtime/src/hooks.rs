@@ -33,7 +33,11 @@ pub(crate) fn run_all_warn(kind: &'static str, hooks: &[Hook], state_json: &str)
 /// Runs one hook.
 pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<()> {
     let path = hook.path();
-    let fail = |reason: String| Error::Hook { kind, path: path.clone(), reason };
+    let fail = |reason: String| Error::Hook {
+        kind,
+        path: path.clone(),
+        reason,
+    };
     let mut cmd = Command::new(path);
     if let Some(args) = hook.args() {
         if let Some((arg0, rest)) = args.split_first() {
@@ -46,8 +50,12 @@ pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start: {e}")))?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
     let started = Instant::now();
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that exits without reading its stdin gives EPIPE: not a failure.
@@ -62,14 +70,19 @@ pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(
         Ok(None) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("timed out after {}s", started.elapsed().as_secs())));
+            return Err(fail(format!(
+                "timed out after {}s",
+                started.elapsed().as_secs()
+            )));
         }
         Err(e) => return Err(fail(format!("wait: {e}"))),
     };
     // A hook that leaves a daemon holding its stdout/stderr must not hang us: give the
     // readers a moment after the exit, then go on without the rest of the output.
     let grace = Duration::from_millis(200);
-    let stderr = err.and_then(|rx| rx.recv_timeout(grace).ok()).unwrap_or_default();
+    let stderr = err
+        .and_then(|rx| rx.recv_timeout(grace).ok())
+        .unwrap_or_default();
     let _ = out.and_then(|rx| rx.recv_timeout(grace).ok());
     if !status.success() {
         let stderr = String::from_utf8_lossy(&stderr);
@@ -101,7 +114,9 @@ fn wait_timeout(
     child: &mut std::process::Child,
     timeout: Option<Duration>,
 ) -> std::io::Result<Option<std::process::ExitStatus>> {
-    let Some(timeout) = timeout else { return child.wait().map(Some) };
+    let Some(timeout) = timeout else {
+        return child.wait().map(Some);
+    };
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
     if raw < 0 {
@@ -118,7 +133,11 @@ fn wait_timeout(
         if left.is_zero() {
             return Ok(None);
         }
-        let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
@@ -164,7 +183,12 @@ mod tests {
     fn failure_names_status_and_stderr() {
         let h = hook(&["sh", "-c", "echo boom >&2; exit 3"], None);
         let e = run("poststart", &h, "{}").unwrap_err().to_string();
-        assert!(e.contains("poststart hook /bin/sh") && e.contains("exit status: 3") && e.contains("boom"), "{e}");
+        assert!(
+            e.contains("poststart hook /bin/sh")
+                && e.contains("exit status: 3")
+                && e.contains("boom"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,7 +6,12 @@ use crate::error::{Error, Result};
 /// Accepts runc's id alphabet (letters, digits, `_ + - .`), at most 1024 bytes, not `.`
 /// or `..`. Anything else is refused with the reason.
 pub fn validate_id(id: &str) -> Result<()> {
-    let bad = |reason| Err(Error::InvalidId { id: id.to_string(), reason });
+    let bad = |reason| {
+        Err(Error::InvalidId {
+            id: id.to_string(),
+            reason,
+        })
+    };
     if id.is_empty() {
         return bad("empty");
     }
@@ -22,7 +27,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.chars().any(|c| c.is_control()) {
         return bad("contains a control character");
     }
-    if !id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c)) {
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c))
+    {
         return bad("may only contain letters, digits, '_', '+', '-' and '.'");
     }
     Ok(())

@@ -71,41 +71,65 @@ impl NamespacePlan {
             gid_map: String::new(),
             time_offsets: String::new(),
         };
-        let Some(linux) = spec.linux() else { return Ok(plan) };
+        let Some(linux) = spec.linux() else {
+            return Ok(plan);
+        };
         let mut seen = CloneFlags::empty();
         for ns in linux.namespaces().iter().flatten() {
             let flag = flag_of(ns.typ());
             if seen.contains(flag) {
-                return Err(Error::Config(format!("namespace {} is listed twice", name_of(flag))));
+                return Err(Error::Config(format!(
+                    "namespace {} is listed twice",
+                    name_of(flag)
+                )));
             }
             seen |= flag;
             match ns.path() {
                 None => plan.new |= flag,
                 Some(p) => {
                     let path = p.display().to_string();
-                    let fd = nix::fcntl::open(p.as_path(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                        .map_err(|e| Error::sys("open namespace", &path, e))?;
+                    let fd = nix::fcntl::open(
+                        p.as_path(),
+                        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .map_err(|e| Error::sys("open namespace", &path, e))?;
                     check_type(&fd, flag, &path)?;
                     plan.join.push(Join { flag, fd, path });
                 }
             }
         }
         // The user namespace is joined first: the others may be owned by it.
-        plan.join.sort_by_key(|j| j.flag != CloneFlags::CLONE_NEWUSER);
+        plan.join
+            .sort_by_key(|j| j.flag != CloneFlags::CLONE_NEWUSER);
         plan.uid_map = map_text(linux.uid_mappings().as_deref());
         plan.gid_map = map_text(linux.gid_mappings().as_deref());
-        if plan.new.contains(CloneFlags::CLONE_NEWUSER) && (plan.uid_map.is_empty() || plan.gid_map.is_empty()) {
-            return Err(Error::Config("a new user namespace needs uidMappings and gidMappings".into()));
+        if plan.new.contains(CloneFlags::CLONE_NEWUSER)
+            && (plan.uid_map.is_empty() || plan.gid_map.is_empty())
+        {
+            return Err(Error::Config(
+                "a new user namespace needs uidMappings and gidMappings".into(),
+            ));
         }
-        if !plan.new.contains(CloneFlags::CLONE_NEWUSER) && (!plan.uid_map.is_empty() || !plan.gid_map.is_empty()) {
-            return Err(Error::Config("uidMappings/gidMappings need a new user namespace".into()));
+        if !plan.new.contains(CloneFlags::CLONE_NEWUSER)
+            && (!plan.uid_map.is_empty() || !plan.gid_map.is_empty())
+        {
+            return Err(Error::Config(
+                "uidMappings/gidMappings need a new user namespace".into(),
+            ));
         }
         if let Some(offsets) = linux.time_offsets() {
             if !plan.new.contains(CLONE_NEWTIME) {
-                return Err(Error::Config("timeOffsets need a new time namespace".into()));
+                return Err(Error::Config(
+                    "timeOffsets need a new time namespace".into(),
+                ));
             }
             for (clock, off) in offsets {
-                plan.time_offsets.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+                plan.time_offsets.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
             }
         }
         Ok(plan)
@@ -125,14 +149,25 @@ impl NamespacePlan {
         if self.new.is_empty() {
             return Ok(());
         }
-        nix::sched::unshare(self.new).map_err(|e| Error::sys("unshare", format!("{:?}", self.new), e))?;
+        nix::sched::unshare(self.new)
+            .map_err(|e| Error::sys("unshare", format!("{:?}", self.new), e))?;
         if self.new.contains(CloneFlags::CLONE_NEWUSER) {
             need_maps()?;
             // Become root of the new user namespace (uid/gid 0 must be mapped).
-            nix::unistd::setresgid(0.into(), 0.into(), 0.into())
-                .map_err(|e| Error::sys("setresgid", "0 in the new user namespace (is gid 0 mapped?)", e))?;
-            nix::unistd::setresuid(0.into(), 0.into(), 0.into())
-                .map_err(|e| Error::sys("setresuid", "0 in the new user namespace (is uid 0 mapped?)", e))?;
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(|e| {
+                Error::sys(
+                    "setresgid",
+                    "0 in the new user namespace (is gid 0 mapped?)",
+                    e,
+                )
+            })?;
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(|e| {
+                Error::sys(
+                    "setresuid",
+                    "0 in the new user namespace (is uid 0 mapped?)",
+                    e,
+                )
+            })?;
         }
         if !self.time_offsets.is_empty() {
             std::fs::write("/proc/self/timens_offsets", &self.time_offsets)
@@ -150,7 +185,10 @@ fn check_type(fd: &OwnedFd, want: CloneFlags, path: &str) -> Result<()> {
     // SAFETY: NS_GET_NSTYPE takes no argument and only reads the fd's inode.
     let got = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
     if got < 0 {
-        return Err(Error::Config(format!("{path} is not a namespace file: {}", nix::Error::last())));
+        return Err(Error::Config(format!(
+            "{path} is not a namespace file: {}",
+            nix::Error::last()
+        )));
     }
     let got = CloneFlags::from_bits_retain(got);
     if got != want {

@@ -91,7 +91,8 @@ impl Persisted {
             reason: format!("serialize: {e}"),
         })?;
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        f.write_all(&data).map_err(|e| Error::io("write", &tmp, e))?;
+        f.write_all(&data)
+            .map_err(|e| Error::io("write", &tmp, e))?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
     }
@@ -117,7 +118,11 @@ impl Persisted {
         State {
             oci_version: crate::OCI_VERSION.to_string(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),

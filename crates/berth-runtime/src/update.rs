@@ -14,9 +14,17 @@ impl Container {
         if status == Status::Stopped {
             return Err(self.bad_status(status, "cannot update a stopped container"));
         }
-        let current = self.state.config.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default();
+        let current = self
+            .state
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
         let merged = merge(&current, resources)?;
-        let cg = self.cgroup()?.ok_or_else(|| self.bad_status(status, "container has no cgroup"))?;
+        let cg = self
+            .cgroup()?
+            .ok_or_else(|| self.bad_status(status, "container has no cgroup"))?;
         cg.set(&merged)?;
         let mut linux = self.state.config.linux().clone().unwrap_or_default();
         linux.set_resources(Some(merged));

@@ -34,7 +34,11 @@ fn pty_master_reaches_the_console_socket() {
         "linux": {"cgroupsPath": format!("/berth-{id}"),
                   "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]}
     });
-    std::fs::write(dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("bundle/config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
     let sock = dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let receiver = std::thread::spawn(move || -> (String, OwnedFd) {
@@ -42,7 +46,13 @@ fn pty_master_reaches_the_console_socket() {
         let mut name = [0u8; 256];
         let mut iov = [IoSliceMut::new(&mut name)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .unwrap();
         let fd = msg
             .cmsgs()
             .unwrap()
@@ -53,11 +63,16 @@ fn pty_master_reaches_the_console_socket() {
             .expect("no fd in the console message");
         let len = msg.bytes;
         // SAFETY: the fd was just received and is owned by nobody else.
-        (String::from_utf8_lossy(&name[..len]).into_owned(), unsafe { OwnedFd::from_raw_fd(fd) })
+        (String::from_utf8_lossy(&name[..len]).into_owned(), unsafe {
+            OwnedFd::from_raw_fd(fd)
+        })
     });
 
     let runtime = Runtime::new(dir.join("root")).unwrap();
-    let opts = CreateOptions { console_socket: Some(sock), ..Default::default() };
+    let opts = CreateOptions {
+        console_socket: Some(sock),
+        ..Default::default()
+    };
     let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
     let (name, master) = receiver.join().unwrap();
     assert!(name.starts_with("/dev/pts/"), "{name}");
@@ -74,7 +89,10 @@ fn pty_master_reaches_the_console_socket() {
         out.extend_from_slice(&buf[..n]);
     }
     let out = String::from_utf8_lossy(&out);
-    assert!(out.contains("/dev/pts/0") && out.contains("console-ok"), "{out:?}");
+    assert!(
+        out.contains("/dev/pts/0") && out.contains("console-ok"),
+        "{out:?}"
+    );
     runtime.load(&id).unwrap().delete(false).unwrap();
 }
 
@@ -82,7 +100,13 @@ struct Cleanup(std::path::PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let id = self.0.file_name().unwrap().to_string_lossy().trim_start_matches("berth-").to_string();
+        let id = self
+            .0
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches("berth-")
+            .to_string();
         if let Ok(r) = Runtime::new(self.0.join("root")) {
             if let Ok(c) = r.load(&id) {
                 let _ = c.delete(true);

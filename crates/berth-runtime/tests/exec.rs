@@ -44,7 +44,11 @@ fn fixture(name: &str) -> Fixture {
         "linux": {"cgroupsPath": format!("/berth-{id}"),
                   "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}, {"type": "network"}]}
     });
-    std::fs::write(dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("bundle/config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
     let runtime = Runtime::new(dir.join("root")).unwrap();
     Fixture { dir, runtime, id }
 }
@@ -59,11 +63,16 @@ fn process(args: &[&str], uid: u32) -> oci_spec::runtime::Process {
 #[test]
 fn exec_joins_the_container() {
     let f = fixture("join");
-    let mut c = f.runtime.create(&f.id, &f.dir.join("bundle"), &CreateOptions::default()).unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.dir.join("bundle"), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
     assert_eq!(c.state().unwrap().status, Status::Running);
     let script = "echo \"$(hostname) $(id -u) $EXECVAR $(readlink /proc/1/exe)\" > /out/r; readlink /proc/self/ns/net >> /out/r";
-    let p = c.exec(&process(&["sh", "-c", script], 0), &ExecOptions::default()).unwrap();
+    let p = c
+        .exec(&process(&["sh", "-c", script], 0), &ExecOptions::default())
+        .unwrap();
     let init_net = std::fs::read_link(format!("/proc/{}/ns/net", c.pid())).unwrap();
     let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", p.pid())).unwrap_or_default();
     assert_eq!(p.wait().unwrap(), ExitStatus::Exited(0));
@@ -71,20 +80,37 @@ fn exec_joins_the_container() {
     let mut lines = out.lines();
     assert_eq!(lines.next().unwrap(), "exec-host 0 yes /bin/busybox");
     assert_eq!(lines.next().unwrap(), init_net.display().to_string());
-    assert!(cgroup.is_empty() || cgroup.contains(&format!("/berth-{}", f.id)), "{cgroup}");
+    assert!(
+        cgroup.is_empty() || cgroup.contains(&format!("/berth-{}", f.id)),
+        "{cgroup}"
+    );
 }
 
 #[test]
 fn exec_exit_status_user_and_errors() {
     let f = fixture("status");
-    let mut c = f.runtime.create(&f.id, &f.dir.join("bundle"), &CreateOptions::default()).unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.dir.join("bundle"), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
-    let p = c.exec(&process(&["sh", "-c", "[ $(id -u) = 1000 ] && exit 42"], 1000), &ExecOptions::default()).unwrap();
+    let p = c
+        .exec(
+            &process(&["sh", "-c", "[ $(id -u) = 1000 ] && exit 42"], 1000),
+            &ExecOptions::default(),
+        )
+        .unwrap();
     assert_eq!(p.wait().unwrap(), ExitStatus::Exited(42));
-    let err = c.exec(&process(&["nope"], 0), &ExecOptions::default()).unwrap_err().to_string();
+    let err = c
+        .exec(&process(&["nope"], 0), &ExecOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("executable file not found"), "{err}");
     c.kill(nix::sys::signal::Signal::SIGKILL, false).unwrap();
     c.wait().unwrap();
-    let err = c.exec(&process(&["true"], 0), &ExecOptions::default()).unwrap_err().to_string();
+    let err = c
+        .exec(&process(&["true"], 0), &ExecOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not running"), "{err}");
 }

@@ -32,7 +32,12 @@ impl Fixture {
         }
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
         let runtime = Runtime::new(dir.join("root")).unwrap();
-        Fixture { cgroup: format!("/berth-{id}"), dir, runtime, id }
+        Fixture {
+            cgroup: format!("/berth-{id}"),
+            dir,
+            runtime,
+            id,
+        }
     }
 
     fn bundle(&self) -> PathBuf {
@@ -73,7 +78,11 @@ impl Fixture {
                 base.insert(k.clone(), val.clone());
             }
         }
-        std::fs::write(self.bundle().join("config.json"), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        std::fs::write(
+            self.bundle().join("config.json"),
+            serde_json::to_vec_pretty(&v).unwrap(),
+        )
+        .unwrap();
     }
 
     fn state_dir_exists(&self) -> bool {
@@ -93,22 +102,38 @@ impl Drop for Fixture {
 #[test]
 fn create_start_wait_delete() {
     let f = Fixture::new("basic");
-    f.config("echo \"$(hostname) $$ $(id -u)\" > /out/result", serde_json::json!({}));
+    f.config(
+        "echo \"$(hostname) $$ $(id -u)\" > /out/result",
+        serde_json::json!({}),
+    );
     // The output directory is a bind mount of a host directory so the test can read it.
     let host_out = f.dir.join("host-out");
     std::fs::create_dir_all(&host_out).unwrap();
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
-    cfg["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
         {"destination": "/out", "type": "bind", "source": host_out, "options": ["rbind", "rw"]}));
-    std::fs::write(f.bundle().join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        f.bundle().join("config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
 
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     let s = c.state().unwrap();
     assert_eq!(s.status, Status::Created);
     assert!(s.pid > 0);
     assert_eq!(s.bundle, std::fs::canonicalize(f.bundle()).unwrap());
-    assert!(!host_out.join("result").exists(), "the process ran before start");
+    assert!(
+        !host_out.join("result").exists(),
+        "the process ran before start"
+    );
     // The init is in the container's cgroup from its first instruction.
     let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", s.pid)).unwrap();
     assert!(cg.contains(&f.cgroup), "{cg}");
@@ -117,24 +142,38 @@ fn create_start_wait_delete() {
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
     let c = f.runtime.load(&f.id).unwrap();
     assert_eq!(c.state().unwrap().status, Status::Stopped);
-    assert_eq!(std::fs::read_to_string(host_out.join("result")).unwrap(), "lifecycle 1 0\n");
+    assert_eq!(
+        std::fs::read_to_string(host_out.join("result")).unwrap(),
+        "lifecycle 1 0\n"
+    );
     c.delete(false).unwrap();
     assert!(!f.state_dir_exists());
-    assert!(!Path::new("/sys/fs/cgroup/pids").join(f.cgroup.trim_start_matches('/')).exists());
+    assert!(!Path::new("/sys/fs/cgroup/pids")
+        .join(f.cgroup.trim_start_matches('/'))
+        .exists());
 }
 
 #[test]
 fn exit_status_and_signals() {
     let f = Fixture::new("exit");
     f.config("exit 3", serde_json::json!({}));
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(3));
     c.delete(false).unwrap();
 
     let f = Fixture::new("signal");
-    f.config("trap 'exit 7' TERM; while :; do sleep 0.05; done", serde_json::json!({}));
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    f.config(
+        "trap 'exit 7' TERM; while :; do sleep 0.05; done",
+        serde_json::json!({}),
+    );
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(c.state().unwrap().status, Status::Running);
@@ -146,7 +185,10 @@ fn exit_status_and_signals() {
 fn delete_running_needs_force() {
     let f = Fixture::new("force");
     f.config("sleep 30", serde_json::json!({}));
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
     let c = f.runtime.load(&f.id).unwrap();
     let err = c.delete(false).unwrap_err();
@@ -156,15 +198,22 @@ fn delete_running_needs_force() {
     let pid = c.pid();
     c.delete(true).unwrap();
     assert!(!f.state_dir_exists());
-    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
-        || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z"));
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap()
+                .contains(") Z")
+    );
 }
 
 #[test]
 fn delete_created_kills_it_like_runc() {
     let f = Fixture::new("created");
     f.config("true", serde_json::json!({}));
-    let c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     let pid = c.pid();
     c.delete(false).unwrap();
     assert!(!f.state_dir_exists());
@@ -176,13 +225,24 @@ fn delete_created_kills_it_like_runc() {
 fn failed_create_leaves_nothing() {
     let f = Fixture::new("fail");
     f.config("true", serde_json::json!({"process": {"args": ["no-such-binary"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}}));
-    let err = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("executable file not found"), "{err}");
+    let err = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("executable file not found"),
+        "{err}"
+    );
     assert!(!f.state_dir_exists());
-    assert!(!Path::new("/sys/fs/cgroup/pids").join(f.cgroup.trim_start_matches('/')).exists());
+    assert!(!Path::new("/sys/fs/cgroup/pids")
+        .join(f.cgroup.trim_start_matches('/'))
+        .exists());
     // The id is free again.
     f.config("true", serde_json::json!({}));
-    let c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     c.delete(false).unwrap();
 }
 
@@ -190,20 +250,41 @@ fn failed_create_leaves_nothing() {
 fn duplicate_and_unknown_ids() {
     let f = Fixture::new("dup");
     f.config("true", serde_json::json!({}));
-    let c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
-    let err = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap_err();
+    let c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
+    let err = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists(_)), "{err}");
     c.delete(false).unwrap();
-    assert!(matches!(f.runtime.load(&f.id).unwrap_err(), Error::NotFound(_)));
-    assert!(matches!(f.runtime.load("../etc").unwrap_err(), Error::InvalidId { .. }));
+    assert!(matches!(
+        f.runtime.load(&f.id).unwrap_err(),
+        Error::NotFound(_)
+    ));
+    assert!(matches!(
+        f.runtime.load("../etc").unwrap_err(),
+        Error::InvalidId { .. }
+    ));
 }
 
 #[test]
 fn prestart_hook_failure_destroys() {
     let f = Fixture::new("hookfail");
-    f.config("true", serde_json::json!({"hooks": {"prestart": [{"path": "/bin/false"}]}}));
-    let err = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("prestart hook /bin/false"), "{err}");
+    f.config(
+        "true",
+        serde_json::json!({"hooks": {"prestart": [{"path": "/bin/false"}]}}),
+    );
+    let err = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("prestart hook /bin/false"),
+        "{err}"
+    );
     assert!(!f.state_dir_exists());
 }
 
@@ -214,13 +295,26 @@ fn relative_bind_source_is_relative_to_the_bundle() {
     f.config("echo relative > /out/r", serde_json::json!({}));
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
-    cfg["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
         {"destination": "/out", "type": "bind", "source": "shared", "options": ["rbind", "rw"]}));
-    std::fs::write(f.bundle().join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    std::fs::write(
+        f.bundle().join("config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
-    assert_eq!(std::fs::read_to_string(f.bundle().join("shared/r")).unwrap(), "relative\n");
+    assert_eq!(
+        std::fs::read_to_string(f.bundle().join("shared/r")).unwrap(),
+        "relative\n"
+    );
 }
 
 #[test]
@@ -232,8 +326,15 @@ fn runc_default_ambient_capabilities_do_not_fail() {
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
     cfg["process"]["capabilities"]["ambient"] = serde_json::json!(["CAP_KILL"]);
-    std::fs::write(f.bundle().join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    std::fs::write(
+        f.bundle().join("config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
 }
@@ -252,7 +353,10 @@ fn poststart_runs_after_the_process_is_executed() {
         "exec sleep 30",
         serde_json::json!({"hooks": {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}}),
     );
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     c.start().unwrap();
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "sleep");
 }
@@ -261,11 +365,20 @@ fn poststart_runs_after_the_process_is_executed() {
 fn failing_start_container_hook_fails_start() {
     let f = Fixture::new("starthook");
     // startContainer hooks run in the container: the path is the container's.
-    f.config("true", serde_json::json!({"hooks": {"startContainer": [
-        {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}}));
-    let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+    f.config(
+        "true",
+        serde_json::json!({"hooks": {"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}}),
+    );
+    let mut c = f
+        .runtime
+        .create(&f.id, &f.bundle(), &CreateOptions::default())
+        .unwrap();
     let err = c.start().unwrap_err().to_string();
-    assert!(err.contains("startContainer hook /bin/sh") && err.contains("exit status: 3"), "{err}");
+    assert!(
+        err.contains("startContainer hook /bin/sh") && err.contains("exit status: 3"),
+        "{err}"
+    );
     assert!(!f.state_dir_exists());
 }
 
@@ -275,7 +388,10 @@ fn quick_process_start_succeeds() {
     let f = Fixture::new("quick");
     f.config("exit 0", serde_json::json!({}));
     for _ in 0..5 {
-        let mut c = f.runtime.create(&f.id, &f.bundle(), &CreateOptions::default()).unwrap();
+        let mut c = f
+            .runtime
+            .create(&f.id, &f.bundle(), &CreateOptions::default())
+            .unwrap();
         c.start().unwrap();
         assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
         f.runtime.load(&f.id).unwrap().delete(false).unwrap();

@@ -28,10 +28,19 @@ impl Fixture {
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
         std::os::unix::fs::symlink("busybox", rootfs.join("bin/sleep")).unwrap();
         let runtime = Runtime::new(dir.join("root")).unwrap();
-        Fixture { dir, runtime, id, helpers: Vec::new() }
+        Fixture {
+            dir,
+            runtime,
+            id,
+            helpers: Vec::new(),
+        }
     }
 
-    fn create(&self, namespaces: serde_json::Value, linux_extra: serde_json::Value) -> berth_runtime::Result<i32> {
+    fn create(
+        &self,
+        namespaces: serde_json::Value,
+        linux_extra: serde_json::Value,
+    ) -> berth_runtime::Result<i32> {
         let mut linux = serde_json::json!({"cgroupsPath": format!("/berth-{}", self.id), "namespaces": namespaces});
         for (k, v) in linux_extra.as_object().unwrap() {
             linux[k] = v.clone();
@@ -45,18 +54,34 @@ impl Fixture {
                 {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}]) },
             "linux": linux
         });
-        std::fs::write(self.dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-        self.runtime.create(&self.id, &self.dir.join("bundle"), &CreateOptions::default()).map(|c| c.pid())
+        std::fs::write(
+            self.dir.join("bundle/config.json"),
+            serde_json::to_vec(&cfg).unwrap(),
+        )
+        .unwrap();
+        self.runtime
+            .create(
+                &self.id,
+                &self.dir.join("bundle"),
+                &CreateOptions::default(),
+            )
+            .map(|c| c.pid())
     }
 
     /// A process in new namespaces of the given `unshare` flags.
     fn helper(&mut self, flags: &[&str]) -> u32 {
-        let child = Command::new("unshare").args(flags).args(["sleep", "30"]).spawn().unwrap();
+        let child = Command::new("unshare")
+            .args(flags)
+            .args(["sleep", "30"])
+            .spawn()
+            .unwrap();
         let pid = child.id();
         self.helpers.push(child);
         // Wait until unshare has exec'd sleep (its namespaces are then in place).
         for _ in 0..200 {
-            if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep") {
+            if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "sleep")
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -79,7 +104,10 @@ impl Drop for Fixture {
 }
 
 fn ns_link(pid: impl std::fmt::Display, kind: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap().display().to_string()
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -95,20 +123,38 @@ fn all_new_namespaces_including_user() {
     });
     let pid = f.create(ns, maps).unwrap();
     for kind in ["pid", "mnt", "ipc", "uts", "net", "user", "cgroup"] {
-        assert_ne!(ns_link(pid, kind), ns_link("self", kind), "{kind} namespace not new");
+        assert_ne!(
+            ns_link(pid, kind),
+            ns_link("self", kind),
+            "{kind} namespace not new"
+        );
     }
     let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
-    assert_eq!(uid_map.split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(status.lines().any(|l| l.starts_with("Uid:") && l.contains("100000")), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("100000")),
+        "{status}"
+    );
 }
 
 #[test]
 fn no_namespaces_means_the_callers() {
     let f = Fixture::new("none");
-    let pid = f.create(serde_json::json!([]), serde_json::json!({})).unwrap();
+    let pid = f
+        .create(serde_json::json!([]), serde_json::json!({}))
+        .unwrap();
     for kind in ["pid", "mnt", "ipc", "uts", "net", "user", "cgroup"] {
-        assert_eq!(ns_link(pid, kind), ns_link("self", kind), "{kind} namespace changed");
+        assert_eq!(
+            ns_link(pid, kind),
+            ns_link("self", kind),
+            "{kind} namespace changed"
+        );
     }
 }
 
@@ -117,8 +163,13 @@ fn joined_by_path() {
     let mut f = Fixture::new("join");
     let h = f.helper(&["--net", "--uts", "--ipc", "--mount", "--pid", "--fork"]);
     // With --fork, sleep is the helper's child; its namespaces are what we join.
-    let children = std::fs::read_to_string(format!("/proc/{h}/task/{h}/children")).unwrap_or_default();
-    let member: u32 = children.split_whitespace().next().map(|p| p.parse().unwrap()).unwrap_or(h);
+    let children =
+        std::fs::read_to_string(format!("/proc/{h}/task/{h}/children")).unwrap_or_default();
+    let member: u32 = children
+        .split_whitespace()
+        .next()
+        .map(|p| p.parse().unwrap())
+        .unwrap_or(h);
     let ns = serde_json::json!([
         {"type": "network", "path": format!("/proc/{member}/ns/net")},
         {"type": "uts", "path": format!("/proc/{member}/ns/uts")},
@@ -128,7 +179,11 @@ fn joined_by_path() {
     ]);
     let pid = f.create(ns, serde_json::json!({})).unwrap();
     for kind in ["net", "uts", "ipc", "mnt", "pid"] {
-        assert_eq!(ns_link(pid, kind), ns_link(member, kind), "{kind} namespace not joined");
+        assert_eq!(
+            ns_link(pid, kind),
+            ns_link(member, kind),
+            "{kind} namespace not joined"
+        );
     }
 }
 

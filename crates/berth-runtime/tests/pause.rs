@@ -21,7 +21,11 @@ fn pause_resume_and_processes() {
         "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
         "linux": {"cgroupsPath": format!("/berth-{id}"), "namespaces": [{"type": "pid"}, {"type": "mount"}]}
     });
-    std::fs::write(dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("bundle/config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
     let runtime = Runtime::new(dir.join("root")).unwrap();
     let cleanup = || {
         if let Ok(c) = runtime.load(&id) {
@@ -30,7 +34,9 @@ fn pause_resume_and_processes() {
         let _ = std::fs::remove_dir_all(&dir);
     };
     let result = std::panic::catch_unwind(|| {
-        let mut c = runtime.create(&id, &dir.join("bundle"), &CreateOptions::default()).unwrap();
+        let mut c = runtime
+            .create(&id, &dir.join("bundle"), &CreateOptions::default())
+            .unwrap();
         c.start().unwrap();
         // The init (the shell exec-s its last command) and the background sleep.
         let mut pids = Vec::new();
@@ -50,7 +56,10 @@ fn pause_resume_and_processes() {
         assert!(c.pause().is_err(), "pausing twice must fail");
         c.resume().unwrap();
         assert_eq!(c.state().unwrap().status, Status::Running);
-        assert!(c.resume().is_err(), "resuming a running container must fail");
+        assert!(
+            c.resume().is_err(),
+            "resuming a running container must fail"
+        );
         // A paused container can be force-deleted.
         c.pause().unwrap();
         runtime.load(&id).unwrap().delete(true).unwrap();
@@ -77,20 +86,44 @@ fn update_changes_the_cgroup_and_the_state() {
         "linux": {"cgroupsPath": format!("/{cgroup}"), "namespaces": [{"type": "pid"}, {"type": "mount"}],
                   "resources": {"pids": {"limit": 100}, "memory": {"limit": 268435456}}}
     });
-    std::fs::write(dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("bundle/config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
     let runtime = Runtime::new(dir.join("root")).unwrap();
     let result = std::panic::catch_unwind(|| {
-        let mut c = runtime.create(&id, &dir.join("bundle"), &CreateOptions::default()).unwrap();
+        let mut c = runtime
+            .create(&id, &dir.join("bundle"), &CreateOptions::default())
+            .unwrap();
         let read = |f: &str| std::fs::read_to_string(f).unwrap().trim().to_string();
-        assert_eq!(read(&format!("/sys/fs/cgroup/pids/{cgroup}/pids.max")), "100");
+        assert_eq!(
+            read(&format!("/sys/fs/cgroup/pids/{cgroup}/pids.max")),
+            "100"
+        );
         let update: oci_spec::runtime::LinuxResources =
             serde_json::from_value(serde_json::json!({"pids": {"limit": 42}})).unwrap();
         c.update(&update).unwrap();
-        assert_eq!(read(&format!("/sys/fs/cgroup/pids/{cgroup}/pids.max")), "42");
-        assert_eq!(read(&format!("/sys/fs/cgroup/memory/{cgroup}/memory.limit_in_bytes")), "268435456");
+        assert_eq!(
+            read(&format!("/sys/fs/cgroup/pids/{cgroup}/pids.max")),
+            "42"
+        );
+        assert_eq!(
+            read(&format!(
+                "/sys/fs/cgroup/memory/{cgroup}/memory.limit_in_bytes"
+            )),
+            "268435456"
+        );
         // A later load sees the merged resources.
         let again = runtime.load(&id).unwrap();
-        let res = again.config().linux().as_ref().unwrap().resources().clone().unwrap();
+        let res = again
+            .config()
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .clone()
+            .unwrap();
         assert_eq!(res.pids().as_ref().unwrap().limit(), 42);
     });
     if let Ok(c) = runtime.load(&id) {

@@ -51,12 +51,26 @@ impl Fixture {
             "linux": {"cgroupsPath": format!("/berth-{}", self.id),
                       "namespaces": [{"type": "pid"}, {"type": "mount"}], "seccomp": seccomp}
         });
-        std::fs::write(self.dir.join("bundle/config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-        let mut c = self.runtime.create(&self.id, &self.dir.join("bundle"), &CreateOptions::default()).unwrap();
+        std::fs::write(
+            self.dir.join("bundle/config.json"),
+            serde_json::to_vec(&cfg).unwrap(),
+        )
+        .unwrap();
+        let mut c = self
+            .runtime
+            .create(
+                &self.id,
+                &self.dir.join("bundle"),
+                &CreateOptions::default(),
+            )
+            .unwrap();
         c.start().unwrap();
         let status = c.wait().unwrap();
         c.delete(false).unwrap();
-        (status, std::fs::read_to_string(self.dir.join("out/log")).unwrap_or_default())
+        (
+            status,
+            std::fs::read_to_string(self.dir.join("out/log")).unwrap_or_default(),
+        )
     }
 }
 
@@ -78,7 +92,10 @@ fn errno_action_returns_the_configured_errno() {
             {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}),
     );
     assert_eq!(status, ExitStatus::Exited(0));
-    assert!(log.contains("Function not implemented") && log.contains("rc=1"), "{log}");
+    assert!(
+        log.contains("Function not implemented") && log.contains("rc=1"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -121,7 +138,13 @@ fn notify_reaches_the_listener() {
         let mut payload = vec![0u8; 64 * 1024];
         let mut iov = [IoSliceMut::new(&mut payload)];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
         let fd = msg
             .cmsgs()
             .unwrap()
@@ -136,7 +159,9 @@ fn notify_reaches_the_listener() {
         let json = String::from_utf8_lossy(&payload[..n]).into_owned();
         // Answer one notification: fail the mkdir with EROFS.
         let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
-        ScmpNotifResp::new_error(req.id, -libc::EROFS, ScmpNotifRespFlags::empty()).respond(fd.as_raw_fd()).unwrap();
+        ScmpNotifResp::new_error(req.id, -libc::EROFS, ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .unwrap();
         json
     });
     let (_, log) = f.run(
@@ -150,5 +175,8 @@ fn notify_reaches_the_listener() {
     assert_eq!(json["metadata"], "berth-test");
     assert_eq!(json["state"]["id"], f.id.as_str());
     assert!(json["pid"].as_i64().unwrap() > 0);
-    assert!(log.contains("Read-only file system") && log.contains("rc=1"), "{log}");
+    assert!(
+        log.contains("Read-only file system") && log.contains("rc=1"),
+        "{log}"
+    );
 }

@@ -1,7 +1,6 @@
 //! The `berth` command line against runc 1.1's observable behaviour: version, help,
-//! `spec`, error reporting, exit codes and log formats. None of these need a working
-//! container runtime; the lifecycle tests at the end do and are `#[ignore]`d until
-//! the library's create path lands (`cargo test -p berth -- --ignored`).
+//! `spec`, error reporting, exit codes and log formats, and at the end the lifecycle
+//! verbs with real containers (as root).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -523,7 +522,6 @@ fn wait_running(root: &TempDir, id: &str, child: &mut Child) {
 }
 
 #[test]
-#[ignore = "needs the library's create path"]
 fn lifecycle_create_state_kill_delete() {
     let dir = TempDir::new("life");
     let Some(bundle) = busybox_bundle(&dir, &["sleep", "100"]) else {
@@ -601,7 +599,6 @@ fn lifecycle_create_state_kill_delete() {
 }
 
 #[test]
-#[ignore = "needs the library's create path"]
 fn run_returns_the_container_exit_status() {
     let dir = TempDir::new("run");
     let Some(bundle) = busybox_bundle(&dir, &["sh", "-c", "exit 7"]) else {
@@ -621,7 +618,6 @@ fn run_returns_the_container_exit_status() {
 }
 
 #[test]
-#[ignore = "needs the library's create path"]
 fn run_killed_init_gives_128_plus_signal() {
     let dir = TempDir::new("run-kill");
     let Some(bundle) = busybox_bundle(&dir, &["sleep", "100"]) else {
@@ -648,7 +644,6 @@ fn run_killed_init_gives_128_plus_signal() {
 }
 
 #[test]
-#[ignore = "needs the library's create path"]
 fn run_forwards_signals_to_the_init() {
     let dir = TempDir::new("run-signal");
     // A pid-namespace init only receives signals it handles: trap TERM.

@@ -184,7 +184,8 @@ impl CgroupManager for V2Manager {
     }
 
     fn frozen(&self) -> Result<bool> {
-        Ok(fsutil::exists(&self.dir, "cgroup.freeze") && fsutil::read(&self.dir, "cgroup.freeze")? == "1")
+        Ok(fsutil::exists(&self.dir, "cgroup.freeze")
+            && fsutil::read(&self.dir, "cgroup.freeze")? == "1")
     }
 
     fn state(&self) -> CgroupState {

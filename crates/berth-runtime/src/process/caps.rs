@@ -55,7 +55,9 @@ impl CapsPlan {
             .iter()
             .partition(|c| plan.permitted.contains(c) && plan.inheritable.contains(c));
         for cap in refused {
-            tracing::debug!("ambient capability {cap} is not both permitted and inheritable: not raised");
+            tracing::debug!(
+                "ambient capability {cap} is not both permitted and inheritable: not raised"
+            );
         }
         plan.ambient = ambient;
         Ok(plan)
@@ -64,7 +66,8 @@ impl CapsPlan {
     /// Before the uid switch: drop from the bounding set what the config leaves out.
     /// Fails naming a capability the config wants but the runtime itself lacks.
     pub fn apply_bounding(&self) -> Result<()> {
-        let current = caps::read(None, CapSet::Bounding).map_err(|e| Error::Init(format!("read bounding set: {e}")))?;
+        let current = caps::read(None, CapSet::Bounding)
+            .map_err(|e| Error::Init(format!("read bounding set: {e}")))?;
         for cap in self.bounding.iter().chain(&self.permitted) {
             if self.all.contains(cap) && !current.contains(cap) {
                 return Err(Error::Init(format!(
@@ -84,15 +87,18 @@ impl CapsPlan {
     /// After the uid switch: set I, E, P (in this order, so that each step is allowed),
     /// then raise the ambient set.
     pub fn apply_sets(&self) -> Result<()> {
-        let known = |s: &CapsHashSet| -> CapsHashSet { s.intersection(&self.all).copied().collect() };
+        let known =
+            |s: &CapsHashSet| -> CapsHashSet { s.intersection(&self.all).copied().collect() };
         for (set, want, name) in [
             (CapSet::Inheritable, &self.inheritable, "inheritable"),
             (CapSet::Effective, &self.effective, "effective"),
             (CapSet::Permitted, &self.permitted, "permitted"),
         ] {
-            caps::set(None, set, &known(want)).map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))?;
+            caps::set(None, set, &known(want))
+                .map_err(|e| Error::Init(format!("set {name} capabilities: {e}")))?;
         }
-        caps::clear(None, CapSet::Ambient).map_err(|e| Error::Init(format!("clear ambient capabilities: {e}")))?;
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| Error::Init(format!("clear ambient capabilities: {e}")))?;
         for cap in known(&self.ambient) {
             caps::raise(None, CapSet::Ambient, cap)
                 .map_err(|e| Error::Init(format!("raise ambient capability {cap} (it must also be permitted and inheritable): {e}")))?;

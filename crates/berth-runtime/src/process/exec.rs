@@ -20,7 +20,10 @@ pub(crate) struct ExecPlan {
 
 impl ExecPlan {
     pub fn new(p: &Process) -> Result<Self> {
-        let args = p.args().as_ref().filter(|a| !a.is_empty())
+        let args = p
+            .args()
+            .as_ref()
+            .filter(|a| !a.is_empty())
             .ok_or_else(|| Error::Config("process.args must not be empty".into()))?;
         let env: Vec<String> = p.env().clone().unwrap_or_default();
         let path = env
@@ -34,12 +37,23 @@ impl ExecPlan {
         } else {
             path.split(':')
                 .map(|dir| if dir.is_empty() { "." } else { dir })
-                .map(|dir| cstring(format!("{}/{arg0}", dir.trim_end_matches('/')).as_bytes(), "PATH entry"))
+                .map(|dir| {
+                    cstring(
+                        format!("{}/{arg0}", dir.trim_end_matches('/')).as_bytes(),
+                        "PATH entry",
+                    )
+                })
                 .collect::<Result<_>>()?
         };
         Ok(ExecPlan {
-            args: args.iter().map(|a| cstring(a.as_bytes(), "process.args")).collect::<Result<_>>()?,
-            env: env.iter().map(|e| cstring(e.as_bytes(), "process.env")).collect::<Result<_>>()?,
+            args: args
+                .iter()
+                .map(|a| cstring(a.as_bytes(), "process.args"))
+                .collect::<Result<_>>()?,
+            env: env
+                .iter()
+                .map(|e| cstring(e.as_bytes(), "process.env"))
+                .collect::<Result<_>>()?,
             candidates,
         })
     }
@@ -50,7 +64,9 @@ impl ExecPlan {
         for (i, c) in self.candidates.iter().enumerate() {
             if let Ok(st) = nix::sys::stat::stat(c.as_c_str()) {
                 let is_file = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-                if is_file && nix::unistd::access(c.as_c_str(), nix::unistd::AccessFlags::X_OK).is_ok() {
+                if is_file
+                    && nix::unistd::access(c.as_c_str(), nix::unistd::AccessFlags::X_OK).is_ok()
+                {
                     return Ok(i);
                 }
             }
@@ -86,13 +102,20 @@ mod tests {
             .build()
             .unwrap();
         let plan = ExecPlan::new(&p).unwrap();
-        let c: Vec<_> = plan.candidates.iter().map(|c| c.to_str().unwrap()).collect();
+        let c: Vec<_> = plan
+            .candidates
+            .iter()
+            .map(|c| c.to_str().unwrap())
+            .collect();
         assert_eq!(c, ["/a/sh", "/b/sh"]);
     }
 
     #[test]
     fn slash_means_no_lookup() {
-        let p = ProcessBuilder::default().args(vec!["./x".to_string()]).build().unwrap();
+        let p = ProcessBuilder::default()
+            .args(vec!["./x".to_string()])
+            .build()
+            .unwrap();
         assert_eq!(ExecPlan::new(&p).unwrap().candidates.len(), 1);
     }
 }

@@ -2,15 +2,15 @@
 //! ([`ProcessPlan::new`]) and applied by the init just before execve.
 
 mod caps;
-mod seccomp;
 mod exec;
 mod rlimits;
+mod seccomp;
 mod user;
 
 pub(crate) use caps::CapsPlan;
-pub(crate) use seccomp::SeccompPlan;
 pub(crate) use exec::ExecPlan;
 pub(crate) use rlimits::Rlimit;
+pub(crate) use seccomp::SeccompPlan;
 pub(crate) use user::UserPlan;
 
 use crate::error::{Error, Result};
@@ -44,13 +44,21 @@ impl ProcessPlan {
     pub fn from_process(p: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<Self> {
         let cwd = p.cwd();
         if !cwd.is_absolute() {
-            return Err(Error::Config(format!("process.cwd {} is not absolute", cwd.display())));
+            return Err(Error::Config(format!(
+                "process.cwd {} is not absolute",
+                cwd.display()
+            )));
         }
         Ok(ProcessPlan {
             exec: ExecPlan::new(p)?,
             user: UserPlan::new(p.user()),
             caps: p.capabilities().as_ref().map(CapsPlan::new).transpose()?,
-            rlimits: p.rlimits().iter().flatten().map(Rlimit::new).collect::<Result<_>>()?,
+            rlimits: p
+                .rlimits()
+                .iter()
+                .flatten()
+                .map(Rlimit::new)
+                .collect::<Result<_>>()?,
             seccomp: seccomp.map(SeccompPlan::new).transpose()?,
             cwd: cstring(cwd.as_os_str().as_encoded_bytes(), "process.cwd")?,
             no_new_privileges: p.no_new_privileges().unwrap_or(false),

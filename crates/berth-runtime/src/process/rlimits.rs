@@ -34,18 +34,34 @@ impl Rlimit {
             RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
         };
         if r.soft() > r.hard() {
-            return Err(Error::Config(format!("{name}: soft limit {} is above hard limit {}", r.soft(), r.hard())));
+            return Err(Error::Config(format!(
+                "{name}: soft limit {} is above hard limit {}",
+                r.soft(),
+                r.hard()
+            )));
         }
-        Ok(Rlimit { resource, name, soft: r.soft(), hard: r.hard() })
+        Ok(Rlimit {
+            resource,
+            name,
+            soft: r.soft(),
+            hard: r.hard(),
+        })
     }
 
     /// setrlimit; raising a hard limit needs CAP_SYS_RESOURCE, which is named in the error.
     pub fn apply(&self) -> Result<()> {
-        let lim = libc::rlimit { rlim_cur: self.soft, rlim_max: self.hard };
+        let lim = libc::rlimit {
+            rlim_cur: self.soft,
+            rlim_max: self.hard,
+        };
         // SAFETY: a valid resource constant and a pointer to an initialised rlimit.
         if unsafe { libc::setrlimit(self.resource, &lim) } != 0 {
             let e = nix::Error::last();
-            let hint = if e == nix::Error::EPERM { " (raising a hard limit needs CAP_SYS_RESOURCE)" } else { "" };
+            let hint = if e == nix::Error::EPERM {
+                " (raising a hard limit needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
             return Err(Error::Init(format!(
                 "setrlimit {} soft {} hard {}: {e}{hint}",
                 self.name, self.soft, self.hard

@@ -3,8 +3,12 @@
 //! never runs in the forked child and the runtime's own setup is not filtered.
 
 use crate::error::{Error, Result};
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 use std::io::{Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -27,7 +31,9 @@ pub(crate) struct SeccompPlan {
 fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> ScmpAction {
     let errno = errno_ret.map_or(libc::EPERM, |e| e as i32);
     match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno),
@@ -48,10 +54,13 @@ fn compare(op: LinuxSeccompOperator, index: u32, value: u64, value_two: u64) -> 
         LinuxSeccompOperator::ScmpCmpGt => ScmpCompareOp::Greater,
         LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(value),
     };
-    let datum = if matches!(op, ScmpCompareOp::MaskedEqual(_)) { value_two } else { value };
+    let datum = if matches!(op, ScmpCompareOp::MaskedEqual(_)) {
+        value_two
+    } else {
+        value
+    };
     ScmpArgCompare::new(index, op, datum)
 }
-
 
 impl SeccompPlan {
     /// Compiles the filter. Unknown syscall names are skipped (as runc does);
@@ -59,13 +68,20 @@ impl SeccompPlan {
     pub fn new(s: &LinuxSeccomp) -> Result<Self> {
         let bad = |what: String| Error::Config(format!("seccomp: {what}"));
         let default = action(s.default_action(), s.default_errno_ret());
-        let mut ctx = ScmpFilterContext::new(default).map_err(|e| bad(format!("new filter: {e}")))?;
+        let mut ctx =
+            ScmpFilterContext::new(default).map_err(|e| bad(format!("new filter: {e}")))?;
         for a in s.architectures().iter().flatten() {
-            let name = serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            let arch: ScmpArch = name.parse().map_err(|_| bad(format!("architecture {name} is not supported")))?;
+            let name = serde_json::to_value(a)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let arch: ScmpArch = name
+                .parse()
+                .map_err(|_| bad(format!("architecture {name} is not supported")))?;
             // The native architecture is already in a new filter.
             if !ctx.is_arch_present(arch).unwrap_or(false) {
-                ctx.add_arch(arch).map_err(|e| bad(format!("add architecture {name}: {e}")))?;
+                ctx.add_arch(arch)
+                    .map_err(|e| bad(format!("add architecture {name}: {e}")))?;
             }
         }
         let mut notify = false;
@@ -77,8 +93,17 @@ impl SeccompPlan {
             }
             notify |= act == ScmpAction::Notify;
             let args = rule.args().clone().unwrap_or_default();
-            let conds: Vec<ScmpArgCompare> =
-                args.iter().map(|a| compare(a.op(), a.index() as u32, a.value(), a.value_two().unwrap_or(0))).collect();
+            let conds: Vec<ScmpArgCompare> = args
+                .iter()
+                .map(|a| {
+                    compare(
+                        a.op(),
+                        a.index() as u32,
+                        a.value(),
+                        a.value_two().unwrap_or(0),
+                    )
+                })
+                .collect();
             // Several conditions on the same argument cannot be ANDed by libseccomp: as
             // runc, each becomes a rule of its own (OR).
             let mut indexes: Vec<usize> = args.iter().map(|a| a.index()).collect();
@@ -92,7 +117,12 @@ impl SeccompPlan {
                 let r = if conds.is_empty() {
                     ctx.add_rule(act, sys)
                 } else if repeated {
-                    conds.iter().try_for_each(|c| ctx.add_rule_conditional(act, sys, std::slice::from_ref(c)).map(|_| ()))
+                    conds
+                        .iter()
+                        .try_for_each(|c| {
+                            ctx.add_rule_conditional(act, sys, std::slice::from_ref(c))
+                                .map(|_| ())
+                        })
                         .map(|_| &mut ctx)
                 } else {
                     ctx.add_rule_conditional(act, sys, &conds)
@@ -111,7 +141,11 @@ impl SeccompPlan {
         if notify {
             flags |= FLAG_NEW_LISTENER;
         }
-        Ok(SeccompPlan { bpf: export(&ctx)?, flags, notify })
+        Ok(SeccompPlan {
+            bpf: export(&ctx)?,
+            flags,
+            notify,
+        })
     }
 
     /// In the init: installs the program. Needs CAP_SYS_ADMIN or no_new_privs. Returns
@@ -123,24 +157,41 @@ impl SeccompPlan {
         };
         // SAFETY: `prog` points into `self.bpf`, a valid sock_filter array that lives
         // for the duration of the call.
-        let r = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, self.flags as libc::c_ulong, &prog) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                self.flags as libc::c_ulong,
+                &prog,
+            )
+        };
         if r < 0 {
-            return Err(Error::sys("seccomp", "SECCOMP_SET_MODE_FILTER", nix::Error::last()));
+            return Err(Error::sys(
+                "seccomp",
+                "SECCOMP_SET_MODE_FILTER",
+                nix::Error::last(),
+            ));
         }
         // SAFETY: with NEW_LISTENER the call returns a fresh fd that nothing else owns.
-        Ok(self.notify.then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }))
+        Ok(self
+            .notify
+            .then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }))
     }
 }
 
 /// The filter as BPF, through a memfd (seccomp_export_bpf_mem needs libseccomp 2.6;
 /// Debian 12 has 2.5).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
-    let fd = nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-        .map_err(|e| Error::sys("memfd_create", "seccomp export", e))?;
-    ctx.export_bpf(&fd).map_err(|e| Error::Config(format!("seccomp: export filter: {e}")))?;
+    let fd =
+        nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| Error::sys("memfd_create", "seccomp export", e))?;
+    ctx.export_bpf(&fd)
+        .map_err(|e| Error::Config(format!("seccomp: export filter: {e}")))?;
     let mut f = std::fs::File::from(fd);
     let mut bpf = Vec::new();
-    f.rewind().and_then(|_| f.read_to_end(&mut bpf)).map_err(|e| Error::io("read", "seccomp memfd", e))?;
+    f.rewind()
+        .and_then(|_| f.read_to_end(&mut bpf))
+        .map_err(|e| Error::io("read", "seccomp memfd", e))?;
     Ok(bpf)
 }
 
@@ -172,7 +223,8 @@ mod tests {
     #[test]
     fn notify_sets_new_listener() {
         let p = plan(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})).unwrap();
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}))
+        .unwrap();
         assert!(p.notify && p.flags & FLAG_NEW_LISTENER != 0);
     }
 }

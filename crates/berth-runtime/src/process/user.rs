@@ -18,7 +18,12 @@ impl UserPlan {
         UserPlan {
             uid: u.uid(),
             gid: u.gid(),
-            additional_gids: u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect(),
+            additional_gids: u
+                .additional_gids()
+                .iter()
+                .flatten()
+                .map(|g| Gid::from_raw(*g))
+                .collect(),
             umask: u.umask().unwrap_or(0o022),
         }
     }
@@ -31,9 +36,11 @@ impl UserPlan {
                 .map_err(|e| Error::Init(format!("setgroups {:?}: {e}", self.additional_gids)))?;
         }
         let gid = Gid::from_raw(self.gid);
-        nix::unistd::setresgid(gid, gid, gid).map_err(|e| Error::Init(format!("setresgid {}: {e}", self.gid)))?;
+        nix::unistd::setresgid(gid, gid, gid)
+            .map_err(|e| Error::Init(format!("setresgid {}: {e}", self.gid)))?;
         let uid = Uid::from_raw(self.uid);
-        nix::unistd::setresuid(uid, uid, uid).map_err(|e| Error::Init(format!("setresuid {}: {e}", self.uid)))?;
+        nix::unistd::setresuid(uid, uid, uid)
+            .map_err(|e| Error::Init(format!("setresuid {}: {e}", self.uid)))?;
         Ok(())
     }
 }

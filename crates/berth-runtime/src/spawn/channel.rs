@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use nix::sys::socket::{
-    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
 };
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -36,9 +37,22 @@ impl PartialEq for Msg {
     fn eq(&self, other: &Self) -> bool {
         use Msg::*;
         match (self, other) {
-            (Go, Go) | (NeedMaps, NeedMaps) | (MapsDone, MapsDone) | (RuntimeHooks, RuntimeHooks) | (Ready, Ready) => true,
+            (Go, Go)
+            | (NeedMaps, NeedMaps)
+            | (MapsDone, MapsDone)
+            | (RuntimeHooks, RuntimeHooks)
+            | (Ready, Ready) => true,
             (Pid(a), Pid(b)) => a == b,
-            (HooksDone { creating: a, created: b }, HooksDone { creating: c, created: d }) => a == c && b == d,
+            (
+                HooksDone {
+                    creating: a,
+                    created: b,
+                },
+                HooksDone {
+                    creating: c,
+                    created: d,
+                },
+            ) => a == c && b == d,
             (Error(a), Error(b)) => a == b,
             (SeccompListener(a), SeccompListener(b)) => a.is_some() == b.is_some(),
             _ => false,
@@ -58,8 +72,13 @@ pub(crate) struct Channel {
 
 /// A connected pair (parent end, child end), close-on-exec.
 pub(crate) fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| Error::sys("socketpair", "sync channel", e))?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("socketpair", "sync channel", e))?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -91,8 +110,14 @@ impl Channel {
                 let fds: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
                 let cmsg = [ControlMessage::ScmRights(&fds)];
                 let iov = [IoSlice::new(&buf)];
-                sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-                    .map_err(|e| Error::sys("sendmsg", "sync channel", e))?;
+                sendmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &iov,
+                    &cmsg,
+                    MsgFlags::MSG_NOSIGNAL,
+                    None,
+                )
+                .map_err(|e| Error::sys("sendmsg", "sync channel", e))?;
                 return Ok(());
             }
         }
@@ -108,7 +133,12 @@ impl Channel {
         let n = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let mut space = nix::cmsg_space!([RawFd; 1]);
-            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(Error::sys("recvmsg", "sync channel", e)),
                 Ok(msg) => {
@@ -133,18 +163,27 @@ impl Channel {
             1 => Msg::Go,
             2 => Msg::NeedMaps,
             3 => Msg::MapsDone,
-            4 if body.len() == 4 => Msg::Pid(i32::from_le_bytes(body.try_into().unwrap_or_default())),
+            4 if body.len() == 4 => {
+                Msg::Pid(i32::from_le_bytes(body.try_into().unwrap_or_default()))
+            }
             5 => Msg::RuntimeHooks,
             6 if body.len() >= 4 => {
                 let len = u32::from_le_bytes(body[..4].try_into().unwrap_or_default()) as usize;
                 let rest = &body[4..];
                 let len = len.min(rest.len());
-                Msg::HooksDone { creating: text(&rest[..len]), created: text(&rest[len..]) }
+                Msg::HooksDone {
+                    creating: text(&rest[..len]),
+                    created: text(&rest[len..]),
+                }
             }
             7 => Msg::Ready,
             8 => Msg::Error(text(body)),
             9 => Msg::SeccompListener(received.map(std::sync::Arc::new)),
-            t => return Err(Error::Init(format!("sync channel: unexpected message tag {t}"))),
+            t => {
+                return Err(Error::Init(format!(
+                    "sync channel: unexpected message tag {t}"
+                )))
+            }
         };
         Ok(Some(msg))
     }
@@ -154,8 +193,12 @@ impl Channel {
         match self.recv()? {
             Some(m) if &m == want => Ok(()),
             Some(Msg::Error(e)) => Err(Error::Init(e)),
-            Some(m) => Err(Error::Init(format!("sync channel: expected {want:?} from {peer}, got {m:?}"))),
-            None => Err(Error::Init(format!("{peer} closed the sync channel unexpectedly"))),
+            Some(m) => Err(Error::Init(format!(
+                "sync channel: expected {want:?} from {peer}, got {m:?}"
+            ))),
+            None => Err(Error::Init(format!(
+                "{peer} closed the sync channel unexpectedly"
+            ))),
         }
     }
 }
@@ -173,7 +216,10 @@ mod tests {
             Msg::MapsDone,
             Msg::Pid(4242),
             Msg::RuntimeHooks,
-            Msg::HooksDone { creating: "{\"a\":1}".into(), created: "{\"b\":2}".into() },
+            Msg::HooksDone {
+                creating: "{\"a\":1}".into(),
+                created: "{\"b\":2}".into(),
+            },
             Msg::Ready,
             Msg::Error("mount /x: EPERM".into()),
         ];
@@ -182,7 +228,10 @@ mod tests {
             assert_eq!(b.recv().unwrap().as_ref(), Some(m));
         }
         let file = std::fs::File::open("/dev/null").unwrap();
-        a.send(&Msg::SeccompListener(Some(std::sync::Arc::new(file.into())))).unwrap();
+        a.send(&Msg::SeccompListener(Some(std::sync::Arc::new(
+            file.into(),
+        ))))
+        .unwrap();
         match b.recv().unwrap() {
             Some(Msg::SeccompListener(Some(fd))) => assert!(fd.as_raw_fd() > 2),
             other => panic!("{other:?}"),

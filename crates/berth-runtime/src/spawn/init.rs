@@ -28,7 +28,14 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
         // SAFETY: raw clone with no new stack behaves as fork; this process is
         // single-threaded (a child of fork), so no lock can be held by another thread.
         let pid = unsafe {
-            libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
         };
         if pid < 0 {
             return Err(Error::sys("clone", "container init", nix::Error::last()));
@@ -76,12 +83,17 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
         join_session_keyring(&plan.id)?;
     }
     if let Some(h) = &plan.hostname {
-        nix::unistd::sethostname(h.to_str().unwrap_or_default()).map_err(|e| Error::sys("sethostname", h.to_string_lossy(), e))?;
+        nix::unistd::sethostname(h.to_str().unwrap_or_default())
+            .map_err(|e| Error::sys("sethostname", h.to_string_lossy(), e))?;
     }
     if let Some(d) = &plan.domainname {
         // SAFETY: a valid C string and its length.
         if unsafe { libc::setdomainname(d.as_ptr(), d.as_bytes().len()) } != 0 {
-            return Err(Error::sys("setdomainname", d.to_string_lossy(), nix::Error::last()));
+            return Err(Error::sys(
+                "setdomainname",
+                d.to_string_lossy(),
+                nix::Error::last(),
+            ));
         }
     }
     plan.rootfs.prepare()?;
@@ -89,7 +101,11 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     let (creating, created) = match ch.recv()? {
         Some(Msg::HooksDone { creating, created }) => (creating, created),
         Some(Msg::Error(e)) => return Err(Error::Init(e)),
-        other => return Err(Error::Init(format!("expected the runtime hooks to finish, got {other:?}"))),
+        other => {
+            return Err(Error::Init(format!(
+                "expected the runtime hooks to finish, got {other:?}"
+            )))
+        }
     };
     hooks::run_all("createContainer", &plan.create_container_hooks, &creating)?;
     plan.rootfs.pivot()?;
@@ -107,7 +123,10 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     }
     enter_cwd(&plan.process)?;
     STARTING_CREATED.with(|s| *s.borrow_mut() = created);
-    plan.process.exec.resolve().map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
+    plan.process
+        .exec
+        .resolve()
+        .map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
     drop_privileges(&plan.process, ch)?;
     ch.send(&Msg::Ready)
 }
@@ -133,7 +152,8 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
     }
     set_keepcaps(true)?;
     // setgroups is refused in a user namespace whose setgroups file says deny.
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
+    let setgroups_allowed =
+        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
     p.user.apply(setgroups_allowed)?;
     set_keepcaps(false)?;
     if let Some(caps) = &p.caps {
@@ -142,14 +162,19 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
     if p.no_new_privileges {
         // SAFETY: prctl with constant arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(Error::sys("prctl", "PR_SET_NO_NEW_PRIVS", nix::Error::last()));
+            return Err(Error::sys(
+                "prctl",
+                "PR_SET_NO_NEW_PRIVS",
+                nix::Error::last(),
+            ));
         }
         load_seccomp()?;
     }
     // A cwd that root could not enter (e.g. on a root-squashing mount) is entered as
     // the process's user, as runc does.
     if CWD_DEFERRED.with(|d| d.get()) {
-        nix::unistd::chdir(p.cwd.as_c_str()).map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
+        nix::unistd::chdir(p.cwd.as_c_str())
+            .map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
     }
     Ok(())
 }
@@ -170,8 +195,9 @@ fn make_cwd(p: &ProcessPlan) -> Result<()> {
 pub(crate) fn enter_cwd(p: &ProcessPlan) -> Result<()> {
     match nix::unistd::chdir(p.cwd.as_c_str()) {
         Ok(()) => {
-            nix::unistd::getcwd()
-                .map_err(|e| Error::sys("getcwd", "process.cwd is not inside the container root", e))?;
+            nix::unistd::getcwd().map_err(|e| {
+                Error::sys("getcwd", "process.cwd is not inside the container root", e)
+            })?;
         }
         Err(nix::Error::EACCES | nix::Error::EPERM) => CWD_DEFERRED.with(|d| d.set(true)),
         Err(e) => return Err(Error::sys("chdir", p.cwd.to_string_lossy(), e)),
@@ -191,7 +217,11 @@ pub(crate) fn reset_signals() {
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
     let empty = nix::sys::signal::SigSet::empty();
-    let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&empty),
+        None,
+    );
 }
 
 thread_local! {
@@ -203,10 +233,16 @@ thread_local! {
 fn wait_for_start(plan: &InitPlan) -> Result<()> {
     // Kept open (it is close-on-exec): `start` waits for it to close at execve.
     let guard = plan.fifo.borrow();
-    let fifo = guard.as_ref().ok_or_else(|| Error::Init("exec fifo is not open".into()))?;
+    let fifo = guard
+        .as_ref()
+        .ok_or_else(|| Error::Init("exec fifo is not open".into()))?;
     let mut buf = [0u8; 1];
     loop {
-        let mut pfd = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, -1) };
         if n < 0 {
@@ -231,7 +267,9 @@ fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     hooks::run_all("startContainer", &plan.start_container_hooks, &created)?;
     let p = &plan.process;
     close_fds(plan.preserve_fds)?;
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user.umask as libc::mode_t));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        p.user.umask as libc::mode_t,
+    ));
     // Last, so that no write to a closed pipe before execve can kill us with SIGPIPE.
     reset_signals();
     set_dumpable(true);
@@ -246,9 +284,20 @@ pub(crate) fn close_fds(preserve: u32) -> Result<()> {
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC changes flags only.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3 + preserve, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 + preserve,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r != 0 {
-        return Err(Error::sys("close_range", "fds of the container process", nix::Error::last()));
+        return Err(Error::sys(
+            "close_range",
+            "fds of the container process",
+            nix::Error::last(),
+        ));
     }
     Ok(())
 }

@@ -61,24 +61,45 @@ impl Drop for Undo<'_> {
     }
 }
 
-pub(crate) fn create(runtime: &Runtime, id: &str, bundle_dir: &Path, options: &CreateOptions) -> Result<Container> {
+pub(crate) fn create(
+    runtime: &Runtime,
+    id: &str,
+    bundle_dir: &Path,
+    options: &CreateOptions,
+) -> Result<Container> {
     crate::id::validate_id(id)?;
     let bundle = Bundle::load(bundle_dir)?;
-    let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
     let cgroup = berth_cgroups::new_manager(cgroups_path.as_ref().and_then(|p| p.to_str()), id)?;
     let dir = runtime.container_dir(id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::AlreadyExists(id.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists(id.to_string()))
+        }
         Err(e) => return Err(Error::io("create state directory", &dir, e)),
     }
-    let mut undo = Undo { dir: dir.clone(), cgroup: None, pids: Vec::new(), armed: true };
+    let mut undo = Undo {
+        dir: dir.clone(),
+        cgroup: None,
+        pids: Vec::new(),
+        armed: true,
+    };
 
     let fifo_path = dir.join(EXEC_FIFO);
     let plan = InitPlan::new(id, &bundle, options, &fifo_path)?;
     undo.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
-    if let Some(res) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+    if let Some(res) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
         cgroup.set(res)?;
     }
 
@@ -132,23 +153,45 @@ pub(crate) fn create(runtime: &Runtime, id: &str, bundle_dir: &Path, options: &C
             }
             Some(Msg::RuntimeHooks) => {
                 let creating = state_json(&persisted, Status::Creating);
-                hooks::run_all("prestart", hooks.prestart().as_deref().unwrap_or_default(), &creating)?;
-                hooks::run_all("createRuntime", hooks.create_runtime().as_deref().unwrap_or_default(), &creating)?;
+                hooks::run_all(
+                    "prestart",
+                    hooks.prestart().as_deref().unwrap_or_default(),
+                    &creating,
+                )?;
+                hooks::run_all(
+                    "createRuntime",
+                    hooks.create_runtime().as_deref().unwrap_or_default(),
+                    &creating,
+                )?;
                 let created = state_json(&persisted, Status::Created);
                 parent_ch.send(&Msg::HooksDone { creating, created })?;
             }
             Some(Msg::SeccompListener(Some(fd))) => {
-                let state = bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let state = bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref());
                 let path = state.and_then(|s| s.listener_path().clone());
-                let metadata = state.and_then(|s| s.listener_metadata().clone()).unwrap_or_default();
+                let metadata = state
+                    .and_then(|s| s.listener_metadata().clone())
+                    .unwrap_or_default();
                 match path {
                     Some(path) => send_seccomp_listener(&path, &fd, &persisted, &metadata)?,
-                    None => return Err(Error::Config("seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into())),
+                    None => {
+                        return Err(Error::Config(
+                            "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
+                        ))
+                    }
                 }
             }
             Some(Msg::Ready) => break,
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
-            Some(other) => return Err(Error::Init(format!("unexpected message {other:?} during create"))),
+            Some(other) => {
+                return Err(Error::Init(format!(
+                    "unexpected message {other:?} during create"
+                )))
+            }
             None => {
                 return Err(Error::Init(match init_pid {
                     None => "the intermediate process exited before starting the init".into(),
@@ -165,12 +208,20 @@ pub(crate) fn create(runtime: &Runtime, id: &str, bundle_dir: &Path, options: &C
         write_pid_file(pid_file, persisted.pid)?;
     }
     undo.armed = false;
-    Ok(Container { runtime: runtime.clone(), state: persisted })
+    Ok(Container {
+        runtime: runtime.clone(),
+        state: persisted,
+    })
 }
 
 /// Sends the seccomp notify fd to the listener with the container process state, as the
 /// runtime spec describes: one message, the JSON as payload and the fd as SCM_RIGHTS.
-fn send_seccomp_listener(path: &Path, fd: &std::os::fd::OwnedFd, p: &Persisted, metadata: &str) -> Result<()> {
+fn send_seccomp_listener(
+    path: &Path,
+    fd: &std::os::fd::OwnedFd,
+    p: &Persisted,
+    metadata: &str,
+) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     use std::os::fd::AsRawFd;
     let doc = serde_json::json!({
@@ -181,7 +232,8 @@ fn send_seccomp_listener(path: &Path, fd: &std::os::fd::OwnedFd, p: &Persisted, 
         "state": p.to_state(Status::Creating),
     });
     let payload = doc.to_string();
-    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::io("connect seccomp listener", path, e))?;
+    let sock = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| Error::io("connect seccomp listener", path, e))?;
     let fds = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [std::io::IoSlice::new(payload.as_bytes())];
@@ -198,7 +250,9 @@ fn state_json(p: &Persisted, status: Status) -> String {
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("rename pid file", path, e))

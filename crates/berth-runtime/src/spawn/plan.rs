@@ -42,7 +42,12 @@ pub(crate) struct InitPlan {
 }
 
 impl InitPlan {
-    pub fn new(id: &str, bundle: &Bundle, options: &CreateOptions, fifo_path: &Path) -> Result<Self> {
+    pub fn new(
+        id: &str,
+        bundle: &Bundle,
+        options: &CreateOptions,
+        fifo_path: &Path,
+    ) -> Result<Self> {
         let spec = &bundle.spec;
         let ns = NamespacePlan::from_spec(spec)?;
         let process = ProcessPlan::new(spec)?;
@@ -67,7 +72,9 @@ impl InitPlan {
         let name = |v: &Option<String>, what: &str| -> Result<Option<CString>> {
             match v.as_deref() {
                 None => Ok(None),
-                Some(_) if !uts => Err(Error::Config(format!("{what} needs a UTS namespace of the container's own"))),
+                Some(_) if !uts => Err(Error::Config(format!(
+                    "{what} needs a UTS namespace of the container's own"
+                ))),
                 Some(s) => cstring(s.as_bytes(), what).map(Some),
             }
         };
@@ -75,7 +82,11 @@ impl InitPlan {
         let domainname = name(spec.domainname(), "domainname")?;
         let linux = spec.linux().as_ref();
         let mut sysctl = Vec::new();
-        for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        for (k, v) in linux
+            .and_then(|l| l.sysctl().as_ref())
+            .into_iter()
+            .flatten()
+        {
             if k.is_empty() || k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
                 return Err(Error::Config(format!("sysctl key {k:?} is not valid")));
             }
@@ -85,17 +96,25 @@ impl InitPlan {
         let console = match (&options.console_socket, process.terminal) {
             (Some(path), true) => Some(crate::console::connect(path)?),
             (None, true) => {
-                return Err(Error::Config("process.terminal is true but no --console-socket was given".into()))
+                return Err(Error::Config(
+                    "process.terminal is true but no --console-socket was given".into(),
+                ))
             }
             (Some(_), false) => {
-                return Err(Error::Config("--console-socket was given but process.terminal is false".into()))
+                return Err(Error::Config(
+                    "--console-socket was given but process.terminal is false".into(),
+                ))
             }
             (None, false) => None,
         };
         nix::unistd::mkfifo(fifo_path, Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys("mkfifo", fifo_path.display(), e))?;
-        let fifo = nix::fcntl::open(fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys("open", fifo_path.display(), e))?;
+        let fifo = nix::fcntl::open(
+            fifo_path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", fifo_path.display(), e))?;
         let error_path = fifo_path.with_file_name(crate::state::EXEC_ERROR);
         let exec_error = nix::fcntl::open(
             &error_path,
@@ -141,8 +160,15 @@ impl InitPlan {
 /// Relative mount sources are relative to the bundle directory (runc changes into the
 /// bundle before it reads them). Returns a copy of the spec with absolute sources, or
 /// None when every source is already absolute (the common case, no copy).
-fn with_absolute_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Option<oci_spec::runtime::Spec> {
-    let relative = |m: &oci_spec::runtime::Mount| m.source().as_ref().is_some_and(|s| s.is_relative() && !s.as_os_str().is_empty());
+fn with_absolute_sources(
+    spec: &oci_spec::runtime::Spec,
+    bundle: &Path,
+) -> Option<oci_spec::runtime::Spec> {
+    let relative = |m: &oci_spec::runtime::Mount| {
+        m.source()
+            .as_ref()
+            .is_some_and(|s| s.is_relative() && !s.as_os_str().is_empty())
+    };
     let mounts = spec.mounts().as_ref()?;
     if !mounts.iter().any(|m| relative(m) && is_bind(m)) {
         return None;
@@ -165,5 +191,9 @@ fn with_absolute_sources(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Optio
 
 /// A bind mount: type `bind`, or any mount with a bind/rbind option.
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }

@@ -6,6 +6,7 @@ mod json_text;
 mod logging;
 mod paths;
 mod signals;
+mod tty;
 mod version;
 
 use clap::error::ErrorKind;

@@ -668,3 +668,32 @@ fn run_forwards_signals_to_the_init() {
     .expect("signal berth");
     assert_eq!(wait_exit(&mut child).code(), Some(42));
 }
+
+#[test]
+fn run_bridges_a_terminal_without_console_socket() {
+    // runc's behaviour: `run` in the foreground with process.terminal and no
+    // --console-socket allocates the pty itself and copies its output to stdout.
+    let dir = TempDir::new("run-tty");
+    let Some(bundle) = busybox_bundle(&dir, &["sh", "-c", "[ -t 0 ] && echo tty-ok; exit 5"])
+    else {
+        return;
+    };
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    config["process"]["terminal"] = true.into();
+    std::fs::write(&path, serde_json::to_string(&config).expect("json")).expect("write");
+    let root = TempDir::new("run-tty-root");
+    let id = unique_id("runtty");
+    let _guard = ContainerGuard {
+        root: &root,
+        id: id.clone(),
+    };
+    let out = berth_root(&root, &["run", "-b", bundle.to_str().expect("utf-8"), &id]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("tty-ok"),
+        "stdout: {:?}",
+        stdout(&out)
+    );
+}

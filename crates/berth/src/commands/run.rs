@@ -31,7 +31,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<i32> {
 
 fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     berth_runtime::validate_id(&args.id)?;
-    let (bundle, options) = args.flags.resolve()?;
+    let (bundle, mut options) = args.flags.resolve()?;
+    // A terminal in the foreground without a console socket: berth bridges it.
+    let mut console = None;
+    if !args.detach && options.console_socket.is_none() && crate::tty::wants_terminal(&bundle) {
+        let listener = crate::tty::Listener::new(&args.id)?;
+        options.console_socket = Some(listener.path().to_path_buf());
+        console = Some(listener);
+    }
     if !args.detach && !args.no_subreaper {
         // Processes the container leaves behind are reparented to berth, not to a
         // PID 1 that may reap late.
@@ -46,6 +53,14 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
             return Err(destroy_after(container, e));
         }
     }
+    let bridge = match console
+        .as_mut()
+        .map(|l| l.master().and_then(crate::tty::Bridge::start))
+    {
+        Some(Err(e)) => return Err(destroy_after(container, e)),
+        Some(Ok(b)) => Some(b),
+        None => None,
+    };
     if let Err(e) = container.start() {
         return Err(destroy_after(container, e.into()));
     }
@@ -53,6 +68,9 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let status = container.wait()?;
+    if let Some(b) = bridge {
+        b.finish();
+    }
     if !args.keep {
         container.delete(true)?;
     }

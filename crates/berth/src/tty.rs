@@ -1,0 +1,168 @@
+//! The terminal bridge of `berth run` in the foreground when the container wants a
+//! terminal and no `--console-socket` was given: berth is its own console socket
+//! listener, receives the pty master, puts the caller's terminal in raw mode, copies
+//! its size, and copies bytes both ways until the container's side closes (as runc
+//! does).
+
+use anyhow::{anyhow, Context};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+/// Whether `<bundle>/config.json` asks for a terminal.
+pub fn wants_terminal(bundle: &Path) -> bool {
+    let Ok(data) = std::fs::read(bundle.join("config.json")) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&data)
+        .ok()
+        .and_then(|v| v.pointer("/process/terminal").and_then(|t| t.as_bool()))
+        .unwrap_or(false)
+}
+
+/// A private console socket waiting for the pty master.
+pub struct Listener {
+    dir: PathBuf,
+    socket: PathBuf,
+    accept: Option<JoinHandle<anyhow::Result<OwnedFd>>>,
+}
+
+impl Listener {
+    pub fn new(id: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("berth-console-{id}-{}", std::process::id()));
+        std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let socket = dir.join("console.sock");
+        let listener = UnixListener::bind(&socket)
+            .with_context(|| format!("listen on {}", socket.display()))?;
+        let accept = std::thread::spawn(move || receive_master(&listener));
+        Ok(Listener {
+            dir,
+            socket,
+            accept: Some(accept),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// After create: the master the init sent.
+    pub fn master(&mut self) -> anyhow::Result<OwnedFd> {
+        let handle = self
+            .accept
+            .take()
+            .ok_or_else(|| anyhow!("console master already taken"))?;
+        handle
+            .join()
+            .map_err(|_| anyhow!("console listener thread panicked"))?
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
+    let (conn, _) = listener.accept().context("accept on the console socket")?;
+    let mut name = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .context("receive the pty master")?;
+    for c in msg.cmsgs().context("read the console message")? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: a descriptor just received, owned by nobody else.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(anyhow!("the console message carried no descriptor"))
+}
+
+/// Restores the caller's terminal settings when dropped.
+pub struct Bridge {
+    saved: Option<Termios>,
+    output: Option<JoinHandle<()>>,
+}
+
+impl Bridge {
+    /// Starts copying stdin → master and master → stdout.
+    pub fn start(master: OwnedFd) -> anyhow::Result<Self> {
+        let stdin = std::io::stdin();
+        let saved = match tcgetattr(stdin.as_fd()) {
+            Ok(t) => {
+                let mut raw = t.clone();
+                cfmakeraw(&mut raw);
+                tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
+                    .context("set the terminal to raw mode")?;
+                copy_window_size(stdin.as_raw_fd(), master.as_raw_fd());
+                Some(t)
+            }
+            Err(_) => None,
+        };
+        let mut to_container =
+            std::fs::File::from(master.try_clone().context("dup the pty master")?);
+        std::thread::spawn(move || {
+            let mut input = std::io::stdin().lock();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = input.read(&mut buf) {
+                if n == 0 || to_container.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut from_container = std::fs::File::from(master);
+        let output = std::thread::spawn(move || {
+            let mut out = std::io::stdout().lock();
+            let mut buf = [0u8; 4096];
+            // EIO once the last slave fd is closed: the container is done with it.
+            while let Ok(n) = from_container.read(&mut buf) {
+                if n == 0 || out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Bridge {
+            saved,
+            output: Some(output),
+        })
+    }
+
+    /// Waits until the container's output is drained.
+    pub fn finish(mut self) {
+        if let Some(h) = self.output.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+        }
+    }
+}
+
+fn copy_window_size(from: RawFd, to: RawFd) {
+    // SAFETY: winsize is plain integers; all-zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ read and write one winsize struct.
+    unsafe {
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Real cgroup v2 behaviour: as root on a cgroup2-only host (the VM lane:
-//! `hack`/shared `vm-lane/vm-run.sh --mode host`). Skipped (with a printed reason) elsewhere.
+//! `hack`/shared `vm-lane/vm-run.sh --mode host`, with `--ignored`). Marked ignored so
+//! that a run on another host reports it as not run rather than passed.
 
 use berth_cgroups::{detect, new_manager, CgroupSetup, Error};
 use oci_spec::runtime::LinuxResources;
@@ -45,6 +46,7 @@ impl Drop for Guard {
 }
 
 #[test]
+#[ignore = "needs a cgroup2-only host: run it in the VM lane with --ignored"]
 fn v2_lifecycle_create_set_apply_pids_destroy() {
     if !usable() {
         return;

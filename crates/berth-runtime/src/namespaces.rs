@@ -177,6 +177,18 @@ impl NamespacePlan {
     }
 }
 
+impl NamespacePlan {
+    /// In the init, first thing: a new cgroup namespace is rooted at the cgroups the
+    /// init is in, so it is made only once the init is in the container's cgroup in
+    /// every hierarchy (the cgroup2 one is joined at clone).
+    pub fn enter_cgroup(&self) -> Result<()> {
+        if self.new.contains(CloneFlags::CLONE_NEWCGROUP) {
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Error::sys("unshare", "cgroup namespace", e))?;
+        }
+        Ok(())
+    }
+}
+
 /// NS_GET_NSTYPE (linux/nsfs.h): _IO(0xb7, 0x3).
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 

@@ -174,6 +174,18 @@ impl CgroupManager for V1Manager {
         set::set(self, resources)
     }
 
+    fn self_attach(&self) -> crate::SelfAttach {
+        crate::SelfAttach {
+            tasks: self
+                .dirs()
+                .into_iter()
+                .filter(|(name, _)| *name != "unified")
+                .map(|(_, dir)| dir.join("tasks"))
+                .collect(),
+            unified: self.dir("unified").map(Path::to_path_buf),
+        }
+    }
+
     fn pids(&self) -> Result<Vec<i32>> {
         let mut pids = Vec::new();
         for (_, dir) in self.dirs() {
@@ -234,6 +246,10 @@ impl CgroupManager for V1Manager {
             return Ok(false);
         };
         Ok(fsutil::exists(dir, "freezer.state") && fsutil::read(dir, "freezer.state")? != "THAWED")
+    }
+
+    fn stats(&self) -> Result<crate::Stats> {
+        crate::stats::v1(|c| self.dir(c))
     }
 
     fn state(&self) -> CgroupState {

@@ -129,6 +129,10 @@ impl CgroupManager for V2Manager {
         set::set(self, resources)
     }
 
+    fn self_attach(&self) -> crate::SelfAttach {
+        crate::SelfAttach { tasks: Vec::new(), unified: Some(self.dir.clone()) }
+    }
+
     fn pids(&self) -> Result<Vec<i32>> {
         let mut pids = fsutil::procs(&self.dir)?;
         pids.sort_unstable();
@@ -186,6 +190,10 @@ impl CgroupManager for V2Manager {
     fn frozen(&self) -> Result<bool> {
         Ok(fsutil::exists(&self.dir, "cgroup.freeze")
             && fsutil::read(&self.dir, "cgroup.freeze")? == "1")
+    }
+
+    fn stats(&self) -> Result<crate::Stats> {
+        crate::stats::v2(&self.dir)
     }
 
     fn state(&self) -> CgroupState {

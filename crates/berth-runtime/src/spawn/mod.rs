@@ -17,6 +17,7 @@
 //! the sync channel or writes to fd 2 directly.
 
 pub(crate) mod channel;
+mod clone;
 pub(crate) mod init;
 mod plan;
 
@@ -91,7 +92,7 @@ pub(crate) fn create(
     };
 
     let fifo_path = dir.join(EXEC_FIFO);
-    let plan = InitPlan::new(id, &bundle, options, &fifo_path)?;
+    let mut plan = InitPlan::new(id, &bundle, options, &fifo_path)?;
     undo.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
     if let Some(res) = bundle
@@ -102,6 +103,7 @@ pub(crate) fn create(
     {
         cgroup.set(res)?;
     }
+    plan.cgroup_join = plan::CgroupJoin::new(cgroup.self_attach())?;
 
     let mut persisted = Persisted {
         id: id.to_string(),
@@ -131,7 +133,11 @@ pub(crate) fn create(
     plan.close_parent_copies();
     undo.pids.push(intermediate);
 
-    cgroup.apply(intermediate.as_raw())?;
+    // The intermediate joins the cgroups itself (see berth_cgroups::SelfAttach); only a
+    // driver that cannot say how is applied from here, with the slow cgroup.procs write.
+    if plan.cgroup_join.is_empty() {
+        cgroup.apply(intermediate.as_raw())?;
+    }
     parent_ch.send(&Msg::Go)?;
 
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();

@@ -39,6 +39,39 @@ pub(crate) struct InitPlan {
     pub exec_error: RefCell<Option<OwnedFd>>,
     pub new_keyring: bool,
     pub preserve_fds: u32,
+    pub cgroup_join: CgroupJoin,
+}
+
+/// How the intermediate joins the container's cgroups by itself, prepared here.
+#[derive(Debug, Default)]
+pub(crate) struct CgroupJoin {
+    /// v1 `tasks` files: writing "0" moves the (single-threaded) writer only.
+    pub tasks: Vec<CString>,
+    /// The cgroup2 directory, for clone3(CLONE_INTO_CGROUP), and its cgroup.procs for
+    /// the fallback.
+    pub unified: Option<(OwnedFd, CString)>,
+}
+
+impl CgroupJoin {
+    /// Prepared once the cgroup directories exist.
+    pub fn new(attach: berth_cgroups::SelfAttach) -> Result<Self> {
+        let c = |p: &Path| cstring(p.as_os_str().as_encoded_bytes(), "cgroup path");
+        let tasks = attach.tasks.iter().map(|t| c(t)).collect::<Result<_>>()?;
+        let unified = match attach.unified {
+            Some(dir) => {
+                let fd = nix::fcntl::open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(|e| Error::sys("open", dir.display(), e))?;
+                Some((fd, c(&dir.join("cgroup.procs"))?))
+            }
+            None => None,
+        };
+        Ok(CgroupJoin { tasks, unified })
+    }
+
+    /// Nothing to join by ourselves: the parent applies the cgroup.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty() && self.unified.is_none()
+    }
 }
 
 impl InitPlan {
@@ -137,6 +170,7 @@ impl InitPlan {
             console: RefCell::new(console),
             new_keyring: !options.no_new_keyring,
             preserve_fds: options.preserve_fds,
+            cgroup_join: CgroupJoin::default(),
         })
     }
 

@@ -2,6 +2,8 @@
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::Spec;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// A loaded bundle.
@@ -28,8 +30,10 @@ impl Bundle {
         let mut value: serde_json::Value = serde_json::from_slice(&data)
             .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
         drop_unknown_capabilities(&mut value);
-        let spec: Spec = serde_json::from_value(value)
-            .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
+        let spec: Spec = serde_json::from_value(value.clone()).map_err(|e| {
+            let located = locate_error(&value).unwrap_or_else(|| e.to_string());
+            Error::Config(format!("{}: {located}", config.display()))
+        })?;
         check_version(spec.version())?;
         let root = spec
             .root()
@@ -81,6 +85,66 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) {
     }
 }
 
+/// When config.json does not parse as a whole, finds the innermost known field that
+/// does not parse on its own, so the one-line error names it
+/// (`process.rlimits[1]: unknown variant "RLIMIT_TEST", expected one of ...`).
+fn locate_error(config: &Value) -> Option<String> {
+    use oci_spec::runtime as oci;
+    fn one<T: DeserializeOwned>(config: &Value, pointer: &str) -> Option<String> {
+        let v = config.pointer(pointer)?;
+        let e = serde_json::from_value::<T>(v.clone()).err()?;
+        Some(format!("{}: {e}", field_name(pointer)))
+    }
+    fn each<T: DeserializeOwned>(config: &Value, pointer: &str) -> Option<String> {
+        let items = config.pointer(pointer)?.as_array()?;
+        (0..items.len()).find_map(|i| one::<T>(config, &format!("{pointer}/{i}")))
+    }
+    let syscalls = config
+        .pointer("/linux/seccomp/syscalls")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let seccomp_args = (0..syscalls).find_map(|i| {
+        each::<oci::LinuxSeccompArg>(config, &format!("/linux/seccomp/syscalls/{i}/args"))
+    });
+    seccomp_args
+        .or_else(|| each::<oci::LinuxSyscall>(config, "/linux/seccomp/syscalls"))
+        .or_else(|| each::<oci::Arch>(config, "/linux/seccomp/architectures"))
+        .or_else(|| each::<oci::LinuxSeccompFilterFlag>(config, "/linux/seccomp/flags"))
+        .or_else(|| one::<oci::LinuxSeccompAction>(config, "/linux/seccomp/defaultAction"))
+        .or_else(|| one::<oci::LinuxSeccomp>(config, "/linux/seccomp"))
+        .or_else(|| each::<oci::PosixRlimit>(config, "/process/rlimits"))
+        .or_else(|| one::<oci::LinuxCapabilities>(config, "/process/capabilities"))
+        .or_else(|| one::<oci::User>(config, "/process/user"))
+        .or_else(|| one::<oci::Scheduler>(config, "/process/scheduler"))
+        .or_else(|| one::<oci::LinuxIOPriority>(config, "/process/ioPriority"))
+        .or_else(|| one::<oci::ExecCPUAffinity>(config, "/process/execCPUAffinity"))
+        .or_else(|| one::<oci::Process>(config, "/process"))
+        .or_else(|| one::<oci::LinuxPersonality>(config, "/linux/personality"))
+        .or_else(|| one::<oci::LinuxMemoryPolicy>(config, "/linux/memoryPolicy"))
+        .or_else(|| each::<oci::LinuxNamespace>(config, "/linux/namespaces"))
+        .or_else(|| one::<oci::LinuxResources>(config, "/linux/resources"))
+        .or_else(|| one::<oci::Linux>(config, "/linux"))
+        .or_else(|| each::<oci::Mount>(config, "/mounts"))
+        .or_else(|| one::<oci::Hooks>(config, "/hooks"))
+        .or_else(|| one::<oci::Root>(config, "/root"))
+}
+
+/// `/process/rlimits/1` as `process.rlimits[1]`.
+fn field_name(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.split('/').filter(|p| !p.is_empty()) {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// `ociVersion` must be a semantic version of major version 1 (runtime spec:
 /// "ociVersion (string, REQUIRED) MUST be in SemVer v2.0.0 format").
 fn check_version(v: &str) -> Result<()> {
@@ -105,7 +169,42 @@ fn check_version(v: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_version, drop_unknown_capabilities};
+    use super::{check_version, drop_unknown_capabilities, locate_error};
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        for (config, field) in [
+            (
+                serde_json::json!({"process": {"rlimits": [
+                    {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1},
+                    {"type": "RLIMIT_TEST", "soft": 1, "hard": 1}]}}),
+                "process.rlimits[1]: unknown variant `RLIMIT_TEST`",
+            ),
+            (
+                serde_json::json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_NOPE"}}}),
+                "linux.seccomp.defaultAction: unknown variant `SCMP_ACT_NOPE`",
+            ),
+            (
+                serde_json::json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                                  "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_LIKE"}]}]}}}),
+                "linux.seccomp.syscalls[0].args[0]: unknown variant `SCMP_CMP_LIKE`",
+            ),
+            (
+                serde_json::json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_PDP11"]}}}),
+                "linux.seccomp.architectures[0]: unknown variant `SCMP_ARCH_PDP11`",
+            ),
+            (
+                serde_json::json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": "kill", "action": "SCMP_ACT_ALLOW"}]}}}),
+                "linux.seccomp.syscalls[0]: invalid type",
+            ),
+        ] {
+            let e = locate_error(&config).unwrap_or_default();
+            assert!(e.starts_with(field), "{e}");
+        }
+    }
 
     #[test]
     fn unknown_capabilities_are_dropped() {

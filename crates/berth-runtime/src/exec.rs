@@ -129,7 +129,7 @@ impl Container {
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
         let pid = match parent_ch.recv()? {
             Some(Msg::Pid(p)) => p,
-            Some(Msg::Error(e)) => return Err(kill_middle(Error::Init(e))),
+            Some(Msg::Error(e)) => return Err(kill_middle(init_error(e))),
             other => {
                 return Err(kill_middle(Error::Init(format!(
                     "exec: unexpected {other:?} from the intermediate"
@@ -142,7 +142,7 @@ impl Container {
             None => {}
             Some(Msg::Error(e)) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
-                return Err(Error::Init(e));
+                return Err(init_error(e));
             }
             Some(other) => {
                 return Err(Error::Init(format!(
@@ -154,6 +154,15 @@ impl Container {
             crate::spawn::write_pid_file(f, pid)?;
         }
         Ok(ExecProcess { pid })
+    }
+}
+
+/// A setup failure reported by the process; its text may already carry the
+/// "container init: " prefix of [`Error::Init`], which is not repeated.
+fn init_error(text: String) -> Error {
+    match text.strip_prefix("container init: ") {
+        Some(rest) => Error::Init(rest.to_string()),
+        None => Error::Init(text),
     }
 }
 
@@ -218,14 +227,16 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
 
 fn process(plan: &ExecPlan, ch: &Channel) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
+        let p = &plan.process;
+        p.sched.apply_initial()?;
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;
         if let Some(sock) = &plan.console {
             crate::console::setup(sock)?;
         }
-        let p = &plan.process;
         for r in &p.rlimits {
             r.apply()?;
         }
+        p.apply_attributes()?;
         let index = p.exec.resolve()?;
         init::enter_cwd(p)?;
         init::drop_privileges(p, ch)?;
@@ -235,6 +246,7 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         ));
         init::reset_signals();
         init::set_dumpable(true);
+        init::load_seccomp_last(p)?;
         Err(p.exec.exec(index))
     })();
     let e = match r {

@@ -12,6 +12,7 @@ mod console;
 mod container;
 mod error;
 mod exec;
+mod features;
 mod hooks;
 mod id;
 mod namespaces;
@@ -22,16 +23,19 @@ mod signal;
 mod spawn;
 mod spec;
 mod state;
+mod stats;
 mod update;
 
 pub use container::{Container, ExitStatus};
 pub use error::{Error, Result};
 pub use exec::{ExecOptions, ExecProcess};
+pub use features::features;
 pub use id::validate_id;
 pub use runtime::{CreateOptions, Runtime, DEFAULT_ROOT};
 pub use signal::parse_signal;
 pub use spec::default_spec;
 pub use state::{State, Status};
+pub use stats::Stats;
 
 /// The OCI runtime spec version berth implements.
 pub const OCI_VERSION: &str = "1.2.0";

@@ -68,7 +68,14 @@ impl CapsPlan {
     pub fn apply_bounding(&self) -> Result<()> {
         let current = caps::read(None, CapSet::Bounding)
             .map_err(|e| Error::Init(format!("read bounding set: {e}")))?;
-        for cap in self.bounding.iter().chain(&self.permitted) {
+        let wanted = self
+            .bounding
+            .iter()
+            .chain(&self.permitted)
+            .chain(&self.effective)
+            .chain(&self.inheritable)
+            .chain(&self.ambient);
+        for cap in wanted {
             if self.all.contains(cap) && !current.contains(cap) {
                 return Err(Error::Init(format!(
                     "capability {cap} is not in berth's own bounding set and cannot be granted"
@@ -79,6 +86,18 @@ impl CapsPlan {
             if !self.bounding.contains(cap) && current.contains(cap) {
                 caps::drop(None, CapSet::Bounding, *cap)
                     .map_err(|e| Error::Init(format!("drop {cap} from the bounding set: {e}")))?;
+            }
+        }
+        // Capabilities of a newer kernel than the caps crate knows: never granted, so
+        // they leave the bounding set by number.
+        let named = caps::all().iter().map(|c| c.index() as u32).max().unwrap_or(0);
+        for n in named + 1..=cap_last_cap() {
+            // SAFETY: prctl with integer arguments.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) } != 0 {
+                let e = nix::Error::last();
+                if e != nix::Error::EINVAL {
+                    return Err(Error::sys("prctl PR_CAPBSET_DROP", format!("capability {n}"), e));
+                }
             }
         }
         Ok(())
@@ -105,4 +124,20 @@ impl CapsPlan {
         }
         Ok(())
     }
+}
+
+/// The highest capability number of the running kernel.
+pub(crate) fn cap_last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| caps::all().iter().map(|c| c.index() as u32).max().unwrap_or(0))
+}
+
+/// The name of capability number `n`, if berth knows it.
+pub(crate) fn cap_name(n: u32) -> Option<String> {
+    caps::all()
+        .into_iter()
+        .find(|c| c.index() as u32 == n)
+        .map(|c| c.to_string())
 }

@@ -3,13 +3,19 @@
 
 mod caps;
 mod exec;
+mod lsm;
+mod personality;
 mod rlimits;
+mod sched;
 mod seccomp;
 mod user;
 
-pub(crate) use caps::CapsPlan;
+pub(crate) use caps::{cap_last_cap, cap_name, CapsPlan};
 pub(crate) use exec::ExecPlan;
+pub(crate) use lsm::{apparmor_enabled, selinux_enabled, LsmPlan};
+pub(crate) use personality::Personality;
 pub(crate) use rlimits::Rlimit;
+pub(crate) use sched::SchedPlan;
 pub(crate) use seccomp::SeccompPlan;
 pub(crate) use user::UserPlan;
 
@@ -29,6 +35,11 @@ pub(crate) struct ProcessPlan {
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
+    pub lsm: LsmPlan,
+    pub sched: SchedPlan,
+    /// `linux.personality` (the container's, so also for exec'd processes when the
+    /// caller sets it).
+    pub personality: Option<Personality>,
 }
 
 impl ProcessPlan {
@@ -37,7 +48,17 @@ impl ProcessPlan {
             .process()
             .as_ref()
             .ok_or_else(|| Error::Config("process is missing".into()))?;
-        Self::from_process(p, spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))
+        let linux = spec.linux().as_ref();
+        let mut plan = Self::from_process(p, linux.and_then(|l| l.seccomp().as_ref()))?;
+        if let Some(linux) = linux {
+            plan.personality = linux
+                .personality()
+                .as_ref()
+                .map(Personality::new)
+                .transpose()?;
+            check_linux(linux)?;
+        }
+        Ok(plan)
     }
 
     /// From a process (config.json's or `exec`'s) and the container's seccomp filter.
@@ -64,8 +85,36 @@ impl ProcessPlan {
             no_new_privileges: p.no_new_privileges().unwrap_or(false),
             oom_score_adj: p.oom_score_adj(),
             terminal: p.terminal().unwrap_or(false),
+            lsm: LsmPlan::new(p)?,
+            sched: SchedPlan::new(p)?,
+            personality: None,
         })
     }
+
+    /// In the init or exec'd process, after the mounts and before privileges are
+    /// dropped: personality, scheduler and I/O priority.
+    pub fn apply_attributes(&self) -> Result<()> {
+        if let Some(p) = &self.personality {
+            p.apply()?;
+        }
+        self.sched.apply()
+    }
+}
+
+/// `linux` fields berth does not apply but must not silently ignore.
+fn check_linux(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    if linux.intel_rdt().is_some() {
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+            .is_ok_and(|m| m.lines().any(|l| l.contains(" - resctrl ")));
+        return Err(Error::Config(if mounted {
+            "linux.intelRdt is not supported by berth yet".into()
+        } else {
+            "linux.intelRdt was specified but Intel RDT is not available on this system (no resctrl filesystem at /sys/fs/resctrl)".into()
+        }));
+    }
+    // linux.mountLabel: with SELinux off it is ignored, as runc does (the label is only
+    // a mount option then); with SELinux on, the rootfs code passes it as context=.
+    Ok(())
 }
 
 /// A C string from config text, refusing interior NULs.

@@ -16,6 +16,21 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
         ch.expect(&Msg::Go, "parent")?;
         set_dumpable(false);
+        let join = &plan.cgroup_join;
+        for tasks in &join.tasks {
+            write_file(tasks, b"0")?;
+        }
+        // CLONE_INTO_CGROUP checks the caller's permission on the cgroup: in a user
+        // namespace (new or joined) we may have lost it, so join before entering.
+        let user_ns = plan.ns.has(nix::sched::CloneFlags::CLONE_NEWUSER);
+        let mut into = None;
+        if let Some((fd, procs)) = &join.unified {
+            if user_ns {
+                write_file(procs, b"0")?;
+            } else {
+                into = Some((fd.as_raw_fd(), procs));
+            }
+        }
         if let Some(adj) = plan.process.oom_score_adj {
             // Before the user namespace, while still privileged in the host's.
             std::fs::write("/proc/self/oom_score_adj", adj.to_string())
@@ -25,25 +40,24 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
             ch.send(&Msg::NeedMaps)?;
             ch.expect(&Msg::MapsDone, "parent")
         })?;
-        // SAFETY: raw clone with no new stack behaves as fork; this process is
-        // single-threaded (a child of fork), so no lock can be held by another thread.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
+        // SAFETY: this process is single-threaded (a child of fork).
+        let pid = match unsafe { super::clone::clone_parent(into.map(|(fd, _)| fd)) } {
+            Ok(pid) => pid,
+            // No clone3 or no CLONE_INTO_CGROUP (kernels before 5.7): join the cgroup2
+            // directory the slow way and fork plainly.
+            Err(nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::E2BIG) if into.is_some() => {
+                if let Some((_, procs)) = into {
+                    write_file(procs, b"0")?;
+                }
+                // SAFETY: as above.
+                unsafe { super::clone::clone_parent(None) }.map_err(|e| Error::sys("clone", "container init", e))?
+            }
+            Err(e) => return Err(Error::sys("clone3", "container init", e)),
         };
-        if pid < 0 {
-            return Err(Error::sys("clone", "container init", nix::Error::last()));
-        }
         if pid == 0 {
             init(plan, &ch)
         }
-        ch.send(&Msg::Pid(pid as i32))
+        ch.send(&Msg::Pid(pid))
     })();
     match r {
         Ok(()) => exit(0),
@@ -78,6 +92,8 @@ fn init(plan: &InitPlan, ch: &Channel) -> ! {
 
 /// Everything up to "ready": the container's environment, as `create` promises it.
 fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
+    plan.ns.enter_cgroup()?;
+    plan.process.sched.apply_initial()?;
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", "container init", e))?;
     if plan.new_keyring {
         join_session_keyring(&plan.id)?;
@@ -121,6 +137,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     for r in &plan.process.rlimits {
         r.apply()?;
     }
+    plan.process.apply_attributes()?;
     enter_cwd(&plan.process)?;
     STARTING_CREATED.with(|s| *s.borrow_mut() = created);
     plan.process
@@ -131,7 +148,8 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     ch.send(&Msg::Ready)
 }
 
-/// User, capabilities, no_new_privs and seccomp, in runc's order: without
+/// LSM labels and the final CPU affinity, then user, capabilities, no_new_privs and
+/// seccomp, in runc's order: without
 /// no_new_privs, loading a filter needs CAP_SYS_ADMIN, so the filter goes in before
 /// the capabilities are dropped; with it, the filter goes in last so that as few
 /// syscalls as possible run under it before execve.
@@ -144,6 +162,8 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
         }
         Ok(())
     };
+    p.lsm.apply()?;
+    p.sched.apply_final()?;
     if !p.no_new_privileges {
         load_seccomp()?;
     }
@@ -168,7 +188,13 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
                 nix::Error::last(),
             ));
         }
-        load_seccomp()?;
+        // A filter without NOTIFY goes in as the very last step before execve
+        // (load_seccomp_last), so that the profile need not allow berth's own syscalls
+        // after this point, as runc does; a NOTIFY filter goes in now, because its
+        // listener fd must reach the parent during create.
+        if p.seccomp.as_ref().is_some_and(|f| f.notify) {
+            load_seccomp()?;
+        }
     }
     // A cwd that root could not enter (e.g. on a root-squashing mount) is entered as
     // the process's user, as runc does.
@@ -177,6 +203,15 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
             .map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
     }
     Ok(())
+}
+
+/// The last step before execve: the seccomp filter that drop_privileges deferred
+/// (no_new_privs set, no NOTIFY rule).
+pub(crate) fn load_seccomp_last(p: &ProcessPlan) -> Result<()> {
+    match &p.seccomp {
+        Some(filter) if p.no_new_privileges && !filter.notify => filter.load().map(drop),
+        _ => Ok(()),
+    }
 }
 
 thread_local! {
@@ -273,6 +308,7 @@ fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     // Last, so that no write to a closed pipe before execve can kill us with SIGPIPE.
     reset_signals();
     set_dumpable(true);
+    load_seccomp_last(p)?;
     Err(p.exec.exec(EXEC_INDEX.with(|x| x.get())))
 }
 
@@ -331,6 +367,14 @@ fn join_session_keyring(id: &str) -> Result<()> {
             return Err(Error::sys("keyctl", "join session keyring", e));
         }
     }
+    Ok(())
+}
+
+/// Writes a small value to a (cgroup) file given as a C path.
+fn write_file(path: &std::ffi::CStr, value: &[u8]) -> Result<()> {
+    let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys("open", path.to_string_lossy(), e))?;
+    nix::unistd::write(&fd, value).map_err(|e| Error::sys("write", path.to_string_lossy(), e))?;
     Ok(())
 }
 

@@ -1,0 +1,126 @@
+//! Linux security modules: `process.apparmorProfile` and `process.selinuxLabel`, both
+//! written to the init's procfs attr files so that they take effect at execve.
+//!
+//! When the module is not enabled on the host, berth follows runc: an empty profile or
+//! label is ignored; a named AppArmor profile or an SELinux label is an error at
+//! create time (runc fails too, for AppArmor only later, inside the init).
+
+use super::cstring;
+use crate::error::{Error, Result};
+use oci_spec::runtime::Process;
+use std::ffi::CString;
+use std::io::Write;
+
+/// Is AppArmor enabled on this host (as runc and the AppArmor tools check it)?
+pub(crate) fn apparmor_enabled() -> bool {
+    std::path::Path::new("/sys/kernel/security/apparmor").exists()
+        && std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.starts_with(b"Y"))
+}
+
+/// Is SELinux enabled (selinuxfs mounted) on this host?
+pub(crate) fn selinux_enabled() -> bool {
+    std::path::Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// Labels to apply at execve.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LsmPlan {
+    /// `exec <profile>`.
+    apparmor: Option<CString>,
+    selinux: Option<CString>,
+}
+
+impl LsmPlan {
+    pub fn new(p: &Process) -> Result<Self> {
+        Self::with_hosts(p, apparmor_enabled(), selinux_enabled())
+    }
+
+    fn with_hosts(p: &Process, apparmor_on: bool, selinux_on: bool) -> Result<Self> {
+        let mut plan = LsmPlan::default();
+        if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+            if !apparmor_on {
+                return Err(Error::Config(format!(
+                    "process.apparmorProfile {profile:?} was specified but AppArmor is not enabled on this system"
+                )));
+            }
+            plan.apparmor = Some(cstring(
+                format!("exec {profile}").as_bytes(),
+                "process.apparmorProfile",
+            )?);
+        }
+        if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+            if !selinux_on {
+                return Err(Error::Config(format!(
+                    "process.selinuxLabel {label:?} was specified but SELinux is not enabled on this system"
+                )));
+            }
+            plan.selinux = Some(cstring(label.as_bytes(), "process.selinuxLabel")?);
+        }
+        Ok(plan)
+    }
+
+    /// In the init or exec'd process, before seccomp: arms the labels for execve.
+    pub fn apply(&self) -> Result<()> {
+        if let Some(aa) = &self.apparmor {
+            // The AppArmor-specific directory first (stacked LSMs), then the shared one.
+            write_attr(&["apparmor/exec", "exec"], aa.as_bytes())?;
+        }
+        if let Some(label) = &self.selinux {
+            write_attr(&["exec"], label.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one of `/proc/thread-self/attr/<names>`, after checking that /proc really is
+/// procfs (a container could have put something else there, CVE-2019-16884).
+fn write_attr(names: &[&str], value: &[u8]) -> Result<()> {
+    for (i, name) in names.iter().enumerate() {
+        let path = format!("/proc/thread-self/attr/{name}");
+        let f = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && i + 1 < names.len() => continue,
+            Err(e) => return Err(Error::io("open", path, e)),
+        };
+        let st = nix::sys::statfs::fstatfs(&f).map_err(|e| Error::sys("fstatfs", &path, e))?;
+        if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+            return Err(Error::Init(format!("{path} is not on procfs")));
+        }
+        return (&f)
+            .write_all(value)
+            .map_err(|e| Error::io("write", path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::ProcessBuilder;
+
+    fn process(aa: &str, se: &str) -> Process {
+        ProcessBuilder::default()
+            .args(vec!["sh".to_string()])
+            .apparmor_profile(aa.to_string())
+            .selinux_label(se.to_string())
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn disabled_modules() {
+        assert!(LsmPlan::with_hosts(&process("", ""), false, false).is_ok());
+        let e = LsmPlan::with_hosts(&process("foo", ""), false, false).unwrap_err();
+        assert!(e.to_string().contains("apparmorProfile \"foo\""), "{e}");
+        let e = LsmPlan::with_hosts(&process("", "system_u:r:t:s0"), false, false).unwrap_err();
+        assert!(e.to_string().contains("SELinux is not enabled"), "{e}");
+    }
+
+    #[test]
+    fn enabled_modules() {
+        let p = LsmPlan::with_hosts(&process("foo", "l"), true, true).unwrap();
+        assert_eq!(p.apparmor.unwrap().to_str().unwrap(), "exec foo");
+        assert_eq!(p.selinux.unwrap().to_str().unwrap(), "l");
+    }
+}

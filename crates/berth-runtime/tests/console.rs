@@ -2,10 +2,11 @@
 //! with SCM_RIGHTS, and the container's stdio is the pty's slave.
 
 use berth_runtime::{CreateOptions, ExitStatus, Runtime};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::Read;
+
 use std::os::unix::net::UnixListener;
+
+mod support;
 
 #[test]
 fn pty_master_reaches_the_console_socket() {
@@ -41,32 +42,7 @@ fn pty_master_reaches_the_console_socket() {
     .unwrap();
     let sock = dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || -> (String, OwnedFd) {
-        let (conn, _) = listener.accept().unwrap();
-        let mut name = [0u8; 256];
-        let mut iov = [IoSliceMut::new(&mut name)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(
-            conn.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::empty(),
-        )
-        .unwrap();
-        let fd = msg
-            .cmsgs()
-            .unwrap()
-            .find_map(|c| match c {
-                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-            .expect("no fd in the console message");
-        let len = msg.bytes;
-        // SAFETY: the fd was just received and is owned by nobody else.
-        (String::from_utf8_lossy(&name[..len]).into_owned(), unsafe {
-            OwnedFd::from_raw_fd(fd)
-        })
-    });
+    let receiver = support::accept_fd(listener);
 
     let runtime = Runtime::new(dir.join("root")).unwrap();
     let opts = CreateOptions {
@@ -75,6 +51,7 @@ fn pty_master_reaches_the_console_socket() {
     };
     let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
     let (name, master) = receiver.join().unwrap();
+    let name = String::from_utf8_lossy(&name).into_owned();
     assert!(name.starts_with("/dev/pts/"), "{name}");
     c.start().unwrap();
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));

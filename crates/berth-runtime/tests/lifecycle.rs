@@ -2,50 +2,21 @@
 //! cgroups: create, state, start, wait, kill, delete, and failed creates leaving
 //! nothing behind.
 
-use berth_runtime::{CreateOptions, Error, ExitStatus, Runtime, Status};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use berth_runtime::{CreateOptions, Error, ExitStatus, Status};
+use std::path::Path;
 
-static N: AtomicUsize = AtomicUsize::new(0);
+mod support;
+use support::Fixture;
 
-/// A bundle with a busybox rootfs and a private state root, removed on drop along
-/// with any container left in it.
-struct Fixture {
-    dir: PathBuf,
-    runtime: Runtime,
-    id: String,
-    cgroup: String,
+const APPLETS: &[&str] = &["sh", "cat", "echo", "hostname", "id", "sleep", "true"];
+
+/// config.json running `script` with sh, with every usual namespace, and `extra`
+/// merged into the top level.
+trait ShConfig {
+    fn config(&self, script: &str, extra: serde_json::Value);
 }
 
-impl Fixture {
-    fn new(name: &str) -> Self {
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let id = format!("lc-{name}-{}-{n}", std::process::id());
-        let dir = std::env::temp_dir().join(format!("berth-{id}"));
-        let rootfs = dir.join("bundle/rootfs");
-        for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "out"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-        for applet in ["sh", "cat", "echo", "hostname", "id", "sleep", "true"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        let runtime = Runtime::new(dir.join("root")).unwrap();
-        Fixture {
-            cgroup: format!("/berth-{id}"),
-            dir,
-            runtime,
-            id,
-        }
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.dir.join("bundle")
-    }
-
-    /// Writes config.json running `script` with sh, with every usual namespace, and
-    /// `extra` merged into the top level.
+impl ShConfig for Fixture {
     fn config(&self, script: &str, extra: serde_json::Value) {
         let mut v = serde_json::json!({
             "ociVersion": "1.2.0",
@@ -67,7 +38,7 @@ impl Fixture {
                 {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
             ],
             "linux": {
-                "cgroupsPath": self.cgroup,
+                "cgroupsPath": self.cgroup(),
                 "namespaces": [
                     {"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}
                 ]
@@ -78,30 +49,17 @@ impl Fixture {
                 base.insert(k.clone(), val.clone());
             }
         }
-        std::fs::write(
-            self.bundle().join("config.json"),
-            serde_json::to_vec_pretty(&v).unwrap(),
-        )
-        .unwrap();
-    }
-
-    fn state_dir_exists(&self) -> bool {
-        self.runtime.root().join(&self.id).exists()
+        self.write_config(&v);
     }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Ok(c) = self.runtime.load(&self.id) {
-            let _ = c.delete(true);
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn fixture(name: &str) -> Fixture {
+    Fixture::new(&format!("lc-{name}"), APPLETS)
 }
 
 #[test]
 fn create_start_wait_delete() {
-    let f = Fixture::new("basic");
+    let f = fixture("basic");
     f.config(
         "echo \"$(hostname) $$ $(id -u)\" > /out/result",
         serde_json::json!({}),
@@ -136,7 +94,7 @@ fn create_start_wait_delete() {
     );
     // The init is in the container's cgroup from its first instruction.
     let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", s.pid)).unwrap();
-    assert!(cg.contains(&f.cgroup), "{cg}");
+    assert!(cg.contains(&f.cgroup()), "{cg}");
 
     c.start().unwrap();
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
@@ -149,13 +107,13 @@ fn create_start_wait_delete() {
     c.delete(false).unwrap();
     assert!(!f.state_dir_exists());
     assert!(!Path::new("/sys/fs/cgroup/pids")
-        .join(f.cgroup.trim_start_matches('/'))
+        .join(f.cgroup().trim_start_matches('/'))
         .exists());
 }
 
 #[test]
 fn exit_status_and_signals() {
-    let f = Fixture::new("exit");
+    let f = fixture("exit");
     f.config("exit 3", serde_json::json!({}));
     let mut c = f
         .runtime
@@ -165,7 +123,7 @@ fn exit_status_and_signals() {
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(3));
     c.delete(false).unwrap();
 
-    let f = Fixture::new("signal");
+    let f = fixture("signal");
     f.config(
         "trap 'exit 7' TERM; while :; do sleep 0.05; done",
         serde_json::json!({}),
@@ -183,7 +141,7 @@ fn exit_status_and_signals() {
 
 #[test]
 fn delete_running_needs_force() {
-    let f = Fixture::new("force");
+    let f = fixture("force");
     f.config("sleep 30", serde_json::json!({}));
     let mut c = f
         .runtime
@@ -208,7 +166,7 @@ fn delete_running_needs_force() {
 
 #[test]
 fn delete_created_kills_it_like_runc() {
-    let f = Fixture::new("created");
+    let f = fixture("created");
     f.config("true", serde_json::json!({}));
     let c = f
         .runtime
@@ -223,7 +181,7 @@ fn delete_created_kills_it_like_runc() {
 
 #[test]
 fn failed_create_leaves_nothing() {
-    let f = Fixture::new("fail");
+    let f = fixture("fail");
     f.config("true", serde_json::json!({"process": {"args": ["no-such-binary"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}}));
     let err = f
         .runtime
@@ -235,7 +193,7 @@ fn failed_create_leaves_nothing() {
     );
     assert!(!f.state_dir_exists());
     assert!(!Path::new("/sys/fs/cgroup/pids")
-        .join(f.cgroup.trim_start_matches('/'))
+        .join(f.cgroup().trim_start_matches('/'))
         .exists());
     // The id is free again.
     f.config("true", serde_json::json!({}));
@@ -248,7 +206,7 @@ fn failed_create_leaves_nothing() {
 
 #[test]
 fn duplicate_and_unknown_ids() {
-    let f = Fixture::new("dup");
+    let f = fixture("dup");
     f.config("true", serde_json::json!({}));
     let c = f
         .runtime
@@ -272,7 +230,7 @@ fn duplicate_and_unknown_ids() {
 
 #[test]
 fn prestart_hook_failure_destroys() {
-    let f = Fixture::new("hookfail");
+    let f = fixture("hookfail");
     f.config(
         "true",
         serde_json::json!({"hooks": {"prestart": [{"path": "/bin/false"}]}}),
@@ -290,7 +248,7 @@ fn prestart_hook_failure_destroys() {
 
 #[test]
 fn relative_bind_source_is_relative_to_the_bundle() {
-    let f = Fixture::new("relbind");
+    let f = fixture("relbind");
     std::fs::create_dir_all(f.bundle().join("shared")).unwrap();
     f.config("echo relative > /out/r", serde_json::json!({}));
     let mut cfg: serde_json::Value =
@@ -321,7 +279,7 @@ fn relative_bind_source_is_relative_to_the_bundle() {
 fn runc_default_ambient_capabilities_do_not_fail() {
     // runc's default spec lists ambient capabilities that are not inheritable: the
     // kernel cannot raise them; runc goes on without them, so does berth.
-    let f = Fixture::new("ambient");
+    let f = fixture("ambient");
     f.config("true", serde_json::json!({}));
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
@@ -341,7 +299,7 @@ fn runc_default_ambient_capabilities_do_not_fail() {
 
 #[test]
 fn poststart_runs_after_the_process_is_executed() {
-    let f = Fixture::new("poststart");
+    let f = fixture("poststart");
     let marker = f.dir.join("poststart-comm");
     // The hook reads the init's pid from the state on its stdin and records its comm:
     // `sleep` once the process has been exec'd (berth's image would show `berth`).
@@ -363,7 +321,7 @@ fn poststart_runs_after_the_process_is_executed() {
 
 #[test]
 fn failing_start_container_hook_fails_start() {
-    let f = Fixture::new("starthook");
+    let f = fixture("starthook");
     // startContainer hooks run in the container: the path is the container's.
     f.config(
         "true",
@@ -385,7 +343,7 @@ fn failing_start_container_hook_fails_start() {
 #[test]
 fn quick_process_start_succeeds() {
     // A process that exits at once must not look like a failed start.
-    let f = Fixture::new("quick");
+    let f = fixture("quick");
     f.config("exit 0", serde_json::json!({}));
     for _ in 0..5 {
         let mut c = f

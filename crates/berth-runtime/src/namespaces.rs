@@ -183,7 +183,8 @@ impl NamespacePlan {
     /// every hierarchy (the cgroup2 one is joined at clone).
     pub fn enter_cgroup(&self) -> Result<()> {
         if self.new.contains(CloneFlags::CLONE_NEWCGROUP) {
-            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Error::sys("unshare", "cgroup namespace", e))?;
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| Error::sys("unshare", "cgroup namespace", e))?;
         }
         Ok(())
     }

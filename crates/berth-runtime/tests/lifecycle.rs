@@ -8,7 +8,7 @@ use std::path::Path;
 mod support;
 use support::Fixture;
 
-const APPLETS: &[&str] = &["sh", "cat", "echo", "hostname", "id", "sleep", "true"];
+const APPLETS: &[&str] = &["sh", "cat", "echo", "hostname", "id", "sleep", "true", "grep"];
 
 /// config.json running `script` with sh, with every usual namespace, and `extra`
 /// merged into the top level.
@@ -301,10 +301,11 @@ fn runc_default_ambient_capabilities_do_not_fail() {
 fn poststart_runs_after_the_process_is_executed() {
     let f = fixture("poststart");
     let marker = f.dir.join("poststart-comm");
-    // The hook reads the init's pid from the state on its stdin and records its comm:
-    // `sleep` once the process has been exec'd (berth's image would show `berth`).
+    // The hook reads the init's pid from the state on its stdin and records its
+    // executable: busybox once the process has been exec'd, berth before. (exe is
+    // switched before execve closes the fds that `start` waits on; comm only after.)
     let script = format!(
-        "read -r s; p=${{s#*\\\"pid\\\":}}; p=${{p%%,*}}; cat /proc/$p/comm > {}",
+        "read -r s; p=${{s#*\\\"pid\\\":}}; p=${{p%%,*}}; readlink /proc/$p/exe > {}",
         marker.display()
     );
     f.config(
@@ -316,7 +317,8 @@ fn poststart_runs_after_the_process_is_executed() {
         .create(&f.id, &f.bundle(), &CreateOptions::default())
         .unwrap();
     c.start().unwrap();
-    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "sleep");
+    let exe = std::fs::read_to_string(&marker).unwrap();
+    assert!(exe.trim().ends_with("/bin/busybox"), "{exe}");
 }
 
 #[test]
@@ -354,4 +356,24 @@ fn quick_process_start_succeeds() {
         assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
         f.runtime.load(&f.id).unwrap().delete(false).unwrap();
     }
+}
+
+#[test]
+fn no_capabilities_in_the_config_means_none() {
+    // runc: an absent process.capabilities gives empty sets, never the runtime's own.
+    let f = fixture("nocaps");
+    f.config("grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status > /out/caps", serde_json::json!({}));
+    let mut cfg = f.read_config();
+    cfg["process"].as_object_mut().unwrap().remove("capabilities");
+    cfg["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+        {"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}));
+    f.write_config(&cfg);
+    let mut c = f.create().unwrap();
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let caps = std::fs::read_to_string(f.out().join("caps")).unwrap();
+    for line in caps.lines() {
+        assert!(line.ends_with("0000000000000000"), "{caps}");
+    }
+    assert_eq!(caps.lines().count(), 3, "{caps}");
 }

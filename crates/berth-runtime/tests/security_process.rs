@@ -21,13 +21,29 @@ fn ambient_capabilities_survive_exec_for_a_non_root_user() {
     let mut cfg = f.config(script);
     set(&mut cfg, "process/user", json!({"uid": 1000, "gid": 1000}));
     let caps = json!(["CAP_CHOWN"]);
-    for s in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+    for s in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
         set(&mut cfg, &format!("process/capabilities/{s}"), caps.clone());
     }
     let r = f.run(&cfg);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
-    assert_eq!(status_bits(&r.log, "CapAmb"), Some(1 << CAP_CHOWN), "{}", r.log);
-    assert_eq!(status_bits(&r.log, "CapEff"), Some(1 << CAP_CHOWN), "{}", r.log);
+    assert_eq!(
+        status_bits(&r.log, "CapAmb"),
+        Some(1 << CAP_CHOWN),
+        "{}",
+        r.log
+    );
+    assert_eq!(
+        status_bits(&r.log, "CapEff"),
+        Some(1 << CAP_CHOWN),
+        "{}",
+        r.log
+    );
     assert!(r.log.contains("chown=ok"), "{}", r.log);
 
     // Without the ambient set, execve as a non-root user clears the effective set.
@@ -76,7 +92,8 @@ fn no_new_privileges_both_ways() {
 #[test]
 fn rlimits_are_seen_and_a_hard_limit_raise_names_cap_sys_resource() {
     let f = Fixture::new("rlimits");
-    let mut cfg = f.config("ulimit -Sn >> /out/log; ulimit -Hn >> /out/log; ulimit -Hc >> /out/log");
+    let mut cfg =
+        f.config("ulimit -Sn >> /out/log; ulimit -Hn >> /out/log; ulimit -Hc >> /out/log");
     set(
         &mut cfg,
         "process/rlimits",
@@ -119,7 +136,10 @@ fn an_unknown_rlimit_is_a_one_line_error_naming_the_field() {
         json!([{"type": "RLIMIT_TEST", "soft": 1, "hard": 1}]),
     );
     let e = f.create_fails(&cfg);
-    assert!(e.contains("process.rlimits[0]") && e.contains("RLIMIT_TEST"), "{e}");
+    assert!(
+        e.contains("process.rlimits[0]") && e.contains("RLIMIT_TEST"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -131,15 +151,18 @@ fn lsm_labels_need_the_module() {
     set(&mut cfg, "process/selinuxLabel", json!(""));
     assert_eq!(f.run(&cfg).status, ExitStatus::Exited(0));
 
-    let apparmor = std::fs::read("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|v| v.starts_with(b"Y"));
+    let apparmor =
+        std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with(b"Y"));
     if apparmor {
         eprintln!("skipped the AppArmor refusal: AppArmor is enabled here");
     } else {
         let mut cfg = f.config("true");
         set(&mut cfg, "process/apparmorProfile", json!("berth-test"));
         let e = f.create_fails(&cfg);
-        assert!(e.contains("berth-test") && e.contains("AppArmor is not enabled"), "{e}");
+        assert!(
+            e.contains("berth-test") && e.contains("AppArmor is not enabled"),
+            "{e}"
+        );
     }
     if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
         eprintln!("skipped the SELinux refusal: SELinux is enabled here");
@@ -154,7 +177,11 @@ fn lsm_labels_need_the_module() {
         assert!(e.contains("SELinux is not enabled"), "{e}");
         // linux.mountLabel alone is ignored without SELinux, as runc does.
         let mut cfg = f.config("true");
-        set(&mut cfg, "linux/mountLabel", json!("system_u:object_r:container_file_t:s0"));
+        set(
+            &mut cfg,
+            "linux/mountLabel",
+            json!("system_u:object_r:container_file_t:s0"),
+        );
         assert_eq!(f.run(&cfg).status, ExitStatus::Exited(0));
     }
 }
@@ -168,7 +195,11 @@ fn intel_rdt_without_resctrl_is_refused() {
     }
     let f = Fixture::new("rdt");
     let mut cfg = f.config("true");
-    set(&mut cfg, "linux/intelRdt", json!({"closID": "berth", "l3CacheSchema": "L3:0=f"}));
+    set(
+        &mut cfg,
+        "linux/intelRdt",
+        json!({"closID": "berth", "l3CacheSchema": "L3:0=f"}),
+    );
     let e = f.create_fails(&cfg);
     assert!(e.contains("linux.intelRdt") && e.contains("resctrl"), "{e}");
 }
@@ -188,9 +219,21 @@ fn scheduler_io_priority_and_affinity_are_seen_inside() {
         "cat /proc/$$/stat >> /out/log; ionice -p $$ >> /out/log; \
          grep Cpus_allowed_list /proc/$$/status >> /out/log",
     );
-    set(&mut cfg, "process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 7}));
-    set(&mut cfg, "process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 6}));
-    set(&mut cfg, "process/execCPUAffinity", json!({"initial": initial, "final": last}));
+    set(
+        &mut cfg,
+        "process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 7}),
+    );
+    set(
+        &mut cfg,
+        "process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+    );
+    set(
+        &mut cfg,
+        "process/execCPUAffinity",
+        json!({"initial": initial, "final": last}),
+    );
     let r = f.run(&cfg);
     assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
     let stat = r.log.lines().next().unwrap_or_default();
@@ -208,15 +251,27 @@ fn scheduler_io_priority_and_affinity_are_seen_inside() {
 fn bad_scheduler_values_name_the_field() {
     let f = Fixture::new("sched-bad");
     let mut cfg = f.config("true");
-    set(&mut cfg, "process/scheduler", json!({"policy": "SCHED_FIFO", "priority": 150}));
+    set(
+        &mut cfg,
+        "process/scheduler",
+        json!({"policy": "SCHED_FIFO", "priority": 150}),
+    );
     let e = f.create_fails(&cfg);
     assert!(e.contains("process.scheduler") && e.contains("150"), "{e}");
     let mut cfg = f.config("true");
-    set(&mut cfg, "process/ioPriority", json!({"class": "IOPRIO_CLASS_IDLE", "priority": 8}));
+    set(
+        &mut cfg,
+        "process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_IDLE", "priority": 8}),
+    );
     let e = f.create_fails(&cfg);
     assert!(e.contains("process.ioPriority"), "{e}");
     let mut cfg = f.config("true");
-    set(&mut cfg, "process/scheduler", json!({"policy": "SCHED_WHATEVER"}));
+    set(
+        &mut cfg,
+        "process/scheduler",
+        json!({"policy": "SCHED_WHATEVER"}),
+    );
     let e = f.create_fails(&cfg);
     assert!(e.contains("process.scheduler"), "{e}");
 }

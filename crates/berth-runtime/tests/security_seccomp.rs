@@ -25,9 +25,17 @@ fn allow_but(names: &[&str], action: &str) -> Value {
 fn trap_and_kill_end_the_process_with_sigsys() {
     let f = Fixture::new("trap");
     for action in ["SCMP_ACT_TRAP", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"] {
-        let cfg = with_seccomp(&f, "echo before >> /out/log; exec sync", allow_but(&["sync"], action));
+        let cfg = with_seccomp(
+            &f,
+            "echo before >> /out/log; exec sync",
+            allow_but(&["sync"], action),
+        );
         let r = f.run(&cfg);
-        assert_eq!(r.status, ExitStatus::Signaled(libc::SIGSYS), "{action}: {r:?}");
+        assert_eq!(
+            r.status,
+            ExitStatus::Signaled(libc::SIGSYS),
+            "{action}: {r:?}"
+        );
         assert_eq!(r.log, "before\n", "{action}");
     }
 }
@@ -36,9 +44,20 @@ fn trap_and_kill_end_the_process_with_sigsys() {
 fn trace_without_a_tracer_fails_with_enosys_and_log_allows() {
     let f = Fixture::new("trace");
     let script = "mkdir /tmp/d 2>> /out/log; echo rc=$? >> /out/log";
-    let r = f.run(&with_seccomp(&f, script, allow_but(&["mkdir", "mkdirat"], "SCMP_ACT_TRACE")));
-    assert!(r.log.contains("Function not implemented") && r.log.contains("rc=1"), "{r:?}");
-    let r = f.run(&with_seccomp(&f, script, allow_but(&["mkdir", "mkdirat"], "SCMP_ACT_LOG")));
+    let r = f.run(&with_seccomp(
+        &f,
+        script,
+        allow_but(&["mkdir", "mkdirat"], "SCMP_ACT_TRACE"),
+    ));
+    assert!(
+        r.log.contains("Function not implemented") && r.log.contains("rc=1"),
+        "{r:?}"
+    );
+    let r = f.run(&with_seccomp(
+        &f,
+        script,
+        allow_but(&["mkdir", "mkdirat"], "SCMP_ACT_LOG"),
+    ));
     assert_eq!(r.log, "rc=0\n");
 }
 
@@ -46,7 +65,11 @@ fn trace_without_a_tracer_fails_with_enosys_and_log_allows() {
 fn errno_without_errno_ret_is_eperm_and_default_errno_ret_applies() {
     let f = Fixture::new("errno");
     let script = "mkdir /tmp/d 2>> /out/log; echo rc=$? >> /out/log";
-    let r = f.run(&with_seccomp(&f, script, allow_but(&["mkdir", "mkdirat"], "SCMP_ACT_ERRNO")));
+    let r = f.run(&with_seccomp(
+        &f,
+        script,
+        allow_but(&["mkdir", "mkdirat"], "SCMP_ACT_ERRNO"),
+    ));
     assert!(r.log.contains("Operation not permitted"), "{r:?}");
     // A deny-by-default filter with defaultErrnoRet, allowing what sh and echo need.
     let mut allowed: Vec<&str> = DEFAULT_ALLOW.to_vec();
@@ -57,18 +80,59 @@ fn errno_without_errno_ret_is_eperm_and_default_errno_ret_applies() {
         json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
                "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]}),
     ));
-    assert!(r.log.contains("Function not implemented") && r.log.contains("rc=1"), "{r:?}");
+    assert!(
+        r.log.contains("Function not implemented") && r.log.contains("rc=1"),
+        "{r:?}"
+    );
 }
 
 /// Enough for busybox sh, echo and mkdir: with no_new_privs berth loads the filter
 /// as its very last step before execve, so the profile needs nothing of berth's.
 const DEFAULT_ALLOW: &[&str] = &[
-    "execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "mmap",
-    "munmap", "mprotect", "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid",
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "open", "openat", "close", "read",
-    "write", "fstat", "newfstatat", "stat", "lstat", "fcntl", "dup2", "dup3", "ioctl",
-    "clone", "clone3", "fork", "vfork", "wait4", "exit", "exit_group", "getcwd", "uname",
-    "mkdir", "mkdirat", "prlimit64", "statx",
+    "execve",
+    "brk",
+    "arch_prctl",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "getpid",
+    "getppid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "open",
+    "openat",
+    "close",
+    "read",
+    "write",
+    "fstat",
+    "newfstatat",
+    "stat",
+    "lstat",
+    "fcntl",
+    "dup2",
+    "dup3",
+    "ioctl",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "wait4",
+    "exit",
+    "exit_group",
+    "getcwd",
+    "uname",
+    "mkdir",
+    "mkdirat",
+    "prlimit64",
+    "statx",
 ];
 
 #[test]
@@ -111,7 +175,11 @@ fn filter_flags_are_accepted() {
         "SECCOMP_FILTER_FLAG_LOG",
         "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
     ]);
-    let r = f.run(&with_seccomp(&f, "mkdir /tmp/d; echo rc=$? >> /out/log", sc));
+    let r = f.run(&with_seccomp(
+        &f,
+        "mkdir /tmp/d; echo rc=$? >> /out/log",
+        sc,
+    ));
     assert_eq!(r.log, "rc=1\n");
 }
 
@@ -119,7 +187,10 @@ fn filter_flags_are_accepted() {
 fn bad_profiles_are_one_line_errors_naming_the_field() {
     let f = Fixture::new("bad");
     for (seccomp, field) in [
-        (json!({"defaultAction": "SCMP_ACT_MAYBE"}), "linux.seccomp.defaultAction"),
+        (
+            json!({"defaultAction": "SCMP_ACT_MAYBE"}),
+            "linux.seccomp.defaultAction",
+        ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_SOMETIMES"}]}),
             "linux.seccomp.syscalls[0]",
@@ -157,7 +228,12 @@ fn default_profile(caps: &[&str]) -> Value {
     for m in p["archMap"].as_array().unwrap() {
         if m["architecture"] == "SCMP_ARCH_X86_64" {
             archs.push(m["architecture"].clone());
-            archs.extend(m["subArchitectures"].as_array().cloned().unwrap_or_default());
+            archs.extend(
+                m["subArchitectures"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
         }
     }
     let has = |list: &Value, item: &str| {
@@ -176,7 +252,10 @@ fn default_profile(caps: &[&str]) -> Value {
             continue;
         }
         let inc_caps = inc["caps"].as_array().cloned().unwrap_or_default();
-        if !inc_caps.iter().all(|c| caps.contains(&c.as_str().unwrap_or(""))) {
+        if !inc_caps
+            .iter()
+            .all(|c| caps.contains(&c.as_str().unwrap_or("")))
+        {
             continue;
         }
         if caps.iter().any(|c| has(&exc["caps"], c)) {
@@ -196,8 +275,17 @@ fn default_profile(caps: &[&str]) -> Value {
 }
 
 const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
-    "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
 ];
 
 fn with_caps(cfg: &mut Value, caps: &[&str]) {
@@ -227,16 +315,28 @@ fn default_profile_blocks_what_it_should() {
     let script = "for c in 'unshare -m true' 'mount -t tmpfs t /mnt' 'swapon /tmp/swap'; do \
                   $c 2>> /out/log; echo \"rc=$?\" >> /out/log; done";
     // With the default capabilities: namespaces and mounts need CAP_SYS_ADMIN.
-    let mut cfg = with_seccomp(&f, &format!("touch /tmp/swap; mkdir /mnt; {script}"), default_profile(DEFAULT_CAPS));
+    let mut cfg = with_seccomp(
+        &f,
+        &format!("touch /tmp/swap; mkdir /mnt; {script}"),
+        default_profile(DEFAULT_CAPS),
+    );
     with_caps(&mut cfg, DEFAULT_CAPS);
     let r = f.run(&cfg);
     assert_eq!(r.log.matches("rc=1").count(), 3, "{}", r.log);
-    assert!(r.log.contains("unshare(0x20000): Operation not permitted"), "{}", r.log);
+    assert!(
+        r.log.contains("unshare(0x20000): Operation not permitted"),
+        "{}",
+        r.log
+    );
     assert!(r.log.contains("mount: permission denied"), "{}", r.log);
 
     // With CAP_SYS_ADMIN too, swapon is still refused, by the profile's EPERM rule:
     // without the profile the kernel gets to look at the (bad) swap file.
-    let caps: Vec<&str> = DEFAULT_CAPS.iter().copied().chain(["CAP_SYS_ADMIN"]).collect();
+    let caps: Vec<&str> = DEFAULT_CAPS
+        .iter()
+        .copied()
+        .chain(["CAP_SYS_ADMIN"])
+        .collect();
     let probe = "touch /tmp/swap; swapon /tmp/swap 2>> /out/log; echo rc=$? >> /out/log";
     let mut cfg = with_seccomp(&f, probe, default_profile(&caps));
     with_caps(&mut cfg, &caps);
@@ -245,5 +345,9 @@ fn default_profile_blocks_what_it_should() {
     let mut cfg = f.config(probe);
     with_caps(&mut cfg, &caps);
     let r = f.run(&cfg);
-    assert!(!r.log.contains("Operation not permitted") && r.log.contains("rc=1"), "{}", r.log);
+    assert!(
+        !r.log.contains("Operation not permitted") && r.log.contains("rc=1"),
+        "{}",
+        r.log
+    );
 }

@@ -90,13 +90,21 @@ impl CapsPlan {
         }
         // Capabilities of a newer kernel than the caps crate knows: never granted, so
         // they leave the bounding set by number.
-        let named = caps::all().iter().map(|c| c.index() as u32).max().unwrap_or(0);
+        let named = caps::all()
+            .iter()
+            .map(|c| c.index() as u32)
+            .max()
+            .unwrap_or(0);
         for n in named + 1..=cap_last_cap() {
             // SAFETY: prctl with integer arguments.
             if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) } != 0 {
                 let e = nix::Error::last();
                 if e != nix::Error::EINVAL {
-                    return Err(Error::sys("prctl PR_CAPBSET_DROP", format!("capability {n}"), e));
+                    return Err(Error::sys(
+                        "prctl PR_CAPBSET_DROP",
+                        format!("capability {n}"),
+                        e,
+                    ));
                 }
             }
         }
@@ -131,7 +139,13 @@ pub(crate) fn cap_last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| caps::all().iter().map(|c| c.index() as u32).max().unwrap_or(0))
+        .unwrap_or_else(|| {
+            caps::all()
+                .iter()
+                .map(|c| c.index() as u32)
+                .max()
+                .unwrap_or(0)
+        })
 }
 
 /// The name of capability number `n`, if berth knows it.

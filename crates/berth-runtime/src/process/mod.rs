@@ -73,7 +73,11 @@ impl ProcessPlan {
         Ok(ProcessPlan {
             exec: ExecPlan::new(p)?,
             user: UserPlan::new(p.user()),
-            caps: p.capabilities().as_ref().map(CapsPlan::new).transpose()?,
+            // No `capabilities` means none at all (as runc: every set empty), never
+            // "keep the runtime's".
+            caps: Some(CapsPlan::new(
+                p.capabilities().as_ref().unwrap_or(&no_capabilities()),
+            )?),
             rlimits: p
                 .rlimits()
                 .iter()
@@ -115,6 +119,18 @@ fn check_linux(linux: &oci_spec::runtime::Linux) -> Result<()> {
     // linux.mountLabel: with SELinux off it is ignored, as runc does (the label is only
     // a mount option then); with SELinux on, the rootfs code passes it as context=.
     Ok(())
+}
+
+/// Every set empty. (oci-spec's `LinuxCapabilities::default()` is runc's default
+/// trio, not "none".)
+fn no_capabilities() -> oci_spec::runtime::LinuxCapabilities {
+    let mut c = oci_spec::runtime::LinuxCapabilities::default();
+    c.set_bounding(None);
+    c.set_effective(None);
+    c.set_inheritable(None);
+    c.set_permitted(None);
+    c.set_ambient(None);
+    c
 }
 
 /// A C string from config text, refusing interior NULs.

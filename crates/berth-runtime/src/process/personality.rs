@@ -70,6 +70,9 @@ mod tests {
             serde_json::from_value(serde_json::json!({"domain": "LINUX", "flags": ["NOPE"]}))
                 .unwrap();
         let e = Personality::new(&p).unwrap_err().to_string();
-        assert!(e.contains("linux.personality.flags") && e.contains("NOPE"), "{e}");
+        assert!(
+            e.contains("linux.personality.flags") && e.contains("NOPE"),
+            "{e}"
+        );
     }
 }

@@ -4,8 +4,7 @@
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
-    Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process, Scheduler,
 };
 
 /// `struct sched_attr`, SCHED_ATTR_SIZE_VER0.
@@ -52,16 +51,18 @@ impl SchedPlan {
 
     /// First thing in the process: the initial CPU affinity.
     pub fn apply_initial(&self) -> Result<()> {
-        set_affinity(self.initial_cpus.as_ref(), "process.execCPUAffinity.initial")
+        set_affinity(
+            self.initial_cpus.as_ref(),
+            "process.execCPUAffinity.initial",
+        )
     }
 
     /// Scheduler and I/O priority, while the process still has its capabilities.
     pub fn apply(&self) -> Result<()> {
         if let Some(attr) = &self.attr {
             // SAFETY: a valid sched_attr whose size field matches the struct.
-            let r = unsafe {
-                libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0)
-            };
+            let r =
+                unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) };
             if r != 0 {
                 return Err(Error::sys(
                     "sched_setattr",
@@ -164,7 +165,9 @@ fn sched_attr(s: &Scheduler) -> Result<SchedAttr> {
             return Err(bad("SCHED_DEADLINE needs a runtime".into()));
         }
         if deadline != 0 && runtime > deadline {
-            return Err(bad(format!("runtime {runtime} is above deadline {deadline}")));
+            return Err(bad(format!(
+                "runtime {runtime} is above deadline {deadline}"
+            )));
         }
         if period != 0 && deadline > period {
             return Err(bad(format!("deadline {deadline} is above period {period}")));

@@ -38,12 +38,29 @@ pub(crate) unsafe fn clone_parent(into_cgroup: Option<RawFd>) -> nix::Result<i32
         };
         // SAFETY: a valid clone_args of the size passed; no stack, so the child runs on
         // a copy of ours as with fork.
-        let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
-        return if r < 0 { Err(nix::Error::last()) } else { Ok(r as i32) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        return if r < 0 {
+            Err(nix::Error::last())
+        } else {
+            Ok(r as i32)
+        };
     }
     // SAFETY: raw clone with no new stack behaves as fork.
     let r = unsafe {
-        libc::syscall(libc::SYS_clone, (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     if r < 0 {
         Err(nix::Error::last())

@@ -50,7 +50,8 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
                     write_file(procs, b"0")?;
                 }
                 // SAFETY: as above.
-                unsafe { super::clone::clone_parent(None) }.map_err(|e| Error::sys("clone", "container init", e))?
+                unsafe { super::clone::clone_parent(None) }
+                    .map_err(|e| Error::sys("clone", "container init", e))?
             }
             Err(e) => return Err(Error::sys("clone3", "container init", e)),
         };
@@ -372,8 +373,12 @@ fn join_session_keyring(id: &str) -> Result<()> {
 
 /// Writes a small value to a (cgroup) file given as a C path.
 fn write_file(path: &std::ffi::CStr, value: &[u8]) -> Result<()> {
-    let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| Error::sys("open", path.to_string_lossy(), e))?;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", path.to_string_lossy(), e))?;
     nix::unistd::write(&fd, value).map_err(|e| Error::sys("write", path.to_string_lossy(), e))?;
     Ok(())
 }

@@ -59,8 +59,12 @@ impl CgroupJoin {
         let tasks = attach.tasks.iter().map(|t| c(t)).collect::<Result<_>>()?;
         let unified = match attach.unified {
             Some(dir) => {
-                let fd = nix::fcntl::open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(|e| Error::sys("open", dir.display(), e))?;
+                let fd = nix::fcntl::open(
+                    &dir,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| Error::sys("open", dir.display(), e))?;
                 Some((fd, c(&dir.join("cgroup.procs"))?))
             }
             None => None,

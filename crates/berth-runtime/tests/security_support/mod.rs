@@ -66,7 +66,13 @@ impl Fixture {
     /// A config running `script`, root, default-ish capabilities, pid/mount/ipc/uts
     /// namespaces, /proc, a 1777 tmpfs on /tmp and /out bound from the host.
     pub fn config(&self, script: &str) -> serde_json::Value {
-        let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE"];
+        let caps = [
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_SETUID",
+            "CAP_SETGID",
+            "CAP_DAC_OVERRIDE",
+        ];
         serde_json::json!({
             "ociVersion": "1.2.0",
             "root": {"path": "rootfs"},
@@ -100,16 +106,19 @@ impl Fixture {
 
     /// create, start, wait, delete; panics (with the error) if create fails.
     pub fn run(&self, cfg: &serde_json::Value) -> Run {
-        self.try_run(cfg).unwrap_or_else(|e| panic!("create failed: {e}"))
+        self.try_run(cfg)
+            .unwrap_or_else(|e| panic!("create failed: {e}"))
     }
 
     /// As `run`, returning create's error instead.
     pub fn try_run(&self, cfg: &serde_json::Value) -> Result<Run, berth_runtime::Error> {
         self.write(cfg);
         let _ = std::fs::remove_file(self.dir.join("out/log"));
-        let mut c =
-            self.runtime
-                .create(&self.id, &self.dir.join("bundle"), &CreateOptions::default())?;
+        let mut c = self.runtime.create(
+            &self.id,
+            &self.dir.join("bundle"),
+            &CreateOptions::default(),
+        )?;
         c.start().unwrap();
         let status = c.wait().unwrap();
         c.delete(false).unwrap();
@@ -131,7 +140,11 @@ impl Fixture {
     }
 
     pub fn assert_nothing_left(&self) {
-        assert!(self.runtime.load(&self.id).is_err(), "state of {} left", self.id);
+        assert!(
+            self.runtime.load(&self.id).is_err(),
+            "state of {} left",
+            self.id
+        );
         for h in ["pids", "memory", "cpu", "devices", "freezer"] {
             let p = format!("/sys/fs/cgroup/{h}{}", self.cgroup);
             assert!(!std::path::Path::new(&p).exists(), "cgroup {p} left");

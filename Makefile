@@ -4,7 +4,8 @@
 #
 # Variables: CARGO_TARGET_DIR (default target), BERTH (the binary under test),
 # RUNTIME (what hack/demo.sh and hack/podman-test.sh drive; default BERTH),
-# BENCH_ARGS (passed to hack/bench), CONFORMANCE (the conformance suite's runner).
+# BENCH_ARGS (passed to hack/bench), CONFORMANCE (the conformance suite's runner),
+# ENGINES (the engines `make engines` drives: podman containerd docker).
 
 SHELL := /bin/bash
 .NOTPARALLEL:
@@ -19,8 +20,9 @@ BERTH      ?= $(abspath $(TARGET_DIR)/release/berth)
 RUNTIME    ?= $(BERTH)
 BENCH_ARGS ?=
 CONFORMANCE ?= runtime-tools-tests/run.sh
+ENGINES    ?= podman containerd docker
 STAGE      := hack/stage.sh
-STAGES     := fmt-check clippy release-build unit conformance podman-test
+STAGES     := fmt-check clippy release-build unit conformance podman-test engines
 TEST_TALLY := $(TARGET_DIR)/make-test.stages
 
 .PHONY: all build demo test bench clean deps $(STAGES)
@@ -67,6 +69,11 @@ conformance:
 
 podman-test:
 	@$(STAGE) podman 600 env RUNTIME=$(RUNTIME) hack/podman-test.sh
+
+# Podman, containerd and Docker (if dockerd is installed) drive runc, then berth:
+# a scenario failing for both is the machine's, failing for berth only is berth's.
+engines:
+	@$(STAGE) engines 900 env BERTH=$(BERTH) ENGINES="$(ENGINES)" hack/engines/run.sh
 
 clean:
 	$(CARGO) clean

@@ -9,6 +9,8 @@
 #   RUNTIME=/usr/sbin/runc hack/podman-test.sh
 #
 # Output: PASS/FAIL lines, then "N passed, N failed". Exit status 0 only if all passed.
+# This is the quick smoke test of one runtime; hack/engines/podman.sh is the full
+# Podman suite (and hack/engines/run.sh every engine), each against runc and berth.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,16 +18,11 @@ cd "$(dirname "$0")/.."
 . hack/lib/bundle.sh
 # shellcheck source=hack/lib/cgroupfs.sh
 . hack/lib/cgroupfs.sh
+# shellcheck source=hack/lib/engine.sh
+. hack/lib/engine.sh
 
 IMAGE=localhost/berth-test/busybox
 
-# umount_under DIR: lazily unmount every mount below DIR, deepest first.
-umount_under() {
-    local m
-    findmnt -rn -o TARGET | { grep "^$1/" || true; } | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null || true
-    done
-}
 STEP_TIMEOUT=${STEP_TIMEOUT:-120}
 
 # ---------------------------------------------------------------------------
@@ -56,12 +53,8 @@ if [ "${1:-}" = --inner ]; then
 
     mkdir -p "$work/runtime-root" "$work/tmp" "$work/conf" "$work/networks"
     wrapper="$work/runtime-wrapper"
-    cat >"$wrapper" <<WRAP
-#!/bin/sh
-echo "\$*" >>"$work/runtime-calls.log"
-exec "$rt" --root "$work/runtime-root" "\$@"
-WRAP
-    chmod +x "$wrapper"
+    write_runtime_wrapper "$wrapper" "$rt" "$work/runtime-root" "$work/runtime-calls.log"
+    write_conmon_wrapper "$work/conmon"
 
     cat >"$work/conf/containers.conf" <<CONF
 [containers]
@@ -77,24 +70,16 @@ CONF
     export CONTAINERS_CONF="$work/conf/containers.conf"
     export TMPDIR="$work/tmp"
 
-    # Podman's defaults (nofile 1048576, nproc 4194304) need CAP_SYS_RESOURCE, which
-    # this machine's bounding set lacks: ask for the current limits instead. Podman
-    # lowers its own RLIMIT_NPROC to kernel.pid_max at start (32768 here), and the
-    # runtime inherits that, so nproc may not exceed it either. nproc must be listed
-    # or podman re-adds its default.
-    lim() { # lim VALUE CAP: VALUE, capped at CAP (VALUE may be "unlimited")
-        if [ "$1" = unlimited ] || [ "$1" -gt "$2" ]; then echo "$2"; else echo "$1"; fi
-    }
-    pid_max=$(cat /proc/sys/kernel/pid_max)
-    ulim=(--ulimit "nofile=$(ulimit -Sn):$(ulimit -Hn)"
-        --ulimit "nproc=$(lim "$(ulimit -Su)" "$pid_max"):$(lim "$(ulimit -Hu)" "$pid_max")")
+    # Podman's default nofile/nproc need CAP_SYS_RESOURCE: grant the current limits.
+    read -ra ulim <<<"$(host_ulimits | tr '\n' ' ')"
     pod() {
         timeout "$STEP_TIMEOUT" podman --root "$work/storage" --runroot "$work/run" \
             --tmpdir "$work/tmp" --storage-driver overlay --cgroup-manager=cgroupfs \
-            --runtime "$wrapper" "$@"
+            --conmon "$work/conmon" --runtime "$wrapper" "$@"
     }
     # shellcheck disable=SC2317  # called through the trap
     inner_cleanup() {
+        trap '' TERM INT # finish cleaning up even if stopped again
         # Not `podman system reset`: it also removes networks, which live outside our
         # private storage; rm -rf of the work dir removes the rest.
         pod rm -af -t 0 >/dev/null 2>&1 || true
@@ -175,22 +160,12 @@ done
 work=$(mktemp -d /tmp/berth-podman.XXXXXX)
 cgparent="/berth-podman-test-$$"
 outer_cleanup() {
+    trap '' TERM INT # finish cleaning up even if stopped again
     # Mounts live only in the private namespace, which is gone; still, be safe.
     umount_under "$work"
     rm -rf "$work"
-    # Processes left in our cgroup parent after a timeout (containers we started).
-    for c in /sys/fs/cgroup/*"$cgparent" /sys/fs/cgroup/*/"${cgparent#/}"; do
-        [ -d "$c" ] || continue
-        find "$c" -name cgroup.procs -exec cat {} + 2>/dev/null
-    done | sort -u | while read -r pid; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    sleep 0.2
-    # The cgroups podman made under our parent on the real v1 hierarchies.
-    for c in /sys/fs/cgroup/*"$cgparent" /sys/fs/cgroup/*/"${cgparent#/}"; do
-        [ -d "$c" ] || continue
-        find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
-    done
+    # Processes left in our cgroup parent after a timeout, then the cgroups.
+    kill_cgroup "$cgparent"
     return 0
 }
 trap outer_cleanup EXIT

@@ -109,7 +109,10 @@ pub struct Pids {
 /// Block I/O counters by device and operation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Blkio {
-    #[serde(rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ioServiceBytesRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
@@ -193,12 +196,18 @@ pub(crate) fn v1<'a>(dir: impl Fn(&str) -> Option<&'a Path>) -> Result<Stats> {
     if let Some(d) = dir("cpuacct") {
         s.cpu.usage.total = num(d, "cpuacct.usage")?;
         if let Ok(text) = fsutil::read(d, "cpuacct.usage_percpu") {
-            s.cpu.usage.percpu = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            s.cpu.usage.percpu = text
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
         }
         if let Ok(text) = fsutil::read(d, "cpuacct.usage_all") {
             // "cpu user system" header, then one line per cpu.
             for line in text.lines().skip(1) {
-                let f: Vec<u64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+                let f: Vec<u64> = line
+                    .split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
                 if f.len() == 3 {
                     s.cpu.usage.percpu_user.push(f[1]);
                     s.cpu.usage.percpu_kernel.push(f[2]);
@@ -238,7 +247,9 @@ pub(crate) fn v1<'a>(dir: impl Fn(&str) -> Option<&'a Path>) -> Result<Stats> {
         s.memory.kernel_tcp = entry("kmem.tcp")?;
         s.memory.raw = flat_keyed(d, "memory.stat")?;
         s.memory.cache = s.memory.raw.get("cache").copied().unwrap_or(0);
-        s.oom_kills = flat_keyed(d, "memory.oom_control")?.get("oom_kill").copied();
+        s.oom_kills = flat_keyed(d, "memory.oom_control")?
+            .get("oom_kill")
+            .copied();
     }
     if let Some(d) = dir("pids") {
         s.pids = pids_of(d)?;
@@ -412,7 +423,10 @@ mod tests {
     fn serializes_like_runc() {
         let v = serde_json::to_value(Stats::default()).unwrap();
         assert_eq!(v["cpu"]["throttling"], serde_json::json!({}));
-        assert_eq!(v["memory"]["usage"], serde_json::json!({"limit": 0, "failcnt": 0}));
+        assert_eq!(
+            v["memory"]["usage"],
+            serde_json::json!({"limit": 0, "failcnt": 0})
+        );
         assert_eq!(v["blkio"], serde_json::json!({}));
         assert!(v["network_interfaces"].is_null());
     }
@@ -449,5 +463,58 @@ mod tests {
         assert_eq!(s.memory.cache, 200);
         assert_eq!(s.oom_kills, Some(1));
         assert_eq!((s.pids.current, s.pids.limit), (3, 0));
+    }
+
+    #[test]
+    fn reads_v1_files() {
+        let d = std::env::temp_dir().join(format!("berth-stats-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        for (f, v) in [
+            ("cpuacct.usage", "5000\n"),
+            ("cpuacct.usage_percpu", "2000 3000 \n"),
+            ("cpuacct.stat", "user 2\nsystem 1\n"),
+            (
+                "cpu.stat",
+                "nr_periods 4\nnr_throttled 2\nthrottled_time 99\n",
+            ),
+            ("memory.usage_in_bytes", "8192\n"),
+            ("memory.max_usage_in_bytes", "9000\n"),
+            ("memory.limit_in_bytes", "65536\n"),
+            ("memory.failcnt", "3\n"),
+            ("memory.stat", "cache 100\nrss 200\n"),
+            (
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+            ),
+            ("pids.current", "2\n"),
+            ("pids.max", "10\n"),
+            (
+                "blkio.throttle.io_service_bytes_recursive",
+                "8:0 Read 512\nTotal 512\n",
+            ),
+        ] {
+            std::fs::write(d.join(f), v).unwrap();
+        }
+        let s = v1(|_| Some(d.as_path())).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+        let tick = 1_000_000_000 / clock_ticks();
+        assert_eq!(s.cpu.usage.total, 5000);
+        assert_eq!(s.cpu.usage.percpu, [2000, 3000]);
+        assert_eq!((s.cpu.usage.user, s.cpu.usage.kernel), (2 * tick, tick));
+        assert_eq!(s.cpu.throttling.throttled_time, 99);
+        assert_eq!(
+            s.memory.usage,
+            MemoryEntry {
+                limit: 65536,
+                usage: 8192,
+                max: 9000,
+                failcnt: 3
+            }
+        );
+        assert_eq!(s.memory.cache, 100);
+        assert_eq!(s.memory.raw["rss"], 200);
+        assert_eq!(s.oom_kills, Some(2));
+        assert_eq!((s.pids.current, s.pids.limit), (2, 10));
+        assert_eq!(s.blkio.io_service_bytes_recursive.len(), 1);
     }
 }

@@ -32,6 +32,10 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// `--ignore-paused`.
     pub ignore_paused: bool,
+    /// `--cgroup [controller[,controller]:]path` (repeatable): existing sub-cgroups of
+    /// the container's cgroup to run the process in; without a controller the path is
+    /// used in every hierarchy.
+    pub sub_cgroups: Vec<String>,
 }
 
 /// A process started by `exec`.
@@ -125,6 +129,12 @@ impl Container {
         if let Some(cg) = &cgroup {
             cg.apply(middle.as_raw())
                 .map_err(|e| kill_middle(e.into()))?;
+            join_sub_cgroups(&cg.state(), &options.sub_cgroups, middle.as_raw())
+                .map_err(kill_middle)?;
+        } else if !options.sub_cgroups.is_empty() {
+            return Err(kill_middle(Error::Config(
+                "--cgroup: the container has no cgroup".into(),
+            )));
         }
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
         let pid = match parent_ch.recv()? {
@@ -155,6 +165,79 @@ impl Container {
         }
         Ok(ExecProcess { pid })
     }
+}
+
+/// Resolves `--cgroup` values against the container's cgroup directories: (directory
+/// key, sub-path) pairs, the key `None` standing for every directory.
+fn parse_sub_cgroups(specs: &[String]) -> Result<Vec<(Option<Vec<String>>, String)>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let (ctrls, path) = match spec.split_once(':') {
+            Some((c, p)) => (
+                Some(c.split(',').map(str::to_string).collect::<Vec<_>>()),
+                p,
+            ),
+            None => (None, spec.as_str()),
+        };
+        let p = std::path::Path::new(path);
+        if path.is_empty()
+            || p.components().any(|c| {
+                !matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::RootDir
+                )
+            })
+        {
+            return Err(Error::Config(format!(
+                "--cgroup {spec:?}: want [controller:]path below the container's cgroup"
+            )));
+        }
+        if ctrls.is_none() && specs.len() > 1 {
+            return Err(Error::Config(format!(
+                "--cgroup {spec:?}: a path without a controller must be the only --cgroup"
+            )));
+        }
+        out.push((ctrls, path.trim_start_matches('/').to_string()));
+    }
+    Ok(out)
+}
+
+/// Moves `pid` into the sub-cgroups named by `--cgroup`; each must exist.
+fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i32) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (ctrls, sub) in parse_sub_cgroups(specs)? {
+        if let Some(names) = &ctrls {
+            for n in names {
+                let key = if state.driver == "v2" { "" } else { n.as_str() };
+                if !state.paths.contains_key(key) {
+                    return Err(Error::Config(format!(
+                        "--cgroup: the container has no {n} cgroup"
+                    )));
+                }
+            }
+        }
+        for (key, dir) in &state.paths {
+            let wanted = match &ctrls {
+                None => true,
+                Some(_) if state.driver == "v2" => true,
+                Some(names) => names.iter().any(|n| n == key),
+            };
+            if !wanted || !seen.insert(dir.join(&sub)) {
+                continue;
+            }
+            let target = dir.join(&sub);
+            if !target.is_dir() {
+                return Err(Error::Config(format!(
+                    "--cgroup: sub-cgroup {} does not exist",
+                    target.display()
+                )));
+            }
+            let procs = target.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string())
+                .map_err(|e| Error::io("join sub-cgroup", procs, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// A setup failure reported by the process; its text may already carry the
@@ -255,4 +338,33 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
     };
     let _ = ch.send(&Msg::Error(e.to_string()));
     init::exit(127)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_sub_cgroups;
+
+    fn specs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sub_cgroup_specs() {
+        let p = parse_sub_cgroups(&specs(&["cpu,memory:a/b", "pids:/c"])).unwrap();
+        assert_eq!(
+            p[0].0.as_deref(),
+            Some(&["cpu".to_string(), "memory".to_string()][..])
+        );
+        assert_eq!(p[0].1, "a/b");
+        assert_eq!(p[1].1, "c");
+        assert_eq!(parse_sub_cgroups(&specs(&["x"])).unwrap()[0].0, None);
+        for bad in [
+            &["../x"][..],
+            &["pids:"],
+            &["a", "pids:b"],
+            &["pids:a/../../b"],
+        ] {
+            assert!(parse_sub_cgroups(&specs(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

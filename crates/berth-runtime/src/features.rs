@@ -5,7 +5,7 @@
 use crate::OCI_VERSION;
 use oci_spec::runtime::{
     Apparmor, Arch, Cgroup, Features, IntelRdt, LinuxFeature, LinuxNamespaceType,
-    LinuxSeccompAction, Seccomp, Selinux,
+    LinuxSeccompAction, MemoryPolicy, Seccomp, Selinux,
 };
 use std::collections::HashMap;
 
@@ -154,6 +154,20 @@ pub fn features() -> Features {
     let mut rdt = IntelRdt::default();
     rdt.set_enabled(Some(false));
     linux.set_intel_rdt(Some(rdt));
+    let mut mp = MemoryPolicy::default();
+    mp.set_modes(Some(
+        crate::process::MEMORY_POLICY_MODES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect(),
+    ));
+    mp.set_flags(Some(
+        crate::process::MEMORY_POLICY_FLAGS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect(),
+    ));
+    linux.set_memory_policy(Some(mp));
     f.set_linux(Some(linux));
 
     let mut annotations = HashMap::new();

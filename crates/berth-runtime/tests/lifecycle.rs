@@ -8,7 +8,9 @@ use std::path::Path;
 mod support;
 use support::Fixture;
 
-const APPLETS: &[&str] = &["sh", "cat", "echo", "hostname", "id", "sleep", "true", "grep"];
+const APPLETS: &[&str] = &[
+    "sh", "cat", "echo", "hostname", "id", "sleep", "true", "grep",
+];
 
 /// config.json running `script` with sh, with every usual namespace, and `extra`
 /// merged into the top level.
@@ -362,10 +364,19 @@ fn quick_process_start_succeeds() {
 fn no_capabilities_in_the_config_means_none() {
     // runc: an absent process.capabilities gives empty sets, never the runtime's own.
     let f = fixture("nocaps");
-    f.config("grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status > /out/caps", serde_json::json!({}));
+    f.config(
+        "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status > /out/caps",
+        serde_json::json!({}),
+    );
     let mut cfg = f.read_config();
-    cfg["process"].as_object_mut().unwrap().remove("capabilities");
-    cfg["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+    cfg["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capabilities");
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
         {"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}));
     f.write_config(&cfg);
     let mut c = f.create().unwrap();
@@ -376,4 +387,28 @@ fn no_capabilities_in_the_config_means_none() {
         assert!(line.ends_with("0000000000000000"), "{caps}");
     }
     assert_eq!(caps.lines().count(), 3, "{caps}");
+}
+
+#[test]
+fn cgroup_mount_shows_the_containers_own_limits() {
+    // runc's v1 cgroup mount: a tmpfs with each hierarchy's container directory bound
+    // in, so the container reads its own limits, read-only.
+    let f = fixture("cgmount");
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max > /out/limits; \
+                  echo 1 > /sys/fs/cgroup/pids/pids.max 2>/dev/null; echo rc=$? >> /out/limits";
+    f.config(script, serde_json::json!({}));
+    let mut cfg = f.read_config();
+    cfg["mounts"].as_array_mut().unwrap().extend([
+        serde_json::json!({"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}),
+        serde_json::json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                           "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    ]);
+    cfg["linux"]["resources"] =
+        serde_json::json!({"memory": {"limit": 67108864}, "pids": {"limit": 42}});
+    f.write_config(&cfg);
+    let mut c = f.create().unwrap();
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let limits = std::fs::read_to_string(f.out().join("limits")).unwrap();
+    assert_eq!(limits, "67108864\n42\nrc=1\n");
 }

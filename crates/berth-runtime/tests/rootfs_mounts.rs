@@ -123,6 +123,7 @@ fn mounts_devices_masked_and_readonly_paths_follow_the_config() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     let host_kcore = Path::new("/proc/kcore").exists();
@@ -398,6 +399,7 @@ fn root_readonly_leaves_mounts_writable() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {
@@ -440,6 +442,7 @@ fn no_pivot_moves_the_rootfs_onto_root() {
         no_pivot: true,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     let host_marker = dir.0.join(&marker);
@@ -469,6 +472,7 @@ fn without_a_mount_namespace_only_chroot_happens() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: false,
+        cgroup_dirs: Vec::new(),
     };
     let refused = RootfsPlan::new(
         &spec(

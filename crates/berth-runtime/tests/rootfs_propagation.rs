@@ -32,6 +32,7 @@ fn propagation_options_and_rootfs_propagation_apply() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {
@@ -92,6 +93,7 @@ fn rootfs_propagation_private_unshares_a_shared_root() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {

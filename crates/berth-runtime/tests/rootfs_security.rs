@@ -33,6 +33,7 @@ fn destinations_through_symlinks_stay_inside_the_rootfs() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     let (a2, b2) = (a.clone(), b.clone());
@@ -100,6 +101,7 @@ fn proc_must_be_mounted_on_a_plain_directory() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {
@@ -129,6 +131,7 @@ fn mounts_resolving_into_proc_are_refused() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {
@@ -173,6 +176,7 @@ fn dangling_symlink_destination_is_created_inside_the_rootfs() {
         no_pivot: false,
         new_user_ns: false,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     let name2 = name.clone();

@@ -23,6 +23,7 @@ fn devices_are_bound_from_the_host_in_a_user_namespace() {
         no_pivot: false,
         new_user_ns: true,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {
@@ -97,6 +98,7 @@ fn user_namespace_binds_sysfs_and_devices_and_keeps_locked_flags() {
         no_pivot: false,
         new_user_ns: true,
         mount_ns: true,
+        cgroup_dirs: Vec::new(),
     };
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {

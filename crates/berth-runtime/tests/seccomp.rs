@@ -77,7 +77,7 @@ fn argument_conditions_filter() {
     // kill(pid, sig): two conditions on the same argument are ORed (runc's rule), so
     // USR1 and USR2 are refused; signal 0 still works. A filter that let USR1 through
     // would kill the shell.
-    let (status, log) = run(&f, 
+    let (status, log) = run(&f,
         "kill -USR1 $$ 2>/dev/null; echo usr1=$? >> /out/log; kill -USR2 $$ 2>/dev/null; echo usr2=$? >> /out/log; kill -0 $$; echo zero=$? >> /out/log",
         serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
             {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [

@@ -287,3 +287,26 @@ fn personality_linux32() {
     let r = f.run(&cfg);
     assert_eq!(r.log.trim(), std::env::consts::ARCH, "{r:?}");
 }
+
+#[test]
+fn memory_policy_is_seen_in_numa_maps() {
+    if !std::path::Path::new("/proc/self/numa_maps").exists() {
+        eprintln!("skipped: no NUMA support in this kernel");
+        return;
+    }
+    let f = Fixture::new("mempolicy");
+    let mut cfg = f.config("grep -c interleave:0 /proc/$$/numa_maps >> /out/log");
+    set(
+        &mut cfg,
+        "linux/memoryPolicy",
+        json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+    );
+    let r = f.run(&cfg);
+    assert!(
+        r.log.trim().parse::<u32>().unwrap_or(0) > 0,
+        "no interleave:0 mapping: {r:?}"
+    );
+    set(&mut cfg, "linux/memoryPolicy", json!({"mode": "MPOL_BIND"}));
+    let e = f.create_fails(&cfg);
+    assert!(e.contains("linux.memoryPolicy"), "{e}");
+}

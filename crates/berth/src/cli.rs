@@ -51,17 +51,34 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// The verbs implemented so far.
+/// runc's verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// checkpoint a running container
+    Checkpoint(commands::checkpoint::CheckpointArgs),
     /// create a container
     Create(commands::create::Args),
     /// delete any resources held by the container often used with detached container
     Delete(commands::delete::Args),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage
+    /// statistics
+    Events(commands::events::Args),
+    /// execute new process inside the container
+    Exec(commands::exec::Args),
+    /// show the enabled features
+    Features(commands::features::Args),
     /// kill sends the specified signal (default: SIGTERM) to the container's init process
     Kill(commands::kill::Args),
     /// lists containers started by berth with the given root
     List(commands::list::Args),
+    /// pause suspends all processes inside the container
+    Pause(commands::pause::Args),
+    /// ps displays the processes running inside a container
+    Ps(commands::ps::Args),
+    /// restore a container from a previous checkpoint
+    Restore(commands::checkpoint::RestoreArgs),
+    /// resumes all processes that have been previously paused
+    Resume(commands::pause::Args),
     /// create and run a container
     Run(commands::run::Args),
     /// create a new specification file
@@ -70,11 +87,16 @@ pub enum Command {
     Start(commands::start::Args),
     /// output the state of a container
     State(commands::state::Args),
+    /// update container resource constraints
+    Update(commands::update::Args),
+    /// write man pages and shell completions into a directory
+    #[command(hide = true)]
+    GenerateDocs(commands::docs::Args),
 }
 
 /// Global settings every command sees.
-// systemd_cgroup, rootless and criu are accepted for runc compatibility and read once
-// the systemd driver, rootless mode and checkpoint exist.
+// systemd_cgroup and rootless are accepted for runc compatibility and read once the
+// systemd driver and rootless mode exist.
 #[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Globals {
@@ -84,7 +106,7 @@ pub struct Globals {
     pub systemd_cgroup: bool,
     /// `--rootless` (stored; not used yet).
     pub rootless: Rootless,
-    /// `--criu` (stored; not used yet).
+    /// `--criu`: the binary for checkpoint and restore.
     pub criu: String,
 }
 
@@ -148,6 +170,24 @@ pub fn run(cli: Cli) -> i32 {
         Command::Spec(args) => commands::spec::run(args).map(|()| 0),
         Command::Start(args) => commands::start::run(&globals, args).map(|()| 0),
         Command::State(args) => commands::state::run(&globals, args).map(|()| 0),
+        Command::Checkpoint(args) => commands::checkpoint::checkpoint(&globals, args).map(|()| 0),
+        Command::Events(args) => commands::events::run(&globals, args).map(|()| 0),
+        Command::Exec(args) => {
+            return match commands::exec::run(&globals, args) {
+                Ok(code) => code,
+                Err(e) => {
+                    logging::fatal(&error_text(&e));
+                    commands::exec::EXEC_FAILED
+                }
+            }
+        }
+        Command::Features(args) => commands::features::run(&globals, args).map(|()| 0),
+        Command::Pause(args) => commands::pause::pause(&globals, args).map(|()| 0),
+        Command::Ps(args) => commands::ps::run(&globals, args).map(|()| 0),
+        Command::Restore(args) => commands::checkpoint::restore(&globals, args),
+        Command::Resume(args) => commands::pause::resume(&globals, args).map(|()| 0),
+        Command::Update(args) => commands::update::run(&globals, args).map(|()| 0),
+        Command::GenerateDocs(args) => commands::docs::run(args).map(|()| 0),
     };
     match result {
         Ok(code) => code,

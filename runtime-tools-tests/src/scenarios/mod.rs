@@ -1,14 +1,23 @@
 //! The scenario table: every scenario by name, in run order.
 
 mod cgroups;
+mod checkpoint;
 mod errors;
+mod events;
+mod exec;
+mod features;
 mod hook_failures;
 mod hooks;
 mod inside;
 mod lifecycle;
+mod list;
 mod misc;
 mod ns;
+mod pause;
+mod running;
+mod security;
 mod terminal;
+mod update;
 
 use crate::ctx::Ctx;
 use crate::verdict::Res;
@@ -102,4 +111,32 @@ pub static ALL: &[Scenario] = table![
     misc::config_updates_without_affect,
     misc::misc_props,
     misc::misc_props_invalid_version,
+    security::security_capabilities_sets,
+    security::security_ambient_nonroot,
+    security::security_capabilities_ungrantable,
+    security::security_capabilities_unknown_warns,
+    security::security_rlimits_all,
+    security::security_rlimits_raise_fails,
+    security::security_no_new_privileges_off,
+    security::security_seccomp_actions,
+    security::security_seccomp_arguments,
+    security::security_seccomp_notify,
+    security::security_seccomp_default_profile,
+    security::security_scheduling,
+    security::security_memory_policy,
+    security::security_personality,
+    security::security_lsm_disabled,
+    security::security_bad_inputs,
+    exec::exec_overrides,
+    exec::exec_exit_codes,
+    exec::exec_refused,
+    exec::exec_tty_console_socket,
+    exec::exec_sub_cgroup,
+    pause::pause_resume,
+    pause::ps_formats,
+    update::update_resources,
+    events::events_stats,
+    list::list_many,
+    features::features_document,
+    checkpoint::checkpoint_restore,
 ];

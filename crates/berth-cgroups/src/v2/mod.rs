@@ -130,7 +130,10 @@ impl CgroupManager for V2Manager {
     }
 
     fn self_attach(&self) -> crate::SelfAttach {
-        crate::SelfAttach { tasks: Vec::new(), unified: Some(self.dir.clone()) }
+        crate::SelfAttach {
+            tasks: Vec::new(),
+            unified: Some(self.dir.clone()),
+        }
     }
 
     fn pids(&self) -> Result<Vec<i32>> {

@@ -4,6 +4,7 @@
 mod caps;
 mod exec;
 mod lsm;
+mod mempolicy;
 mod personality;
 mod rlimits;
 mod sched;
@@ -13,6 +14,9 @@ mod user;
 pub(crate) use caps::{cap_last_cap, cap_name, CapsPlan};
 pub(crate) use exec::ExecPlan;
 pub(crate) use lsm::{apparmor_enabled, selinux_enabled, LsmPlan};
+pub(crate) use mempolicy::{
+    MemoryPolicy, FLAGS as MEMORY_POLICY_FLAGS, MODES as MEMORY_POLICY_MODES,
+};
 pub(crate) use personality::Personality;
 pub(crate) use rlimits::Rlimit;
 pub(crate) use sched::SchedPlan;
@@ -40,6 +44,9 @@ pub(crate) struct ProcessPlan {
     /// `linux.personality` (the container's, so also for exec'd processes when the
     /// caller sets it).
     pub personality: Option<Personality>,
+    /// `linux.memoryPolicy`, set by the init (exec'd processes are not its children,
+    /// so they do not inherit it).
+    pub memory_policy: Option<MemoryPolicy>,
 }
 
 impl ProcessPlan {
@@ -55,6 +62,11 @@ impl ProcessPlan {
                 .personality()
                 .as_ref()
                 .map(Personality::new)
+                .transpose()?;
+            plan.memory_policy = linux
+                .memory_policy()
+                .as_ref()
+                .map(MemoryPolicy::new)
                 .transpose()?;
             check_linux(linux)?;
         }
@@ -92,14 +104,18 @@ impl ProcessPlan {
             lsm: LsmPlan::new(p)?,
             sched: SchedPlan::new(p)?,
             personality: None,
+            memory_policy: None,
         })
     }
 
     /// In the init or exec'd process, after the mounts and before privileges are
-    /// dropped: personality, scheduler and I/O priority.
+    /// dropped: personality, memory policy, scheduler and I/O priority.
     pub fn apply_attributes(&self) -> Result<()> {
         if let Some(p) = &self.personality {
             p.apply()?;
+        }
+        if let Some(m) = &self.memory_policy {
+            m.apply()?;
         }
         self.sched.apply()
     }

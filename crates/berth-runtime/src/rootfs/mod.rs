@@ -9,6 +9,7 @@
 //! to format errors (and to read mountinfo on the rare `--no-pivot` path).
 
 mod buf;
+pub mod cgroup_v1;
 mod devices;
 mod masked;
 mod mounts;
@@ -42,6 +43,8 @@ pub struct RootfsOptions {
     /// rootfs is entered with chroot only and no mount is made (mounting would change
     /// the host).
     pub mount_ns: bool,
+    /// The container's cgroup directories, for a `cgroup` mount on a v1 host.
+    pub cgroup_dirs: Vec<cgroup_v1::CgroupDir>,
 }
 
 /// Everything the init needs to build the rootfs, prepared in the parent.
@@ -129,7 +132,7 @@ impl RootfsPlan {
             .mounts()
             .iter()
             .flatten()
-            .map(|m| MountPlan::new(m, unified))
+            .map(|m| MountPlan::new(m, unified, &options.cgroup_dirs))
             .collect::<Result<Vec<_>>>()?;
         let setup_dev = !mounts.iter().any(MountPlan::is_dev_bind);
         let devices = match linux.and_then(|l| l.devices().as_ref()) {

@@ -83,6 +83,10 @@ pub(super) struct MountPlan {
     /// A read-only tmpfs or /dev: mounted read-write so files can be created in
     /// it, remounted read-only by `finalize` (as runc does).
     pub(super) ro_later: bool,
+    /// `cgroup` on v1: (destination of the hierarchy's directory, host directory).
+    cgroup_binds: Vec<(CString, CString)>,
+    /// `cgroup` on v1: (link name, target) inside the destination.
+    cgroup_links: Vec<(CString, CString)>,
 }
 
 /// statfs's `f_type`, whatever its width on this architecture.
@@ -100,7 +104,11 @@ pub(super) fn host_is_unified() -> bool {
 
 impl MountPlan {
     /// Prepares one `mounts` entry; `unified` says whether `cgroup` means cgroup2.
-    pub(super) fn new(m: &Mount, unified: bool) -> Result<Self> {
+    pub(super) fn new(
+        m: &Mount,
+        unified: bool,
+        cgroups: &[super::cgroup_v1::CgroupDir],
+    ) -> Result<Self> {
         let opts = MountOptions::parse(m.options().iter().flatten().map(String::as_str));
         let typ = m.typ().as_deref().unwrap_or("");
         let (dest, display) = rel_path(m.destination())?;
@@ -176,7 +184,23 @@ impl MountPlan {
             Kind::Cgroup2 => Some(c"cgroup2".to_owned()),
             _ => Some(CString::new(typ).map_err(|_| bad("type contains a NUL byte"))?),
         };
+        let mut cgroup_binds = Vec::new();
+        let mut cgroup_links = Vec::new();
+        if kind == Kind::CgroupV1 {
+            let c = |s: &[u8]| CString::new(s).map_err(|_| bad("cgroup path contains a NUL byte"));
+            for d in cgroups {
+                let mut sub = dest.as_bytes().to_vec();
+                sub.push(b'/');
+                sub.extend_from_slice(d.name.as_bytes());
+                cgroup_binds.push((c(&sub)?, c(d.host.as_os_str().as_encoded_bytes())?));
+                for alias in &d.aliases {
+                    cgroup_links.push((c(alias.as_bytes())?, c(d.name.as_bytes())?));
+                }
+            }
+        }
         Ok(MountPlan {
+            cgroup_binds,
+            cgroup_links,
             dest,
             display,
             type_name,
@@ -233,11 +257,7 @@ impl MountPlan {
         self.check_proc(&fd)?;
         match self.kind {
             Kind::Bind => self.bind(root, &fd),
-            Kind::CgroupV1 => {
-                // Per-hierarchy, cgroupns-aware mounting is issue 4; until then the
-                // host's whole tree is bound, read-only as the options ask.
-                self.bind_tree(root, &fd, c"/sys/fs/cgroup")
-            }
+            Kind::CgroupV1 => self.mount_cgroup_v1(root, &fd),
             Kind::Sysfs | Kind::Cgroup2 => match self.mount_fs(&fd, self.data.as_deref()) {
                 Err(Errno::EPERM | Errno::EBUSY) if new_user_ns || self.kind == Kind::Cgroup2 => {
                     // In a user namespace without its own network (sysfs) or cgroup
@@ -319,6 +339,54 @@ impl MountPlan {
             // Reopen: the old fd names the covered directory, not the new mount.
             let fd = self.reopen(root)?;
             remount_keeping_locked(&fd, ProcFd::new(&fd).as_cstr(), flags, self.cleared)
+                .map_err(|e| self.err("remount", e))?;
+        }
+        self.apply_propagation(root)
+    }
+
+    /// See [`super::cgroup_v1`]: a tmpfs, each hierarchy's container directory bound
+    /// into it (with the mount's ro/nosuid/nodev/noexec), aliases as symlinks, and
+    /// the tmpfs itself made read-only last when asked.
+    fn mount_cgroup_v1(&self, root: BorrowedFd<'_>, fd: &OwnedFd) -> Result<()> {
+        let attrs = self.flags
+            & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        let tmpfs_flags = attrs - MsFlags::MS_RDONLY;
+        mount(
+            Some(c"tmpfs"),
+            ProcFd::new(fd).as_cstr(),
+            Some(c"tmpfs"),
+            tmpfs_flags,
+            Some(c"mode=755"),
+        )
+        .map_err(|e| self.err("mount", e))?;
+        for (dest, host) in &self.cgroup_binds {
+            let (sub, _) = open_or_create(root, dest, Leaf::Dir, ResolveFlag::empty())
+                .map_err(|e| self.err("open", e))?;
+            mount(
+                Some(host.as_c_str()),
+                ProcFd::new(&sub).as_cstr(),
+                None::<&CStr>,
+                MsFlags::MS_BIND,
+                None::<&CStr>,
+            )
+            .map_err(|e| self.err("mount", e))?;
+            if !attrs.is_empty() {
+                // Reopen: the old fd names the covered directory, not the new mount.
+                let sub = open_in_root(root, dest, ResolveFlag::empty())
+                    .map_err(|e| self.err("open", e))?;
+                let flags = attrs | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+                remount_keeping_locked(&sub, ProcFd::new(&sub).as_cstr(), flags, MsFlags::empty())
+                    .map_err(|e| self.err("remount", e))?;
+            }
+        }
+        let top = self.reopen(root)?;
+        for (link, target) in &self.cgroup_links {
+            nix::unistd::symlinkat(target.as_c_str(), &top, link.as_c_str())
+                .map_err(|e| self.err("symlink", e))?;
+        }
+        if attrs.contains(MsFlags::MS_RDONLY) {
+            let flags = attrs | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+            remount_keeping_locked(&top, ProcFd::new(&top).as_cstr(), flags, MsFlags::empty())
                 .map_err(|e| self.err("remount", e))?;
         }
         self.apply_propagation(root)
@@ -500,7 +568,7 @@ mod tests {
             .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .build()
             .unwrap();
-        MountPlan::new(&m, false)
+        MountPlan::new(&m, false, &[])
     }
 
     #[test]

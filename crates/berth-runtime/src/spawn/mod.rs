@@ -92,7 +92,7 @@ pub(crate) fn create(
     };
 
     let fifo_path = dir.join(EXEC_FIFO);
-    let mut plan = InitPlan::new(id, &bundle, options, &fifo_path)?;
+    let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
     undo.cgroup = Some(cgroup.as_ref());
     cgroup.create()?;
     if let Some(res) = bundle

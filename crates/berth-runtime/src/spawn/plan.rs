@@ -84,6 +84,7 @@ impl InitPlan {
         bundle: &Bundle,
         options: &CreateOptions,
         fifo_path: &Path,
+        cgroup_paths: &std::collections::BTreeMap<String, std::path::PathBuf>,
     ) -> Result<Self> {
         let spec = &bundle.spec;
         let ns = NamespacePlan::from_spec(spec)?;
@@ -103,6 +104,7 @@ impl InitPlan {
                 no_pivot: options.no_pivot,
                 new_user_ns: ns.new.contains(CloneFlags::CLONE_NEWUSER),
                 mount_ns: ns.has(CloneFlags::CLONE_NEWNS),
+                cgroup_dirs: crate::rootfs::cgroup_v1::from_paths(cgroup_paths),
             },
         )?;
         let uts = ns.has(CloneFlags::CLONE_NEWUTS);

@@ -9,6 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
+/// Held while busybox is copied and while a container is created: a child forked by
+/// `create` in one test must not inherit the write fd of a copy in another, or the
+/// copied busybox cannot be executed (ETXTBSY).
+static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
+    FORK_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub struct Fixture {
     pub dir: PathBuf,
     pub runtime: Runtime,
@@ -34,7 +43,10 @@ impl Fixture {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
         std::fs::create_dir_all(dir.join("out")).unwrap();
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        {
+            let _guard = fork_lock();
+            std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        }
         let list = std::process::Command::new("/bin/busybox")
             .arg("--list")
             .output()
@@ -114,11 +126,15 @@ impl Fixture {
     pub fn try_run(&self, cfg: &serde_json::Value) -> Result<Run, berth_runtime::Error> {
         self.write(cfg);
         let _ = std::fs::remove_file(self.dir.join("out/log"));
-        let mut c = self.runtime.create(
-            &self.id,
-            &self.dir.join("bundle"),
-            &CreateOptions::default(),
-        )?;
+        let created = {
+            let _guard = fork_lock();
+            self.runtime.create(
+                &self.id,
+                &self.dir.join("bundle"),
+                &CreateOptions::default(),
+            )
+        };
+        let mut c = created?;
         c.start().unwrap();
         let status = c.wait().unwrap();
         c.delete(false).unwrap();

@@ -1,0 +1,298 @@
+//! `berth exec`: run a new process in a running container, from a process.json or from
+//! inline arguments on top of the container's own process (runc's `getProcess`).
+
+use crate::cli::Globals;
+use crate::paths;
+use anyhow::{anyhow, bail, Context};
+use berth_runtime::{Container, ExecOptions, Status};
+use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// The exit status of a failed `exec` (runc's `fatalWithCode(err, 255)`).
+pub const EXEC_FAILED: i32 = 255;
+
+/// `exec [flags] <container-id> <command> [args...]`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the
+    /// master end of the console's pseudoterminal
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// current working directory in the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// set environment variables
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// additional gids
+    #[arg(short = 'g', long, value_name = "GID")]
+    pub additional_gids: Vec<i64>,
+    /// path to the process.json
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// set the asm process label for the process commonly used with selinux
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// set the apparmor profile for the process
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// set the no new privileges value for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// add a capability to the bounding set for the process
+    #[arg(short, long, value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Pass N additional file descriptors to the container (stdio + N in total)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
+    #[arg(long, value_name = "CGROUP")]
+    pub cgroup: Vec<String>,
+    /// allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    #[arg(value_name = "container-id")]
+    pub id: String,
+    /// the command and its arguments (unless --process is given)
+    #[arg(
+        value_name = "command",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+/// Returns the process's exit status (0 when detached); errors exit 255 as in runc.
+pub fn run(globals: &Globals, args: Args) -> anyhow::Result<i32> {
+    execute(globals, &args).context("exec failed")
+}
+
+fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
+    berth_runtime::validate_id(&args.id)?;
+    let container = super::runtime(globals)?.load(&args.id)?;
+    match container.status() {
+        Status::Stopped => bail!("cannot exec in a stopped container"),
+        Status::Paused if !args.ignore_paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
+        _ => {}
+    }
+    if args.process.is_none() && args.command.is_empty() {
+        bail!("process args cannot be empty");
+    }
+    let process = process_of(&container, args)?;
+    let terminal = process.terminal().unwrap_or(false);
+    let abs = |p: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<PathBuf>> {
+        p.as_deref()
+            .map(|p| {
+                paths::absolute(p)
+                    .with_context(|| format!("can't convert --{flag} argument to absolute path"))
+            })
+            .transpose()
+    };
+    let mut options = ExecOptions {
+        console_socket: abs(&args.console_socket, "console-socket")?,
+        pid_file: abs(&args.pid_file, "pid-file")?,
+        preserve_fds: args.preserve_fds + listen_fds(),
+        ignore_paused: args.ignore_paused,
+        sub_cgroups: args.cgroup.clone(),
+    };
+    // runc's checkTerminal.
+    if args.detach && terminal && options.console_socket.is_none() {
+        bail!("cannot allocate tty if runc will detach without setting console socket");
+    }
+    if (!args.detach || !terminal) && options.console_socket.is_some() {
+        bail!("cannot use console socket if runc will not detach or allocate tty");
+    }
+    let mut console = None;
+    if terminal && !args.detach {
+        let listener = crate::tty::Listener::new(&format!("exec-{}", args.id))?;
+        options.console_socket = Some(listener.path().to_path_buf());
+        console = Some(listener);
+    }
+    let child = container.exec(&process, &options)?;
+    if args.detach {
+        return Ok(0);
+    }
+    crate::signals::forward_to(child.pid())?;
+    let bridge = match console.as_mut() {
+        Some(l) => Some(crate::tty::Bridge::start(l.master()?)?),
+        None => None,
+    };
+    let status = child.wait()?;
+    if let Some(b) = bridge {
+        b.finish();
+    }
+    Ok(status.code())
+}
+
+/// `$LISTEN_FDS` counts toward the preserved fds as in runc.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The process to start: `--process FILE`, or the container's process with the
+/// inline arguments and flags on top (runc's `getProcess`).
+pub fn process_of(container: &Container, args: &Args) -> anyhow::Result<Process> {
+    if let Some(path) = &args.process {
+        let data = std::fs::read(path).with_context(|| format!("open {}", path.display()))?;
+        let process: Process = serde_json::from_slice(&data)
+            .map_err(|e| anyhow!("parse process {}: {e}", path.display()))?;
+        validate(&process)?;
+        return Ok(process);
+    }
+    let mut p = container
+        .config()
+        .process()
+        .clone()
+        .ok_or_else(|| anyhow!("process property must not be empty"))?;
+    p.set_args(Some(args.command.clone()));
+    if let Some(cwd) = &args.cwd {
+        p.set_cwd(PathBuf::from(cwd));
+    }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
+    if !args.cap.is_empty() {
+        p.set_capabilities(Some(add_caps(p.capabilities().clone(), &args.cap)?));
+    }
+    p.set_env(Some(merge_env(
+        p.env().clone().unwrap_or_default(),
+        &args.env,
+    )));
+    p.set_terminal(Some(args.tty));
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    let mut user = p.user().clone();
+    if let Some(spec) = &args.user {
+        let (uid, gid) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec.as_str(), None),
+        };
+        if let Some(g) = gid {
+            let gid: u32 = g
+                .parse()
+                .map_err(|e| anyhow!("parsing {g} as int for gid failed: {e}"))?;
+            user.set_gid(gid);
+        }
+        let uid: u32 = uid
+            .parse()
+            .map_err(|e| anyhow!("parsing {uid} as int for uid failed: {e}"))?;
+        user.set_uid(uid);
+    }
+    if !args.additional_gids.is_empty() {
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        for &g in &args.additional_gids {
+            let g = u32::try_from(g)
+                .map_err(|_| anyhow!("additional-gids must be a positive number {g}"))?;
+            gids.push(g);
+        }
+        user.set_additional_gids(Some(gids));
+    }
+    p.set_user(user);
+    validate(&p)?;
+    Ok(p)
+}
+
+/// runc's `validateProcessSpec`.
+fn validate(p: &Process) -> anyhow::Result<()> {
+    let cwd = p.cwd();
+    if cwd.as_os_str().is_empty() {
+        bail!("Cwd property must not be empty");
+    }
+    if !cwd.is_absolute() {
+        bail!("Cwd must be an absolute path");
+    }
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("args must not be empty");
+    }
+    if p.selinux_label().as_ref().is_some_and(|l| !l.is_empty()) {
+        bail!("selinux label is specified in config, but selinux is disabled or not supported");
+    }
+    Ok(())
+}
+
+/// `--env` entries appended to the container's; a later entry for the same name wins
+/// (as the environment runc's init builds with setenv).
+fn merge_env(mut env: Vec<String>, extra: &[String]) -> Vec<String> {
+    env.extend(extra.iter().cloned());
+    let mut seen = HashSet::new();
+    let mut out: Vec<String> = env
+        .into_iter()
+        .rev()
+        .filter(|e| seen.insert(e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string()))
+        .collect();
+    out.reverse();
+    out
+}
+
+/// `--cap`: added to the bounding, effective, permitted and ambient sets (runc 1.1.5
+/// leaves the inheritable set alone).
+fn add_caps(
+    caps: Option<LinuxCapabilities>,
+    extra: &[String],
+) -> anyhow::Result<LinuxCapabilities> {
+    let mut caps = caps.unwrap_or_else(|| {
+        let empty = HashSet::new();
+        let mut c = LinuxCapabilities::default();
+        c.set_bounding(Some(empty.clone()))
+            .set_effective(Some(empty.clone()))
+            .set_permitted(Some(empty.clone()))
+            .set_inheritable(Some(empty.clone()))
+            .set_ambient(Some(empty));
+        c
+    });
+    for name in extra {
+        let full = if name.to_ascii_uppercase().starts_with("CAP_") {
+            name.to_ascii_uppercase()
+        } else {
+            format!("CAP_{}", name.to_ascii_uppercase())
+        };
+        let cap: Capability = serde_json::from_value(full.into())
+            .map_err(|_| anyhow!("unknown capability {name:?}"))?;
+        let add = |set: Option<HashSet<Capability>>| {
+            let mut s = set.unwrap_or_default();
+            s.insert(cap);
+            Some(s)
+        };
+        caps.set_bounding(add(caps.bounding().clone()));
+        caps.set_effective(add(caps.effective().clone()));
+        caps.set_permitted(add(caps.permitted().clone()));
+        caps.set_ambient(add(caps.ambient().clone()));
+    }
+    Ok(caps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_env;
+
+    #[test]
+    fn later_env_entries_win() {
+        let env = merge_env(
+            vec!["PATH=/bin".into(), "TERM=xterm".into()],
+            &["A=1".into(), "PATH=/x".into()],
+        );
+        assert_eq!(env, ["TERM=xterm", "A=1", "PATH=/x"]);
+    }
+}

@@ -1,0 +1,147 @@
+# shellcheck shell=bash disable=SC2154  # t_expect writes $work/err: the caller sets work
+# Helpers shared by the engine tests (hack/engines/*.sh, hack/podman-test.sh): the
+# PASS/FAIL tally, a `--root`-pinning runtime wrapper, unmounting, and stopping what a
+# test started by pid. Source it; it defines functions and the tally counters only.
+
+T_PASSED=0
+T_FAILED=0
+T_SKIPPED=0
+T_RT=${T_RT:-}
+
+# t_pass/t_fail/t_skip TEXT: one result line, tagged with the runtime under test.
+t_pass() {
+    echo "PASS: [$T_RT] $*"
+    T_PASSED=$((T_PASSED + 1))
+}
+t_fail() {
+    echo "FAIL: [$T_RT] $*"
+    T_FAILED=$((T_FAILED + 1))
+}
+# A skip carries its reason and does not count as passed or failed.
+t_skip() {
+    echo "SKIP: [$T_RT] $*"
+    T_SKIPPED=$((T_SKIPPED + 1))
+}
+
+# t_summary: the closing line; exit status 0 only if nothing failed.
+t_summary() {
+    local s=""
+    [ "$T_SKIPPED" -gt 0 ] && s=" ($T_SKIPPED skipped)"
+    echo "$T_PASSED passed, $T_FAILED failed$s"
+    [ "$T_FAILED" -eq 0 ]
+}
+
+# t_err FILE: the last lines of a command's stderr on one line, for a FAIL message.
+t_err() {
+    [ -s "$1" ] || return 0
+    tail -n 4 "$1" | tr -d '\0' | tr '\n' ' ' | cut -c1-400
+}
+
+# write_runtime_wrapper PATH RUNTIME ROOT LOG: an executable that runs
+# `RUNTIME --root ROOT "$@"` and appends its arguments to LOG. Engines that drop
+# --runtime-flag in their cleanup paths (Podman 4.3) still reach the private root.
+write_runtime_wrapper() {
+    local path=$1 rt=$2 root=$3 log=$4
+    mkdir -p "$root"
+    cat >"$path" <<WRAP
+#!/bin/sh
+echo "\$*" >>"$log"
+exec "$rt" --root "$root" "\$@"
+WRAP
+    chmod +x "$path"
+}
+
+# write_conmon_wrapper PATH: conmon started from its bundle directory, where conmon
+# 2.1.6 writes the "oom" marker file and where Podman looks for it.
+write_conmon_wrapper() {
+    local path=$1 conmon
+    conmon=$(command -v conmon) || { echo "conmon not found" >&2; return 1; }
+    cat >"$path" <<WRAP
+#!/bin/sh
+b=
+prev=
+for a in "\$@"; do
+    case "\$prev" in -b|--bundle) b=\$a ;; esac
+    case "\$a" in --bundle=*) b=\${a#--bundle=} ;; esac
+    prev=\$a
+done
+[ -n "\$b" ] && cd "\$b"
+exec "$conmon" "\$@"
+WRAP
+    chmod +x "$path"
+}
+
+# umount_under DIR: lazily unmount every mount below DIR, deepest first.
+umount_under() {
+    local m
+    findmnt -rn -o TARGET | { grep "^$1/" || true; } | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
+}
+
+# stop_pid PID [SECONDS]: TERM, wait up to SECONDS (default 10), then KILL. Only for
+# processes the calling test started itself.
+stop_pid() {
+    local pid=$1 secs=${2:-10} i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# cgroup_dirs PARENT: every cgroup directory named PARENT (a path such as
+# /berth-engines-123) or below it, on every mounted v1/v2 hierarchy, deepest first.
+cgroup_dirs() {
+    local p=${1#/} c
+    for c in /sys/fs/cgroup/*/"$p" /sys/fs/cgroup/"$p"; do
+        [ -d "$c" ] || continue
+        find "$c" -depth -type d
+    done 2>/dev/null
+}
+
+# kill_cgroup PARENT: KILL the processes left in PARENT's cgroups (containers this
+# test started), then remove the cgroup directories.
+kill_cgroup() {
+    local d pid
+    for d in $(cgroup_dirs "$1"); do
+        cat "$d/cgroup.procs" 2>/dev/null
+    done | sort -u | while read -r pid; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    sleep 0.2
+    for d in $(cgroup_dirs "$1"); do
+        [ -e "$d/freezer.state" ] && echo THAWED >"$d/freezer.state" 2>/dev/null
+        rmdir "$d" 2>/dev/null || true
+    done
+    return 0
+}
+
+# host_ulimits: print `--ulimit` arguments granting the current nofile/nproc limits
+# (Podman's defaults need CAP_SYS_RESOURCE, missing here). nproc is capped at
+# kernel.pid_max, which Podman lowers its own limit to, and must be listed or Podman
+# re-adds its default.
+host_ulimits() {
+    local pid_max
+    pid_max=$(cat /proc/sys/kernel/pid_max)
+    _lim() { if [ "$1" = unlimited ] || [ "$1" -gt "$2" ]; then echo "$2"; else echo "$1"; fi; }
+    echo "--ulimit nofile=$(ulimit -Sn):$(ulimit -Hn)"
+    echo "--ulimit nproc=$(_lim "$(ulimit -Su)" "$pid_max"):$(_lim "$(ulimit -Hu)" "$pid_max")"
+}
+
+# t_expect NAME WANT_RC REGEX COMMAND...: run COMMAND (stderr to $work/err), compare
+# its exit code and its output (carriage returns and NULs dropped, lines joined by
+# '|') against an anchored extended REGEX, and record PASS or FAIL.
+t_expect() {
+    local name=$1 want_rc=$2 want=$3 out rc
+    shift 3
+    out=$("$@" 2>"$work/err") && rc=0 || rc=$?
+    out=$(printf '%s' "$out" | tr -d '\r\0' | paste -sd'|')
+    if [ "$rc" = "$want_rc" ] && [[ $out =~ ^${want}$ ]]; then
+        t_pass "$name"
+    else
+        t_fail "$name: exit $rc (want $want_rc), output '${out:0:200}', stderr: $(t_err "$work/err")"
+    fi
+}

@@ -14,6 +14,9 @@ pub(crate) struct Bundle {
     /// Absolute, canonical rootfs directory.
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// `linux.seccomp.flags` has SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, which oci-spec
+    /// 0.8.4 cannot parse: taken out of the JSON and carried here.
+    pub seccomp_wait_killable_recv: bool,
 }
 
 impl Bundle {
@@ -30,6 +33,7 @@ impl Bundle {
         let mut value: serde_json::Value = serde_json::from_slice(&data)
             .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
         drop_unknown_capabilities(&mut value);
+        let seccomp_wait_killable_recv = take_wait_killable_recv(&mut value);
         let spec: Spec = serde_json::from_value(value.clone()).map_err(|e| {
             let located = locate_error(&value).unwrap_or_else(|| e.to_string());
             Error::Config(format!("{}: {located}", config.display()))
@@ -55,7 +59,12 @@ impl Bundle {
         {
             return Err(Error::Config("process.args must not be empty".into()));
         }
-        Ok(Bundle { dir, rootfs, spec })
+        Ok(Bundle {
+            dir,
+            rootfs,
+            spec,
+            seccomp_wait_killable_recv,
+        })
     }
 }
 
@@ -83,6 +92,21 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) {
             });
         }
     }
+}
+
+/// Removes SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV from `linux.seccomp.flags` (oci-spec
+/// does not know the name) and says whether it was there.
+fn take_wait_killable_recv(config: &mut Value) -> bool {
+    const NAME: &str = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
+    let Some(flags) = config
+        .pointer_mut("/linux/seccomp/flags")
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    let before = flags.len();
+    flags.retain(|f| f.as_str() != Some(NAME));
+    flags.len() != before
 }
 
 /// When config.json does not parse as a whole, finds the innermost known field that
@@ -169,7 +193,19 @@ fn check_version(v: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_version, drop_unknown_capabilities, locate_error};
+    use super::{check_version, drop_unknown_capabilities, locate_error, take_wait_killable_recv};
+
+    #[test]
+    fn wait_killable_recv_is_taken_out() {
+        let mut v = serde_json::json!({"linux": {"seccomp": {"flags": [
+            "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}}});
+        assert!(take_wait_killable_recv(&mut v));
+        assert_eq!(
+            v["linux"]["seccomp"]["flags"],
+            serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"])
+        );
+        assert!(!take_wait_killable_recv(&mut v));
+    }
 
     #[test]
     fn parse_errors_name_the_field() {

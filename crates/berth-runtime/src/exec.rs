@@ -74,6 +74,9 @@ struct ExecPlan {
     join: Vec<(OwnedFd, CloneFlags, String)>,
     console: Option<OwnedFd>,
     preserve_fds: u32,
+    /// How the intermediate joins the container's cgroups itself (empty with
+    /// `--cgroup` sub-cgroups: then the parent places it).
+    cgroup_join: crate::spawn::plan::CgroupJoin,
 }
 
 impl Container {
@@ -95,7 +98,7 @@ impl Container {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref());
-        let plan = ExecPlan {
+        let mut plan = ExecPlan {
             process: ProcessPlan::from_process(process, seccomp)?,
             join: namespaces_of(self.state.pid)?,
             console: match (&options.console_socket, process.terminal().unwrap_or(false)) {
@@ -108,8 +111,12 @@ impl Container {
                 _ => None,
             },
             preserve_fds: options.preserve_fds,
+            cgroup_join: Default::default(),
         };
         let cgroup = self.cgroup()?;
+        if let (Some(cg), true) = (&cgroup, options.sub_cgroups.is_empty()) {
+            plan.cgroup_join = crate::spawn::plan::CgroupJoin::new(cg.self_attach())?;
+        }
         let (parent_ch, child_ch) = channel::pair()?;
         // SAFETY: the child runs only `intermediate`, which never returns.
         let middle = match unsafe { fork() }.map_err(|e| Error::sys("fork", "exec", e))? {
@@ -126,7 +133,7 @@ impl Container {
             let _ = waitpid(middle, None);
             e
         };
-        if let Some(cg) = &cgroup {
+        if let Some(cg) = cgroup.as_ref().filter(|_| !options.sub_cgroups.is_empty()) {
             cg.apply(middle.as_raw())
                 .map_err(|e| kill_middle(e.into()))?;
             join_sub_cgroups(&cg.state(), &options.sub_cgroups, middle.as_raw())
@@ -276,28 +283,29 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
         ch.expect(&Msg::Go, "parent")?;
         init::set_dumpable(false);
-        for (fd, flag, path) in &plan.join {
-            nix::sched::setns(fd, *flag).map_err(|e| Error::sys("setns", path, e))?;
-        }
-        // SAFETY: raw clone without a new stack behaves as fork in this single-threaded
-        // child of fork.
-        let pid = unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-                0usize,
-                0usize,
-                0usize,
-                0usize,
-            )
+        let user_ns = plan
+            .join
+            .iter()
+            .any(|(_, flag, _)| *flag == CloneFlags::CLONE_NEWUSER);
+        // The cgroup namespace is entered by the process itself, after the clone
+        // (clone3(CLONE_INTO_CGROUP) refuses a caller outside its cgroup namespace).
+        let enter = || {
+            for (fd, flag, path) in plan
+                .join
+                .iter()
+                .filter(|(_, f, _)| *f != CloneFlags::CLONE_NEWCGROUP)
+            {
+                nix::sched::setns(fd, *flag).map_err(|e| Error::sys("setns", path, e))?;
+            }
+            Ok(())
         };
-        if pid < 0 {
-            return Err(Error::sys("clone", "exec process", nix::Error::last()));
-        }
+        // SAFETY: this process is single-threaded (a child of fork).
+        let pid =
+            unsafe { init::join_enter_clone(&plan.cgroup_join, user_ns, enter, "exec process")? };
         if pid == 0 {
             process(plan, &ch)
         }
-        ch.send(&Msg::Pid(pid as i32))
+        ch.send(&Msg::Pid(pid))
     })();
     match r {
         Ok(()) => init::exit(0),
@@ -310,6 +318,13 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
 
 fn process(plan: &ExecPlan, ch: &Channel) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
+        for (fd, flag, path) in plan
+            .join
+            .iter()
+            .filter(|(_, f, _)| *f == CloneFlags::CLONE_NEWCGROUP)
+        {
+            nix::sched::setns(fd, *flag).map_err(|e| Error::sys("setns", path, e))?;
+        }
         let p = &plan.process;
         p.sched.apply_initial()?;
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;

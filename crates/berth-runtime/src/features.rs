@@ -67,10 +67,11 @@ pub(crate) const MOUNT_OPTIONS: [&str; 42] = [
 ];
 
 /// Seccomp filter flags berth can pass to seccomp(2), with their kernel values.
-pub(crate) const SECCOMP_FLAGS: [(&str, u32); 3] = [
+pub(crate) const SECCOMP_FLAGS: [(&str, u32); 4] = [
     ("SECCOMP_FILTER_FLAG_TSYNC", 1),
     ("SECCOMP_FILTER_FLAG_LOG", 2),
     ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 32),
 ];
 
 /// (spec action, kernel SECCOMP_RET_* value) for the SECCOMP_GET_ACTION_AVAIL probe.
@@ -227,6 +228,8 @@ fn action_available(ret: u32) -> bool {
 /// with EFAULT when the flag is known and EINVAL when it is not; nothing is installed.
 fn flag_supported(flag: u32) -> bool {
     const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    // WAIT_KILLABLE_RECV is valid only together with NEW_LISTENER.
+    let flag = if flag == 32 { flag | 8 } else { flag };
     // SAFETY: a NULL program pointer is never dereferenced by user space; the kernel
     // rejects it with EFAULT before anything is installed.
     let r = unsafe {
@@ -265,6 +268,10 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&"SECCOMP_FILTER_FLAG_TSYNC".into()));
+        assert!(seccomp["knownFlags"]
+            .as_array()
+            .unwrap()
+            .contains(&"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV".into()));
         assert!(v["mountOptions"]
             .as_array()
             .unwrap()

@@ -180,8 +180,17 @@ impl NamespacePlan {
 impl NamespacePlan {
     /// In the init, first thing: a new cgroup namespace is rooted at the cgroups the
     /// init is in, so it is made only once the init is in the container's cgroup in
-    /// every hierarchy (the cgroup2 one is joined at clone).
+    /// every hierarchy (the cgroup2 one is joined at clone). A joined one is entered
+    /// here too: clone3(CLONE_INTO_CGROUP) refuses a caller whose own cgroup is outside
+    /// its cgroup namespace.
     pub fn enter_cgroup(&self) -> Result<()> {
+        for j in self
+            .join
+            .iter()
+            .filter(|j| j.flag == CloneFlags::CLONE_NEWCGROUP)
+        {
+            nix::sched::setns(&j.fd, j.flag).map_err(|e| Error::sys("setns", &j.path, e))?;
+        }
         if self.new.contains(CloneFlags::CLONE_NEWCGROUP) {
             nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
                 .map_err(|e| Error::sys("unshare", "cgroup namespace", e))?;

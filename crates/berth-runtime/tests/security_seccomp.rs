@@ -351,3 +351,56 @@ fn default_profile_blocks_what_it_should() {
         r.log
     );
 }
+
+/// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (which oci-spec cannot parse) is accepted and
+/// the NOTIFY filter still reaches the listener, whose answer is seen inside.
+#[test]
+fn notify_with_wait_killable_recv() {
+    use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    let f = Fixture::new("waitkill");
+    let sock = f.dir.join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut payload = vec![0u8; 64 * 1024];
+        let mut iov = [std::io::IoSliceMut::new(&mut payload)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("no notify fd");
+        // SAFETY: just received over SCM_RIGHTS, owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        ScmpNotifResp::new_error(req.id, -libc::EROFS, ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .unwrap();
+    });
+    let seccomp = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]});
+    let r = f.run(&with_seccomp(
+        &f,
+        "mkdir /tmp/n 2>> /out/log; echo rc=$? >> /out/log",
+        seccomp,
+    ));
+    agent.join().unwrap();
+    assert!(
+        r.log.contains("Read-only file system") && r.log.contains("rc=1"),
+        "{r:?}"
+    );
+}

@@ -17,6 +17,7 @@ const FLAG_TSYNC: u32 = 1;
 const FLAG_LOG: u32 = 2;
 const FLAG_SPEC_ALLOW: u32 = 4;
 const FLAG_NEW_LISTENER: u32 = 8;
+const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 
 /// A compiled filter.
 #[derive(Debug)]
@@ -148,6 +149,19 @@ impl SeccompPlan {
         })
     }
 
+    /// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 6.0): a notifying syscall's wait
+    /// becomes killable once the listener has received it. The kernel accepts it only
+    /// with a listener, so a filter without NOTIFY rules ignores it.
+    pub fn set_wait_killable_recv(&mut self) {
+        if self.notify {
+            self.flags |= FLAG_WAIT_KILLABLE_RECV;
+        } else {
+            tracing::debug!(
+                "seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV without SCMP_ACT_NOTIFY rules: ignored"
+            );
+        }
+    }
+
     /// In the init: installs the program. Needs CAP_SYS_ADMIN or no_new_privs. Returns
     /// the notify listener fd when the filter has SCMP_ACT_NOTIFY rules.
     pub fn load(&self) -> Result<Option<OwnedFd>> {
@@ -226,5 +240,8 @@ mod tests {
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}))
         .unwrap();
         assert!(p.notify && p.flags & FLAG_NEW_LISTENER != 0);
+        let mut p = p;
+        p.set_wait_killable_recv();
+        assert_ne!(p.flags & FLAG_WAIT_KILLABLE_RECV, 0);
     }
 }

@@ -16,45 +16,20 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
         ch.expect(&Msg::Go, "parent")?;
         set_dumpable(false);
-        let join = &plan.cgroup_join;
-        for tasks in &join.tasks {
-            write_file(tasks, b"0")?;
-        }
-        // CLONE_INTO_CGROUP checks the caller's permission on the cgroup: in a user
-        // namespace (new or joined) we may have lost it, so join before entering.
         let user_ns = plan.ns.has(nix::sched::CloneFlags::CLONE_NEWUSER);
-        let mut into = None;
-        if let Some((fd, procs)) = &join.unified {
-            if user_ns {
-                write_file(procs, b"0")?;
-            } else {
-                into = Some((fd.as_raw_fd(), procs));
+        let enter = || {
+            if let Some(adj) = plan.process.oom_score_adj {
+                // Before the user namespace, while still privileged in the host's.
+                std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                    .map_err(|e| Error::io("write", "/proc/self/oom_score_adj", e))?;
             }
-        }
-        if let Some(adj) = plan.process.oom_score_adj {
-            // Before the user namespace, while still privileged in the host's.
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .map_err(|e| Error::io("write", "/proc/self/oom_score_adj", e))?;
-        }
-        plan.ns.enter(|| {
-            ch.send(&Msg::NeedMaps)?;
-            ch.expect(&Msg::MapsDone, "parent")
-        })?;
-        // SAFETY: this process is single-threaded (a child of fork).
-        let pid = match unsafe { super::clone::clone_parent(into.map(|(fd, _)| fd)) } {
-            Ok(pid) => pid,
-            // No clone3 or no CLONE_INTO_CGROUP (kernels before 5.7): join the cgroup2
-            // directory the slow way and fork plainly.
-            Err(nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::E2BIG) if into.is_some() => {
-                if let Some((_, procs)) = into {
-                    write_file(procs, b"0")?;
-                }
-                // SAFETY: as above.
-                unsafe { super::clone::clone_parent(None) }
-                    .map_err(|e| Error::sys("clone", "container init", e))?
-            }
-            Err(e) => return Err(Error::sys("clone3", "container init", e)),
+            plan.ns.enter(|| {
+                ch.send(&Msg::NeedMaps)?;
+                ch.expect(&Msg::MapsDone, "parent")
+            })
         };
+        // SAFETY: this process is single-threaded (a child of fork).
+        let pid = unsafe { join_enter_clone(&plan.cgroup_join, user_ns, enter, "container init")? };
         if pid == 0 {
             init(plan, &ch)
         }
@@ -66,6 +41,49 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
             let _ = ch.send(&Msg::Error(e.to_string()));
             exit(1)
         }
+    }
+}
+
+/// The intermediate's common part (create and exec): joins the container's cgroups
+/// without the global lock (see berth_cgroups::SelfAttach), enters the namespaces
+/// with `enter`, and clones the child with CLONE_PARENT, into the cgroup2 directory
+/// when there is one. Returns as fork does: the pid, or 0 in the child.
+///
+/// # Safety
+/// The caller must be single-threaded (a child of fork).
+pub(crate) unsafe fn join_enter_clone(
+    join: &super::plan::CgroupJoin,
+    user_ns: bool,
+    enter: impl FnOnce() -> Result<()>,
+    what: &str,
+) -> Result<i32> {
+    for tasks in &join.tasks {
+        write_file(tasks, b"0")?;
+    }
+    // CLONE_INTO_CGROUP checks the caller's permission on the cgroup: in a user
+    // namespace (new or joined) we may have lost it, so join before entering.
+    let mut into = None;
+    if let Some(dir) = &join.unified {
+        if user_ns {
+            join_procs(dir)?;
+        } else {
+            into = Some(dir);
+        }
+    }
+    enter()?;
+    // SAFETY: the caller is single-threaded.
+    match unsafe { super::clone::clone_parent(into.map(|d| d.as_raw_fd())) } {
+        Ok(pid) => Ok(pid),
+        // No clone3 or no CLONE_INTO_CGROUP (kernels before 5.7): join the cgroup2
+        // directory the slow way and fork plainly.
+        Err(nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::E2BIG) if into.is_some() => {
+            if let Some(dir) = into {
+                join_procs(dir)?;
+            }
+            // SAFETY: as above.
+            unsafe { super::clone::clone_parent(None) }.map_err(|e| Error::sys("clone", what, e))
+        }
+        Err(e) => Err(Error::sys("clone3", what, e)),
     }
 }
 
@@ -368,6 +386,31 @@ fn join_session_keyring(id: &str) -> Result<()> {
             return Err(Error::sys("keyctl", "join session keyring", e));
         }
     }
+    Ok(())
+}
+
+/// Moves us into the cgroup2 directory `dir` (an fd) with the slow cgroup.procs write.
+fn join_procs(dir: &std::os::fd::OwnedFd) -> Result<()> {
+    let fd = nix::fcntl::openat(
+        dir,
+        c"cgroup.procs",
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| {
+        Error::sys(
+            "open",
+            "cgroup.procs of the container's cgroup2 directory",
+            e,
+        )
+    })?;
+    nix::unistd::write(&fd, b"0").map_err(|e| {
+        Error::sys(
+            "write",
+            "cgroup.procs of the container's cgroup2 directory",
+            e,
+        )
+    })?;
     Ok(())
 }
 

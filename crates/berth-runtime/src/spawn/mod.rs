@@ -19,7 +19,7 @@
 pub(crate) mod channel;
 mod clone;
 pub(crate) mod init;
-mod plan;
+pub(crate) mod plan;
 
 use crate::bundle::Bundle;
 use crate::container::Container;

@@ -47,9 +47,10 @@ pub(crate) struct InitPlan {
 pub(crate) struct CgroupJoin {
     /// v1 `tasks` files: writing "0" moves the (single-threaded) writer only.
     pub tasks: Vec<CString>,
-    /// The cgroup2 directory, for clone3(CLONE_INTO_CGROUP), and its cgroup.procs for
-    /// the fallback.
-    pub unified: Option<(OwnedFd, CString)>,
+    /// The cgroup2 directory, for clone3(CLONE_INTO_CGROUP) and the fallback write
+    /// to its cgroup.procs (through the fd: the path may not resolve once the
+    /// namespaces are entered).
+    pub unified: Option<OwnedFd>,
 }
 
 impl CgroupJoin {
@@ -65,7 +66,7 @@ impl CgroupJoin {
                     Mode::empty(),
                 )
                 .map_err(|e| Error::sys("open", dir.display(), e))?;
-                Some((fd, c(&dir.join("cgroup.procs"))?))
+                Some(fd)
             }
             None => None,
         };
@@ -88,7 +89,12 @@ impl InitPlan {
     ) -> Result<Self> {
         let spec = &bundle.spec;
         let ns = NamespacePlan::from_spec(spec)?;
-        let process = ProcessPlan::new(spec)?;
+        let mut process = ProcessPlan::new(spec)?;
+        if bundle.seccomp_wait_killable_recv {
+            if let Some(filter) = process.seccomp.as_mut() {
+                filter.set_wait_killable_recv();
+            }
+        }
         let absolute;
         let spec_for_rootfs = match with_absolute_sources(spec, &bundle.dir) {
             Some(s) => {

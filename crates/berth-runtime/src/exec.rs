@@ -18,7 +18,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::Process;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 /// Options of `exec` (runc's flags beyond the process itself).
@@ -281,6 +281,11 @@ fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags, String)>> {
 
 fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
+        let mut keep = vec![ch.as_raw_fd()];
+        keep.extend(plan.join.iter().map(|(fd, _, _)| fd.as_raw_fd()));
+        keep.extend(plan.console.iter().map(|fd| fd.as_raw_fd()));
+        keep.extend(plan.cgroup_join.unified.iter().map(|fd| fd.as_raw_fd()));
+        init::close_others(keep, plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
         init::set_dumpable(false);
         let user_ns = plan

@@ -412,3 +412,22 @@ fn cgroup_mount_shows_the_containers_own_limits() {
     let limits = std::fs::read_to_string(f.out().join("limits")).unwrap();
     assert_eq!(limits, "67108864\n42\nrc=1\n");
 }
+
+#[test]
+fn callers_fds_do_not_reach_the_init() {
+    // An embedding program's fds (here a file this test holds open for writing) must
+    // not live in the init during setup: close_range right after fork.
+    let f = fixture("fds");
+    f.config("true", serde_json::json!({}));
+    let held = f.dir.join("held-open");
+    let _file = std::fs::File::create(&held).unwrap();
+    let c = f.create().unwrap();
+    let fds: Vec<std::path::PathBuf> = std::fs::read_dir(format!("/proc/{}/fd", c.pid()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .collect();
+    assert!(!fds.contains(&held), "{fds:?}");
+    // stdio, the exec fifo, exec.err, the sync channel, and nothing of ours beyond.
+    assert!(fds.len() <= 8, "{fds:?}");
+    c.delete(false).unwrap();
+}

@@ -83,6 +83,10 @@ pub(crate) fn pair() -> Result<(Channel, Channel)> {
 }
 
 impl Channel {
+    pub fn as_raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
     pub fn send(&self, msg: &Msg) -> Result<()> {
         let mut buf = Vec::with_capacity(64);
         match msg {

@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 /// child of our parent (CLONE_PARENT) and tells the parent its pid.
 pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
+        close_others(plan.fds(&ch), plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
         set_dumpable(false);
         let user_ns = plan.ns.has(nix::sched::CloneFlags::CLONE_NEWUSER);
@@ -42,6 +43,39 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
             exit(1)
         }
     }
+}
+
+/// Right after fork: closes every fd of the caller that the container's processes do
+/// not need (all but stdio, the `--preserve-fds` range and `keep`). An embedding
+/// program's fds would otherwise live in the init for its whole setup, close-on-exec
+/// or not (a write fd held there makes another program's execve of that file fail
+/// with ETXTBSY).
+pub(crate) fn close_others(mut keep: Vec<i32>, preserve_fds: u32) -> Result<()> {
+    let first = 3 + preserve_fds as i32;
+    keep.retain(|&fd| fd >= first);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next = first;
+    for fd in keep.into_iter().chain(std::iter::once(i32::MAX)) {
+        if fd > next {
+            let last = if fd == i32::MAX {
+                u32::MAX
+            } else {
+                (fd - 1) as u32
+            };
+            // SAFETY: closes a range of descriptor numbers; none of them is used by
+            // anything this process still holds (the plan's fds are in `keep`).
+            if unsafe { libc::syscall(libc::SYS_close_range, next as u32, last, 0u32) } != 0 {
+                return Err(Error::sys(
+                    "close_range",
+                    "the caller's descriptors",
+                    nix::Error::last(),
+                ));
+            }
+        }
+        next = fd.saturating_add(1);
+    }
+    Ok(())
 }
 
 /// The intermediate's common part (create and exec): joins the container's cgroups

@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Hook;
 use std::cell::RefCell;
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 #[derive(Debug)]
@@ -184,6 +184,17 @@ impl InitPlan {
             preserve_fds: options.preserve_fds,
             cgroup_join: CgroupJoin::default(),
         })
+    }
+
+    /// Every fd the intermediate and the init use (for [`super::init::close_others`]).
+    pub fn fds(&self, channel: &super::channel::Channel) -> Vec<i32> {
+        let mut fds = vec![channel.as_raw_fd()];
+        fds.extend(self.ns.join.iter().map(|j| j.fd.as_raw_fd()));
+        for cell in [&self.fifo, &self.console, &self.exec_error] {
+            fds.extend(cell.borrow().as_ref().map(|f| f.as_raw_fd()));
+        }
+        fds.extend(self.cgroup_join.unified.as_ref().map(|f| f.as_raw_fd()));
+        fds
     }
 
     /// After fork, the parent lets go of what belongs to the init.

@@ -431,3 +431,52 @@ fn callers_fds_do_not_reach_the_init() {
     assert!(fds.len() <= 8, "{fds:?}");
     c.delete(false).unwrap();
 }
+
+#[test]
+fn masked_paths_refuse_a_fake_dev_null() {
+    // CVE-2025-31133: a /dev/null that is a symlink (here to core_pattern) must not be
+    // what berth binds over masked paths.
+    let f = fixture("fakenull");
+    let fake_dev = f.dir.join("fake-dev");
+    std::fs::create_dir_all(&fake_dev).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", fake_dev.join("null")).unwrap();
+    f.config("true", serde_json::json!({}));
+    let mut cfg = f.read_config();
+    cfg["mounts"] = serde_json::json!([
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "bind", "source": fake_dev, "options": ["rbind", "rw"]}
+    ]);
+    cfg["linux"]["maskedPaths"] = serde_json::json!(["/proc/interrupts"]);
+    f.write_config(&cfg);
+    let err = f.create().unwrap_err().to_string();
+    assert!(err.contains("/dev/null in the container"), "{err}");
+    assert!(!f.state_dir_exists());
+}
+
+#[test]
+fn sysctls_are_written_and_bad_keys_named() {
+    let f = fixture("sysctl");
+    f.config(
+        "cat /proc/sys/net/ipv4/ip_forward > /out/v",
+        serde_json::json!({}),
+    );
+    let mut cfg = f.read_config();
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
+        {"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}));
+    cfg["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+    f.write_config(&cfg);
+    let mut c = f.create().unwrap();
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(std::fs::read_to_string(f.out().join("v")).unwrap(), "1\n");
+    c.delete(false).unwrap();
+
+    cfg["linux"]["sysctl"] = serde_json::json!({"net.ipv4.no_such_key": "1"});
+    f.write_config(&cfg);
+    let err = f.create().unwrap_err().to_string();
+    assert!(err.contains("/proc/sys/net/ipv4/no_such_key"), "{err}");
+    assert!(!f.state_dir_exists());
+}

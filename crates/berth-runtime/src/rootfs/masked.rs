@@ -50,8 +50,10 @@ pub(super) fn mask(root: BorrowedFd<'_>, path: &CString, use_fd: bool) -> Result
         )
         .map_err(|e| err("mount tmpfs over", e))
     } else {
+        let null = dev_null(root)?;
+        let source = ProcFd::or_path(&null, c"/dev/null", use_fd);
         mount(
-            Some(c"/dev/null"),
+            Some(source.as_cstr()),
             target.as_cstr(),
             None::<&CStr>,
             MsFlags::MS_BIND,
@@ -59,6 +61,24 @@ pub(super) fn mask(root: BorrowedFd<'_>, path: &CString, use_fd: bool) -> Result
         )
         .map_err(|e| err("bind mount /dev/null over", e))
     }
+}
+
+/// The container's /dev/null, checked to be the null device (1:3) and reached without
+/// following a symlink. An image (or a racing container process) that makes it a
+/// symlink or another file would otherwise have berth bind something else over the
+/// masked paths, e.g. a writable /proc/sys/kernel/core_pattern (CVE-2025-31133).
+fn dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let bad =
+        |reason: String| Error::Init(format!("masked paths: /dev/null in the container {reason}"));
+    let fd = open_in_root(root, c"dev/null", ResolveFlag::RESOLVE_NO_SYMLINKS)
+        .map_err(|e| bad(format!("cannot be opened without following symlinks: {e}")))?;
+    let st = fstat(&fd).map_err(|e| bad(format!("cannot be examined: {e}")))?;
+    let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_char || nix::sys::stat::major(st.st_rdev) != 1 || nix::sys::stat::minor(st.st_rdev) != 3
+    {
+        return Err(bad("is not the null device (char 1:3)".into()));
+    }
+    Ok(fd)
 }
 
 /// Makes one path read-only: a recursive bind onto itself, then a read-only

@@ -183,9 +183,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
         plan.rootfs.bind_console(&pty)?;
     }
     make_cwd(&plan.process)?;
-    for (path, value) in &plan.sysctl {
-        std::fs::write(path, value).map_err(|e| Error::io("write sysctl", path, e))?;
-    }
+    write_sysctls(&plan.sysctl)?;
     plan.rootfs.finalize()?;
     for r in &plan.process.rlimits {
         r.apply()?;
@@ -419,6 +417,42 @@ fn join_session_keyring(id: &str) -> Result<()> {
         if e != nix::Error::ENOSYS {
             return Err(Error::sys("keyctl", "join session keyring", e));
         }
+    }
+    Ok(())
+}
+
+/// Writes `linux.sysctl` under the container's /proc/sys, which must be procfs, and
+/// each key is resolved beneath it with no symlink and no mount crossing: a bind or a
+/// symlink placed there cannot redirect the write to another file (CVE-2025-52881).
+fn write_sysctls(sysctl: &[(String, String)]) -> Result<()> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    if sysctl.is_empty() {
+        return Ok(());
+    }
+    let dir = nix::fcntl::open(
+        c"/proc/sys",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", "/proc/sys", e))?;
+    let fs = nix::sys::statfs::fstatfs(&dir).map_err(|e| Error::sys("fstatfs", "/proc/sys", e))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(Error::Init(
+            "sysctl: /proc/sys in the container is not procfs".into(),
+        ));
+    }
+    for (path, value) in sysctl {
+        let rel = path.trim_start_matches("/proc/sys/");
+        let how = OpenHow::new()
+            .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC)
+            .resolve(
+                ResolveFlag::RESOLVE_BENEATH
+                    | ResolveFlag::RESOLVE_NO_SYMLINKS
+                    | ResolveFlag::RESOLVE_NO_XDEV,
+            );
+        let fd = openat2(&dir, rel, how).map_err(|e| Error::sys("open sysctl", path, e))?;
+        nix::unistd::write(&fd, value.as_bytes())
+            .map_err(|e| Error::sys("write sysctl", path, e))?;
     }
     Ok(())
 }

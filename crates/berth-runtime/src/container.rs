@@ -141,7 +141,7 @@ impl Container {
         self.runtime.container_dir(&self.state.id)
     }
 
-    fn init_alive(&self) -> bool {
+    pub(crate) fn init_alive(&self) -> bool {
         let pid = self.state.pid;
         if pid <= 0 {
             return false;

@@ -99,7 +99,8 @@ impl Container {
             .as_ref()
             .and_then(|l| l.seccomp().as_ref());
         let mut plan = ExecPlan {
-            process: ProcessPlan::from_process(process, seccomp)?,
+            process: ProcessPlan::from_process(process, seccomp)?
+                .with_container_linux(self.state.config.linux().as_ref())?,
             join: namespaces_of(self.state.pid)?,
             console: match (&options.console_socket, process.terminal().unwrap_or(false)) {
                 (Some(p), true) => Some(crate::console::connect(p)?),
@@ -146,6 +147,12 @@ impl Container {
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
         let pid = match parent_ch.recv()? {
             Some(Msg::Pid(p)) => p,
+            // A pid namespace whose init has died refuses new members with ENOMEM.
+            Some(Msg::Error(_)) if !self.init_alive() => {
+                return Err(kill_middle(
+                    self.bad_status(Status::Stopped, "the container stopped during exec"),
+                ))
+            }
             Some(Msg::Error(e)) => return Err(kill_middle(init_error(e))),
             other => {
                 return Err(kill_middle(Error::Init(format!(
@@ -154,17 +161,40 @@ impl Container {
             }
         };
         let _ = waitpid(middle, None);
-        // The process closes the channel by execve; a message means setup failed.
-        match parent_ch.recv()? {
-            None => {}
-            Some(Msg::Error(e)) => {
-                let _ = waitpid(Pid::from_raw(pid), None);
-                return Err(init_error(e));
-            }
-            Some(other) => {
-                return Err(Error::Init(format!(
-                    "exec: unexpected {other:?} from the process"
-                )))
+        // The process closes the channel by execve; an error message means setup
+        // failed; a seccomp listener fd (SCMP_ACT_NOTIFY) goes to the listener.
+        loop {
+            match parent_ch.recv()? {
+                None => break,
+                Some(Msg::Error(e)) => {
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    return Err(init_error(e));
+                }
+                Some(Msg::SeccompListener(Some(fd))) => {
+                    let sc = seccomp.ok_or_else(|| {
+                        Error::Init("exec: a seccomp listener fd without a filter".into())
+                    })?;
+                    let path = sc.listener_path().clone().ok_or_else(|| {
+                        Error::Config(
+                            "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
+                        )
+                    })?;
+                    let metadata = sc.listener_metadata().clone().unwrap_or_default();
+                    let mut state = self.state.clone();
+                    state.pid = pid;
+                    crate::spawn::send_seccomp_listener(
+                        &path,
+                        &fd,
+                        &state,
+                        &metadata,
+                        Status::Running,
+                    )?;
+                }
+                Some(other) => {
+                    return Err(Error::Init(format!(
+                        "exec: unexpected {other:?} from the process"
+                    )))
+                }
             }
         }
         if let Some(f) = &options.pid_file {

@@ -37,7 +37,7 @@ fn run(f: &Fixture, script: &str, seccomp: serde_json::Value) -> (ExitStatus, St
 fn fixture(name: &str) -> Fixture {
     Fixture::new(
         &format!("sc-{name}"),
-        &["sh", "mkdir", "sync", "echo", "cat"],
+        &["sh", "mkdir", "sync", "echo", "cat", "sleep"],
     )
 }
 
@@ -115,6 +115,60 @@ fn notify_reaches_the_listener() {
     assert_eq!(json["metadata"], "berth-test");
     assert_eq!(json["state"]["id"], f.id.as_str());
     assert!(json["pid"].as_i64().unwrap() > 0);
+    assert!(
+        log.contains("Read-only file system") && log.contains("rc=1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn notify_for_an_exec_process_reaches_the_listener() {
+    let f = fixture("notify-exec");
+    let sock = f.dir.join("listener.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let agent = std::thread::spawn(move || -> Vec<String> {
+        let mut docs = Vec::new();
+        // First the init's listener (at create), then the exec'd process's.
+        for i in 0..2 {
+            let (conn, _) = listener.accept().unwrap();
+            let (payload, fd) = support::recv_fd(conn.as_raw_fd());
+            docs.push(String::from_utf8_lossy(&payload).into_owned());
+            if i == 1 {
+                let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+                ScmpNotifResp::new_error(req.id, -libc::EROFS, ScmpNotifRespFlags::empty())
+                    .respond(fd.as_raw_fd())
+                    .unwrap();
+            }
+        }
+        docs
+    });
+    f.write_config(&serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs"},
+        "process": {"args": ["sleep", "30"], "cwd": "/", "env": ["PATH=/bin"],
+                    "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}
+        ],
+        "linux": {"cgroupsPath": f.cgroup(), "namespaces": [{"type": "pid"}, {"type": "mount"}],
+                  "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+                              "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}}
+    }));
+    let mut c = f.create().unwrap();
+    c.start().unwrap();
+    let p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+        "args": ["sh", "-c", "mkdir /tmp/e 2>> /out/log; echo rc=$? >> /out/log"],
+        "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true
+    }))
+    .unwrap();
+    let e = c.exec(&p, &berth_runtime::ExecOptions::default()).unwrap();
+    assert_eq!(e.wait().unwrap(), ExitStatus::Exited(0));
+    let docs = agent.join().unwrap();
+    let second: serde_json::Value = serde_json::from_str(&docs[1]).unwrap();
+    assert_eq!(second["pid"].as_i64().unwrap(), e.pid() as i64);
+    assert_eq!(second["state"]["status"], "running");
+    let log = std::fs::read_to_string(f.out().join("log")).unwrap();
     assert!(
         log.contains("Read-only file system") && log.contains("rc=1"),
         "{log}"

@@ -56,21 +56,30 @@ impl ProcessPlan {
             .as_ref()
             .ok_or_else(|| Error::Config("process is missing".into()))?;
         let linux = spec.linux().as_ref();
-        let mut plan = Self::from_process(p, linux.and_then(|l| l.seccomp().as_ref()))?;
+        Self::from_process(p, linux.and_then(|l| l.seccomp().as_ref()))?.with_container_linux(linux)
+    }
+
+    /// What a process gets from the container's `linux` section, whether it is the
+    /// init's or an exec'd one: personality and memory policy (seccomp comes with
+    /// `from_process`).
+    pub fn with_container_linux(
+        mut self,
+        linux: Option<&oci_spec::runtime::Linux>,
+    ) -> Result<Self> {
         if let Some(linux) = linux {
-            plan.personality = linux
+            self.personality = linux
                 .personality()
                 .as_ref()
                 .map(Personality::new)
                 .transpose()?;
-            plan.memory_policy = linux
+            self.memory_policy = linux
                 .memory_policy()
                 .as_ref()
                 .map(MemoryPolicy::new)
                 .transpose()?;
             check_linux(linux)?;
         }
-        Ok(plan)
+        Ok(self)
     }
 
     /// From a process (config.json's or `exec`'s) and the container's seccomp filter.

@@ -183,7 +183,9 @@ pub(crate) fn create(
                     .and_then(|s| s.listener_metadata().clone())
                     .unwrap_or_default();
                 match path {
-                    Some(path) => send_seccomp_listener(&path, &fd, &persisted, &metadata)?,
+                    Some(path) => {
+                        send_seccomp_listener(&path, &fd, &persisted, &metadata, Status::Creating)?
+                    }
                     None => {
                         return Err(Error::Config(
                             "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
@@ -222,11 +224,12 @@ pub(crate) fn create(
 
 /// Sends the seccomp notify fd to the listener with the container process state, as the
 /// runtime spec describes: one message, the JSON as payload and the fd as SCM_RIGHTS.
-fn send_seccomp_listener(
+pub(crate) fn send_seccomp_listener(
     path: &Path,
     fd: &std::os::fd::OwnedFd,
     p: &Persisted,
     metadata: &str,
+    status: Status,
 ) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     use std::os::fd::AsRawFd;
@@ -235,7 +238,7 @@ fn send_seccomp_listener(
         "fds": ["seccompFd"],
         "pid": p.pid,
         "metadata": metadata,
-        "state": p.to_state(Status::Creating),
+        "state": p.to_state(status),
     });
     let payload = doc.to_string();
     let sock = std::os::unix::net::UnixStream::connect(path)

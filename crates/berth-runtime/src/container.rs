@@ -184,6 +184,15 @@ impl Container {
             nix::Error::ENXIO => self.bad_status(Status::Stopped, "the init exited before start"),
             e => Error::sys("open", fifo.display(), e),
         })?;
+        // One start at a time: a second concurrent `start` would write another byte and
+        // run the poststart hooks again.
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(self.bad_status(
+                Status::Created,
+                "another start of this container is in progress",
+            ));
+        }
         nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write", fifo.display(), e))?;
         // The init's read end is close-on-exec: when no reader is left, the init has
         // exec'd the process (or died). poststart hooks must run after the process is

@@ -480,3 +480,28 @@ fn sysctls_are_written_and_bad_keys_named() {
     assert!(err.contains("/proc/sys/net/ipv4/no_such_key"), "{err}");
     assert!(!f.state_dir_exists());
 }
+
+#[test]
+fn concurrent_starts_start_once() {
+    // Two `start`s at the same time: exactly one succeeds, poststart runs once.
+    let f = fixture("twostarts");
+    let marker = f.dir.join("poststart-count");
+    let script = format!("echo x >> {}", marker.display());
+    f.config(
+        "exec sleep 30",
+        serde_json::json!({"hooks": {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}}),
+    );
+    f.create().unwrap();
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| f.runtime.load(&f.id).and_then(|mut c| c.start()).is_ok()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "{results:?}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
+    assert_eq!(
+        f.runtime.load(&f.id).unwrap().state().unwrap().status,
+        Status::Running
+    );
+}

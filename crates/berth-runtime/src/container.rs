@@ -260,6 +260,20 @@ impl Container {
     /// poststop hooks. A running or paused one is refused unless `force`, which kills
     /// it first.
     pub fn delete(self, force: bool) -> Result<()> {
+        // One delete at a time: a concurrent one waits, then finds nothing to delete
+        // (poststop hooks must run once).
+        let dir = self.dir();
+        let lock = std::fs::File::open(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(self.state.id.clone()),
+            _ => Error::io("open", &dir, e),
+        })?;
+        // SAFETY: flock on an fd we own; blocking until a concurrent delete is done.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Error::sys("flock", dir.display(), nix::Error::last()));
+        }
+        if !dir.join(crate::state::STATE_FILE).exists() {
+            return Err(Error::NotFound(self.state.id.clone()));
+        }
         let status = self.status();
         match status {
             Status::Stopped => {}

@@ -505,3 +505,26 @@ fn concurrent_starts_start_once() {
         Status::Running
     );
 }
+
+#[test]
+fn concurrent_deletes_run_poststop_once() {
+    let f = fixture("twodeletes");
+    let marker = f.dir.join("poststop-count");
+    let script = format!("echo x >> {}", marker.display());
+    f.config(
+        "true",
+        serde_json::json!({"hooks": {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}}),
+    );
+    let mut c = f.create().unwrap();
+    c.start().unwrap();
+    c.wait().unwrap();
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| f.runtime.load(&f.id).and_then(|c| c.delete(false)).is_ok()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "{results:?}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
+    assert!(!f.state_dir_exists());
+}

@@ -101,6 +101,16 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     }
 }
 
+/// Puts the device rules (spec order, last match wins, unmatched denied) on the
+/// cgroup2 directory `dir` as an eBPF device program, replacing the ones attached
+/// there. The v2 driver does this in `set`; it works on any cgroup2 directory.
+pub fn apply_device_filter(
+    dir: &std::path::Path,
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> Result<()> {
+    v2::devices_bpf::apply(dir, rules)
+}
+
 /// Builds the manager for a new container. `cgroups_path` is `linux.cgroupsPath`
 /// (absolute: from each hierarchy's root; relative: from the caller's own cgroup;
 /// `None`: `<caller's cgroup>/<id>`, as runc's cgroupfs driver does).

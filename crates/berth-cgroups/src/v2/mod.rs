@@ -1,6 +1,7 @@
 //! The cgroupfs v2 driver: one directory under the unified hierarchy, with the needed
 //! controllers enabled in each ancestor's cgroup.subtree_control.
 
+pub(crate) mod devices_bpf;
 mod set;
 
 use crate::detect::Mounts;

@@ -31,9 +31,12 @@ pub(super) fn set(m: &V2Manager, r: &LinuxResources) -> Result<()> {
     if let Some(cpu) = r.cpu() {
         set_cpu(dir, cpu)?;
     }
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        tracing::warn!(dir = %dir.display(), "cgroup v2 device filtering (eBPF) is not yet implemented (issue 4); device rules ignored");
-    }
+    // cgroup v2 has no devices controller: the rules (the spec's, then the defaults
+    // every container gets, as on v1) become an eBPF program on the cgroup.
+    super::devices_bpf::apply(
+        dir,
+        &crate::devices::effective_device_rules(r.devices().as_deref()),
+    )?;
     if let Some(limits) = r.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {
         let sizes = huge_page_sizes();
         for l in limits {

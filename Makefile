@@ -22,7 +22,7 @@ BENCH_ARGS ?=
 CONFORMANCE ?= runtime-tools-tests/run.sh
 ENGINES    ?= podman containerd docker
 STAGE      := hack/stage.sh
-STAGES     := fmt-check clippy release-build unit conformance podman-test engines
+STAGES     := fmt-check clippy release-build unit conformance podman-test engines vm-lane
 TEST_TALLY := $(TARGET_DIR)/make-test.stages
 
 .PHONY: all build demo test bench clean deps $(STAGES)
@@ -74,6 +74,11 @@ podman-test:
 # a scenario failing for both is the machine's, failing for berth only is berth's.
 engines:
 	@$(STAGE) engines 900 env BERTH=$(BERTH) ENGINES="$(ENGINES)" hack/engines/run.sh
+
+# cgroup v2 for real: one qemu guest whose only hierarchy is cgroup2 (this host is v1
+# hybrid) runs the v2 cgroup test, berth smoke tests and the cgroup scenarios.
+vm-lane:
+	@$(STAGE) vm-lane 900 env BERTH=$(BERTH) hack/vm-lane/run-tests.sh
 
 clean:
 	$(CARGO) clean

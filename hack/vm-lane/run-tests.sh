@@ -1,0 +1,77 @@
+#!/bin/bash
+# hack/vm-lane/run-tests.sh: the cgroup v2 checks, run in ONE throw-away qemu guest
+# whose only cgroup hierarchy is cgroup2 with every controller (`make vm-lane`).
+# Builds what is missing (cargo no-ops when it is up to date), prepares the guest
+# kernel cache (idempotent), boots the guest with the host's / as its root and runs
+# guest-tests.sh there. Prints PASS/FAIL per check and `N passed, N failed`; exits 1
+# on any failure. See docs/testing.md, "The VM lane".
+#
+# Environment: CARGO_TARGET_DIR (default <workspace>/target), BERTH (the runtime under
+# test, default <target>/release/berth; the guest sees the host's /), VMLANE_TIMEOUT (the
+# guest's bound in seconds, default 600), VMLANE_CACHE (see prepare.sh).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+workspace=$(cd "$here/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$workspace/target}
+export CARGO_TARGET_DIR=$target
+berth=${BERTH:-$target/release/berth}
+cd "$workspace" || exit 1
+
+step() { echo "# $*"; }
+die() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
+
+# --- host side: the binaries the guest runs (the earlier stages built most of them).
+t0=$(date +%s)
+step "building berth, the conformance driver and the berth-cgroups v2 test"
+cargo build -q -j 2 --release -p berth || die "build: cargo build --release -p berth"
+cargo build -q -j 2 --release -p runtime-tools-tests --bin berth-conformance ||
+    die "build: the conformance driver"
+# The checker is static, as runtime-tools-tests/run.sh builds it.
+RUSTFLAGS="-C target-feature=+crt-static" cargo build -q -j 2 --release \
+    --target x86_64-unknown-linux-gnu -p runtime-tools-tests --bin runtimetest ||
+    die "build: the conformance checker"
+v2_test=$(cargo test -q -j 2 -p berth-cgroups --test v2_real --no-run --message-format=json |
+    jq -r 'select(.reason == "compiler-artifact" and .target.name == "v2_real" and .executable != null) | .executable' |
+    tail -n 1)
+[ -x "$berth" ] || die "no runtime at $berth"
+[ -x "$v2_test" ] || die "build: no executable for the berth-cgroups v2_real test"
+step "v2 test binary: $v2_test"
+
+step "preparing the guest kernel and initramfs"
+"$here/prepare.sh" || die "prepare: $here/prepare.sh failed"
+t1=$(date +%s)
+
+# --- the guest: the shared folder carries the results back.
+share=$(mktemp -d /tmp/berth-vmlane.XXXXXX) || die "mktemp"
+trap 'rm -rf "$share"' EXIT
+results=$share/results
+: >"$results"
+# shellcheck source=../lib/bundle.sh
+. "$workspace/hack/lib/bundle.sh"
+make_busybox_rootfs "$share/rootfs" || die "a busybox rootfs in $share/rootfs"
+step "booting the guest (qemu $(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}'))"
+"$here/vm-run.sh" --mode host --timeout "${VMLANE_TIMEOUT:-600}" \
+    -e WORKSPACE="$workspace" -e BERTH="$berth" -e V2_TEST="$v2_test" \
+    -e CONFORMANCE="$target/release/berth-conformance" \
+    -e CHECKER="$target/x86_64-unknown-linux-gnu/release/runtimetest" \
+    -e ROOTFS="$share/rootfs" -e RESULTS="$results" \
+    "$share" bash "$here/guest-tests.sh"
+rc=$?
+t2=$(date +%s)
+case $rc in
+0) ;;
+124) echo "FAIL: guest: timed out after ${VMLANE_TIMEOUT:-600}s"; echo "FAIL guest timeout" >>"$results" ;;
+125) echo "FAIL: guest: never reported an exit status (boot failure)"; echo "FAIL guest boot" >>"$results" ;;
+*) echo "FAIL: guest: guest-tests.sh exited $rc"; echo "FAIL guest exit $rc" >>"$results" ;;
+esac
+
+p=$(grep -c '^PASS' "$results")
+f=$(grep -c '^FAIL' "$results")
+echo "# build+prepare $((t1 - t0))s, guest $((t2 - t1))s"
+if [ "$f" -gt 0 ]; then
+    echo "# failed:"
+    grep '^FAIL' "$results" | sed 's/^/#   /'
+fi
+echo "$p passed, $f failed"
+[ "$f" -eq 0 ] && [ "$p" -gt 0 ]

@@ -79,6 +79,15 @@ impl Error {
         }
     }
 
+    /// An error a child (intermediate, init, exec'd process) sent as text: its own
+    /// "container init: " prefix is not repeated.
+    pub(crate) fn from_child(text: String) -> Self {
+        match text.strip_prefix("container init: ") {
+            Some(rest) => Error::Init(rest.to_string()),
+            None => Error::Init(text),
+        }
+    }
+
     /// Shorthand for failed file I/O.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

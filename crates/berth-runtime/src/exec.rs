@@ -153,7 +153,7 @@ impl Container {
                     self.bad_status(Status::Stopped, "the container stopped during exec"),
                 ))
             }
-            Some(Msg::Error(e)) => return Err(kill_middle(init_error(e))),
+            Some(Msg::Error(e)) => return Err(kill_middle(Error::from_child(e))),
             other => {
                 return Err(kill_middle(Error::Init(format!(
                     "exec: unexpected {other:?} from the intermediate"
@@ -168,7 +168,7 @@ impl Container {
                 None => break,
                 Some(Msg::Error(e)) => {
                     let _ = waitpid(Pid::from_raw(pid), None);
-                    return Err(init_error(e));
+                    return Err(Error::from_child(e));
                 }
                 Some(Msg::SeccompListener(Some(fd))) => {
                     let sc = seccomp.ok_or_else(|| {
@@ -275,15 +275,6 @@ fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i
         }
     }
     Ok(())
-}
-
-/// A setup failure reported by the process; its text may already carry the
-/// "container init: " prefix of [`Error::Init`], which is not repeated.
-fn init_error(text: String) -> Error {
-    match text.strip_prefix("container init: ") {
-        Some(rest) => Error::Init(rest.to_string()),
-        None => Error::Init(text),
-    }
 }
 
 /// Opens the init's namespaces that differ from ours.

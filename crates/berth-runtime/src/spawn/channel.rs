@@ -196,7 +196,7 @@ impl Channel {
     pub fn expect(&self, want: &Msg, peer: &str) -> Result<()> {
         match self.recv()? {
             Some(m) if &m == want => Ok(()),
-            Some(Msg::Error(e)) => Err(Error::Init(e)),
+            Some(Msg::Error(e)) => Err(Error::from_child(e)),
             Some(m) => Err(Error::Init(format!(
                 "sync channel: expected {want:?} from {peer}, got {m:?}"
             ))),

@@ -169,7 +169,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     ch.send(&Msg::RuntimeHooks)?;
     let (creating, created) = match ch.recv()? {
         Some(Msg::HooksDone { creating, created }) => (creating, created),
-        Some(Msg::Error(e)) => return Err(Error::Init(e)),
+        Some(Msg::Error(e)) => return Err(Error::from_child(e)),
         other => {
             return Err(Error::Init(format!(
                 "expected the runtime hooks to finish, got {other:?}"

@@ -194,7 +194,7 @@ pub(crate) fn create(
                 }
             }
             Some(Msg::Ready) => break,
-            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            Some(Msg::Error(e)) => return Err(Error::from_child(e)),
             Some(other) => {
                 return Err(Error::Init(format!(
                     "unexpected message {other:?} during create"

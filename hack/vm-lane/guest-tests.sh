@@ -5,13 +5,13 @@
 # guest dies midway. Every runtime and test call is bounded by `timeout`, the guest as
 # a whole by vm-run.sh --timeout.
 #
-# Environment (set by run-tests.sh): WORKSPACE, BERTH, V2_TEST (the berth-cgroups
+# Environment (set by run-tests.sh): BERTH, V2_TEST (the berth-cgroups
 # v2_real test binary), CONFORMANCE + CHECKER (the conformance driver and checker),
 # ROOTFS (a busybox rootfs the host made: ~400 applet links cost seconds of forks
 # under emulation), RESULTS.
 set -uo pipefail
 
-: "${WORKSPACE:?}" "${BERTH:?}" "${V2_TEST:?}" "${CONFORMANCE:?}" "${CHECKER:?}" "${ROOTFS:?}" "${RESULTS:?}"
+: "${BERTH:?}" "${V2_TEST:?}" "${CONFORMANCE:?}" "${CHECKER:?}" "${ROOTFS:?}" "${RESULTS:?}"
 
 CG=/sys/fs/cgroup
 PARENT=berth-vmlane-$$

@@ -7,7 +7,7 @@
 # on any failure. See docs/testing.md, "The VM lane".
 #
 # Environment: CARGO_TARGET_DIR (default <workspace>/target), BERTH (the runtime under
-# test, default <target>/release/berth; the guest sees the host's /), VMLANE_TIMEOUT (the
+# test, default <target>/release/berth; copied into the guest's share), VMLANE_TIMEOUT (the
 # guest's bound in seconds, default 600), VMLANE_CACHE (see prepare.sh).
 set -uo pipefail
 
@@ -50,13 +50,23 @@ results=$share/results
 # shellcheck source=../lib/bundle.sh
 . "$workspace/hack/lib/bundle.sh"
 make_busybox_rootfs "$share/rootfs" || die "a busybox rootfs in $share/rootfs"
+# The guest sees the host's / read-only but has a /tmp of its own: a checkout or a
+# target dir under /tmp (CI's clone may be there) is invisible to it. Everything it
+# runs is copied into the shared folder, which it sees at the same path.
+mkdir -p "$share/bin" || die "mkdir $share/bin"
+cp "$berth" "$share/bin/berth" &&
+    cp "$v2_test" "$share/bin/v2_real" &&
+    cp "$target/release/berth-conformance" "$share/bin/berth-conformance" &&
+    cp "$target/x86_64-unknown-linux-gnu/release/runtimetest" "$share/bin/runtimetest" &&
+    cp "$here/guest-tests.sh" "$share/bin/guest-tests.sh" ||
+    die "copy the binaries for the guest into $share/bin"
 step "booting the guest (qemu $(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}'))"
 "$here/vm-run.sh" --mode host --timeout "${VMLANE_TIMEOUT:-600}" \
-    -e WORKSPACE="$workspace" -e BERTH="$berth" -e V2_TEST="$v2_test" \
-    -e CONFORMANCE="$target/release/berth-conformance" \
-    -e CHECKER="$target/x86_64-unknown-linux-gnu/release/runtimetest" \
+    -e BERTH="$share/bin/berth" -e V2_TEST="$share/bin/v2_real" \
+    -e CONFORMANCE="$share/bin/berth-conformance" \
+    -e CHECKER="$share/bin/runtimetest" \
     -e ROOTFS="$share/rootfs" -e RESULTS="$results" \
-    "$share" bash "$here/guest-tests.sh"
+    "$share" bash "$share/bin/guest-tests.sh"
 rc=$?
 t2=$(date +%s)
 case $rc in

@@ -17,6 +17,7 @@ mod error;
 mod fsutil;
 mod path;
 mod stats;
+mod systemd;
 mod v1;
 mod v2;
 
@@ -45,6 +46,9 @@ pub struct CgroupState {
     /// again when they are empty. The leaf directories in `paths` are always removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created: Vec<PathBuf>,
+    /// The systemd unit (driver `systemd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// How a single-threaded process joins a container's cgroups by itself, without the
@@ -111,6 +115,29 @@ pub fn apply_device_filter(
     v2::devices_bpf::apply(dir, rules)
 }
 
+/// Like [`new_manager`], choosing the driver: with `systemd` (runc's
+/// `--systemd-cgroup`) the container is a transient systemd scope, and
+/// `cgroups_path` is `slice:prefix:name`. The systemd driver needs a cgroup v2 host.
+pub fn new_manager_with(
+    cgroups_path: Option<&str>,
+    id: &str,
+    systemd: bool,
+) -> Result<Box<dyn CgroupManager>> {
+    if !systemd {
+        return new_manager(cgroups_path, id);
+    }
+    if detect()? != CgroupSetup::Unified {
+        return Err(Error::Unsupported(
+            "the systemd cgroup driver needs a cgroup v2 (unified) host".into(),
+        ));
+    }
+    Ok(Box::new(systemd::SystemdManager::new(
+        cgroups_path,
+        id,
+        std::path::Path::new("/sys/fs/cgroup"),
+    )?))
+}
+
 /// Builds the manager for a new container. `cgroups_path` is `linux.cgroupsPath`
 /// (absolute: from each hierarchy's root; relative: from the caller's own cgroup;
 /// `None`: `<caller's cgroup>/<id>`, as runc's cgroupfs driver does).
@@ -146,6 +173,7 @@ pub fn from_state(state: &CgroupState) -> Result<Box<dyn CgroupManager>> {
     match state.driver.as_str() {
         "v1" => Ok(Box::new(v1::V1Manager::from_state(state))),
         "v2" => Ok(Box::new(v2::V2Manager::from_state(state)?)),
+        "systemd" => Ok(Box::new(systemd::SystemdManager::from_state(state)?)),
         other => Err(Error::Unsupported(format!(
             "unknown cgroup driver {other:?} in container state"
         ))),

@@ -27,6 +27,7 @@ pub struct CreateOptions {
 #[derive(Debug, Clone)]
 pub struct Runtime {
     root: PathBuf,
+    systemd_cgroup: bool,
 }
 
 impl Runtime {
@@ -34,7 +35,21 @@ impl Runtime {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(|e| Error::io("create state root", &root, e))?;
-        Ok(Runtime { root })
+        Ok(Runtime {
+            root,
+            systemd_cgroup: false,
+        })
+    }
+
+    /// runc's `--systemd-cgroup`: new containers get a transient systemd scope
+    /// (`linux.cgroupsPath` is then `slice:prefix:name`). cgroup v2 hosts only.
+    pub fn with_systemd_cgroup(mut self, on: bool) -> Self {
+        self.systemd_cgroup = on;
+        self
+    }
+
+    pub(crate) fn systemd_cgroup(&self) -> bool {
+        self.systemd_cgroup
     }
 
     /// The state directory.

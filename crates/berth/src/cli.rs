@@ -95,14 +95,13 @@ pub enum Command {
 }
 
 /// Global settings every command sees.
-// systemd_cgroup and rootless are accepted for runc compatibility and read once the
-// systemd driver and rootless mode exist.
+// rootless is accepted for runc compatibility and read once rootless mode exists.
 #[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Globals {
     /// `--root`, absolute.
     pub root: PathBuf,
-    /// `--systemd-cgroup` (stored; not used yet).
+    /// `--systemd-cgroup`: the systemd cgroup driver (cgroup v2 hosts).
     pub systemd_cgroup: bool,
     /// `--rootless` (stored; not used yet).
     pub rootless: Rootless,

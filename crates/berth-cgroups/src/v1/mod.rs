@@ -261,6 +261,7 @@ impl CgroupManager for V1Manager {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            unit: None,
         }
     }
 }

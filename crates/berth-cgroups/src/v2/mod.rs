@@ -41,6 +41,16 @@ impl V2Manager {
         })
     }
 
+    /// A manager for an existing directory it did not create (the systemd driver's
+    /// delegated scope).
+    pub(crate) fn at(dir: PathBuf) -> Self {
+        V2Manager {
+            dir,
+            mount_point: None,
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
     pub fn from_state(state: &CgroupState) -> Result<Self> {
         let dir = state
             .paths
@@ -209,6 +219,7 @@ impl CgroupManager for V2Manager {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            unit: None,
         }
     }
 }

@@ -75,7 +75,11 @@ pub(crate) fn create(
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().clone());
-    let cgroup = berth_cgroups::new_manager(cgroups_path.as_ref().and_then(|p| p.to_str()), id)?;
+    let cgroup = berth_cgroups::new_manager_with(
+        cgroups_path.as_ref().and_then(|p| p.to_str()),
+        id,
+        runtime.systemd_cgroup(),
+    )?;
     let dir = runtime.container_dir(id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}

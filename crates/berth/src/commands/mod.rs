@@ -22,5 +22,5 @@ use berth_runtime::Runtime;
 
 /// The library's entry point for `--root`.
 pub(crate) fn runtime(globals: &Globals) -> anyhow::Result<Runtime> {
-    Ok(Runtime::new(&globals.root)?)
+    Ok(Runtime::new(&globals.root)?.with_systemd_cgroup(globals.systemd_cgroup))
 }

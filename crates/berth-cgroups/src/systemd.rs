@@ -1,0 +1,288 @@
+//! The systemd driver (`--systemd-cgroup`, cgroup v2): the container is a transient
+//! scope unit that systemd creates over D-Bus with `Delegate=yes`, in the slice that
+//! `linux.cgroupsPath` names as `slice:prefix:name` (runc's form); the unit is
+//! `prefix-name.scope`. Resources, stats, freezing and killing then go through
+//! cgroupfs on the delegated directory (the v2 driver), and `destroy` stops the unit.
+//!
+//! A scope cannot exist without a process, so the unit is started by `apply(pid)`;
+//! resources set before that are kept and written once the directory exists.
+
+use crate::error::{Error, Result};
+use crate::v2::V2Manager;
+use crate::{CgroupManager, CgroupState};
+use oci_spec::runtime::LinuxResources;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use zbus::zvariant::Value;
+
+/// `slice:prefix:name` → (slice, unit).
+pub(crate) fn parse_path(cgroups_path: Option<&str>, id: &str) -> Result<(String, String)> {
+    let bad = |reason: &str| Error::InvalidPath {
+        path: cgroups_path.unwrap_or_default().to_string(),
+        reason: format!("systemd cgroupsPath must be \"slice:prefix:name\": {reason}"),
+    };
+    let (slice, prefix, name) = match cgroups_path.filter(|p| !p.is_empty()) {
+        None => ("system.slice", "berth", id),
+        Some(p) => {
+            let parts: Vec<&str> = p.split(':').collect();
+            let [slice, prefix, name] = parts[..] else {
+                return Err(bad("not three fields"));
+            };
+            (slice, prefix, name)
+        }
+    };
+    let ok = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
+    };
+    if !ok(slice) || !ok(prefix) || !ok(name) || name.is_empty() {
+        return Err(bad(
+            "a field is empty or has characters systemd does not allow",
+        ));
+    }
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    if !slice.ends_with(".slice") {
+        return Err(bad("the slice must end in .slice"));
+    }
+    let unit = if name.ends_with(".slice") || name.ends_with(".scope") {
+        name.to_string()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Ok((slice.to_string(), unit))
+}
+
+/// The cgroup directory of `unit` in `slice`: `a-b.slice` lives in `a.slice/a-b.slice`.
+pub(crate) fn unit_dir(root: &Path, slice: &str, unit: &str) -> PathBuf {
+    let mut dir = root.to_path_buf();
+    if slice != "-.slice" {
+        let base = slice.trim_end_matches(".slice");
+        let mut acc = String::new();
+        for part in base.split('-') {
+            if !acc.is_empty() {
+                acc.push('-');
+            }
+            acc.push_str(part);
+            dir.push(format!("{acc}.slice"));
+        }
+    }
+    dir.join(unit)
+}
+
+#[derive(Debug)]
+pub(crate) struct SystemdManager {
+    slice: String,
+    unit: String,
+    fs: V2Manager,
+    /// Resources set before the unit exists.
+    pending: Mutex<Option<LinuxResources>>,
+}
+
+impl SystemdManager {
+    pub fn new(cgroups_path: Option<&str>, id: &str, unified_root: &Path) -> Result<Self> {
+        let (slice, unit) = parse_path(cgroups_path, id)?;
+        let dir = unit_dir(unified_root, &slice, &unit);
+        Ok(SystemdManager {
+            fs: V2Manager::at(dir),
+            slice,
+            unit,
+            pending: Mutex::new(None),
+        })
+    }
+
+    pub fn from_state(state: &CgroupState) -> Result<Self> {
+        let unit = state.unit.clone().ok_or_else(|| Error::InvalidPath {
+            path: String::new(),
+            reason: "systemd cgroup state has no unit".into(),
+        })?;
+        Ok(SystemdManager {
+            fs: V2Manager::from_state(state)?,
+            slice: String::new(),
+            unit,
+            pending: Mutex::new(None),
+        })
+    }
+
+    fn manager(&self) -> Result<zbus::blocking::Proxy<'static>> {
+        let dbus = |e: zbus::Error| Error::Unsupported(format!("systemd over D-Bus: {e}"));
+        let conn = zbus::blocking::Connection::system().map_err(dbus)?;
+        zbus::blocking::Proxy::new_owned(
+            conn,
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+        )
+        .map_err(dbus)
+    }
+
+    fn call_err(&self, what: &str, e: zbus::Error) -> Error {
+        Error::Unsupported(format!("systemd {what} of unit {}: {e}", self.unit))
+    }
+}
+
+impl CgroupManager for SystemdManager {
+    fn create(&self) -> Result<()> {
+        // The scope is made with its first process, in `apply`.
+        Ok(())
+    }
+
+    fn apply(&self, pid: i32) -> Result<()> {
+        if !self.fs.dir().exists() {
+            let props: Vec<(&str, Value)> = vec![
+                (
+                    "Description",
+                    Value::from(format!("berth container {}", self.unit)),
+                ),
+                ("Slice", Value::from(self.slice.as_str())),
+                ("Delegate", Value::from(true)),
+                ("DefaultDependencies", Value::from(false)),
+                ("PIDs", Value::from(vec![pid as u32])),
+            ];
+            let aux: Vec<(&str, Vec<(&str, Value)>)> = Vec::new();
+            let proxy = self.manager()?;
+            let _job: zbus::zvariant::OwnedObjectPath = proxy
+                .call(
+                    "StartTransientUnit",
+                    &(self.unit.as_str(), "replace", props, aux),
+                )
+                .map_err(|e| self.call_err("StartTransientUnit", e))?;
+            // The job moves the pid; wait until it is there.
+            let want = self
+                .fs
+                .dir()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                if cg
+                    .lines()
+                    .any(|l| l.starts_with("0::") && l.ends_with(&format!("/{want}")))
+                {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Unsupported(format!(
+                        "systemd did not move pid {pid} into {} in time",
+                        self.unit
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        } else {
+            self.fs.apply(pid)?;
+        }
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(res) = pending {
+            self.fs.set(&res)?;
+        }
+        Ok(())
+    }
+
+    fn set(&self, resources: &LinuxResources) -> Result<()> {
+        if self.fs.dir().exists() {
+            self.fs.set(resources)
+        } else {
+            *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(resources.clone());
+            Ok(())
+        }
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        self.fs.pids()
+    }
+
+    fn destroy(&self) -> Result<()> {
+        // Kill what is left through cgroupfs, then let systemd remove the scope.
+        let killed = self.fs.destroy();
+        if let Ok(proxy) = self.manager() {
+            let stop: std::result::Result<zbus::zvariant::OwnedObjectPath, _> =
+                proxy.call("StopUnit", &(self.unit.as_str(), "replace"));
+            if let Err(e) = stop {
+                let text = e.to_string();
+                if !text.contains("NoSuchUnit") && !text.contains("not loaded") {
+                    tracing::warn!("{}", self.call_err("StopUnit", e));
+                }
+            }
+            let _: std::result::Result<(), _> =
+                proxy.call("ResetFailedUnit", &(self.unit.as_str(),));
+        }
+        // The directory goes with the unit; a removal that raced it is not an error.
+        match killed {
+            Err(Error::Io { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn state(&self) -> CgroupState {
+        let mut s = self.fs.state();
+        s.driver = "systemd".into();
+        s.unit = Some(self.unit.clone());
+        s
+    }
+
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        self.fs.freeze(frozen)
+    }
+
+    fn frozen(&self) -> Result<bool> {
+        self.fs.frozen()
+    }
+
+    fn stats(&self) -> Result<crate::Stats> {
+        self.fs.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runc_path_forms() {
+        assert_eq!(
+            parse_path(Some("system.slice:docker:abc"), "x").unwrap(),
+            ("system.slice".into(), "docker-abc.scope".into())
+        );
+        assert_eq!(
+            parse_path(None, "c1").unwrap(),
+            ("system.slice".into(), "berth-c1.scope".into())
+        );
+        assert_eq!(
+            parse_path(Some(":libpod:abc"), "x").unwrap(),
+            ("system.slice".into(), "libpod-abc.scope".into())
+        );
+        assert!(parse_path(Some("/not/systemd"), "x").is_err());
+        assert!(parse_path(Some("a:b"), "x").is_err());
+        assert!(parse_path(Some("system.slice:x:../y"), "x").is_err());
+    }
+
+    #[test]
+    fn slice_directories_nest() {
+        let root = Path::new("/sys/fs/cgroup");
+        assert_eq!(
+            unit_dir(root, "machine-pod-x.slice", "libpod-1.scope"),
+            Path::new(
+                "/sys/fs/cgroup/machine.slice/machine-pod.slice/machine-pod-x.slice/libpod-1.scope"
+            )
+        );
+        assert_eq!(
+            unit_dir(root, "system.slice", "berth-c.scope"),
+            Path::new("/sys/fs/cgroup/system.slice/berth-c.scope")
+        );
+    }
+}

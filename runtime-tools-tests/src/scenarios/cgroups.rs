@@ -334,3 +334,31 @@ pub fn linux_cgroups_relative_pids(c: &mut Ctx) -> Res {
     expect(&pids.join(&rel), "pids.max", "1000", &mut p);
     finish(c, &id, &format!("/{rel}"), p)
 }
+
+/// The `cgroup` mount shows the container its own cgroup, read-only (runc's layout:
+/// on v1 a tmpfs with each hierarchy's container directory bound in): the process
+/// reads the pids limit it was given, not the host root's, and cannot change it.
+pub fn linux_cgroups_mount_own_limits(c: &mut Ctx) -> Res {
+    let script = "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
+                  (echo 1 > /sys/fs/cgroup/pids/pids.max || echo 1 > /sys/fs/cgroup/pids.max) 2>/dev/null \
+                  && echo writable || echo read-only";
+    let mut cfg = default_config(&["/bin/sh", "-c", script], "/placeholder");
+    set(&mut cfg, "linux/resources/pids", json!({"limit": 42}));
+    crate::spec::push(
+        &mut cfg,
+        "mounts",
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+               "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    );
+    let (id, b) = c.prepare(cfg, false)?;
+    c.must_create(&b, &id)?;
+    c.must(&["start", &id])?;
+    c.wait_stopped(&id)?;
+    let out = std::fs::read_to_string(b.stdout_path()).unwrap_or_default();
+    c.must(&["delete", &id])?;
+    ensure!(
+        out == "42\nread-only\n",
+        "inside the container: {out:?} want \"42\\nread-only\\n\""
+    );
+    Ok(())
+}

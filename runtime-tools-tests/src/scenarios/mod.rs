@@ -92,6 +92,7 @@ pub static ALL: &[Scenario] = table![
     cgroups::linux_cgroups_hugetlb,
     cgroups::linux_cgroups_network,
     cgroups::linux_cgroups_relative_pids,
+    cgroups::linux_cgroups_mount_own_limits,
     ns::linux_ns_nopath,
     ns::linux_ns_time,
     ns::linux_ns_itype,

@@ -12,8 +12,9 @@ const APPLETS: &[&str] = &[
     "sh", "cat", "echo", "hostname", "id", "sleep", "true", "grep",
 ];
 
-/// config.json running `script` with sh, with every usual namespace, and `extra`
-/// merged into the top level.
+/// config.json running `script` with sh, with every usual namespace, the fixture's
+/// `out` directory bound at /out (for results the test reads), and `extra` merged into
+/// the top level.
 trait ShConfig {
     fn config(&self, script: &str, extra: serde_json::Value);
 }
@@ -37,7 +38,8 @@ impl ShConfig for Fixture {
             },
             "mounts": [
                 {"destination": "/proc", "type": "proc", "source": "proc"},
-                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                {"destination": "/out", "type": "bind", "source": self.out(), "options": ["rbind", "rw"]}
             ],
             "linux": {
                 "cgroupsPath": self.cgroup(),
@@ -66,21 +68,7 @@ fn create_start_wait_delete() {
         "echo \"$(hostname) $$ $(id -u)\" > /out/result",
         serde_json::json!({}),
     );
-    // The output directory is a bind mount of a host directory so the test can read it.
-    let host_out = f.dir.join("host-out");
-    std::fs::create_dir_all(&host_out).unwrap();
-    let mut cfg: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
-    cfg["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!(
-        {"destination": "/out", "type": "bind", "source": host_out, "options": ["rbind", "rw"]}));
-    std::fs::write(
-        f.bundle().join("config.json"),
-        serde_json::to_vec(&cfg).unwrap(),
-    )
-    .unwrap();
+    let host_out = f.out();
 
     let mut c = f
         .runtime
@@ -252,14 +240,14 @@ fn prestart_hook_failure_destroys() {
 fn relative_bind_source_is_relative_to_the_bundle() {
     let f = fixture("relbind");
     std::fs::create_dir_all(f.bundle().join("shared")).unwrap();
-    f.config("echo relative > /out/r", serde_json::json!({}));
+    f.config("echo relative > /shared/r", serde_json::json!({}));
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.bundle().join("config.json")).unwrap()).unwrap();
     cfg["mounts"]
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!(
-        {"destination": "/out", "type": "bind", "source": "shared", "options": ["rbind", "rw"]}));
+        {"destination": "/shared", "type": "bind", "source": "shared", "options": ["rbind", "rw"]}));
     std::fs::write(
         f.bundle().join("config.json"),
         serde_json::to_vec(&cfg).unwrap(),
@@ -373,11 +361,6 @@ fn no_capabilities_in_the_config_means_none() {
         .as_object_mut()
         .unwrap()
         .remove("capabilities");
-    cfg["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!(
-        {"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}));
     f.write_config(&cfg);
     let mut c = f.create().unwrap();
     c.start().unwrap();
@@ -398,11 +381,10 @@ fn cgroup_mount_shows_the_containers_own_limits() {
                   echo 1 > /sys/fs/cgroup/pids/pids.max 2>/dev/null; echo rc=$? >> /out/limits";
     f.config(script, serde_json::json!({}));
     let mut cfg = f.read_config();
-    cfg["mounts"].as_array_mut().unwrap().extend([
-        serde_json::json!({"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}),
+    cfg["mounts"].as_array_mut().unwrap().push(
         serde_json::json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
-    ]);
+    );
     cfg["linux"]["resources"] =
         serde_json::json!({"memory": {"limit": 67108864}, "pids": {"limit": 42}});
     f.write_config(&cfg);
@@ -461,11 +443,6 @@ fn sysctls_are_written_and_bad_keys_named() {
         serde_json::json!({}),
     );
     let mut cfg = f.read_config();
-    cfg["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!(
-        {"destination": "/out", "type": "bind", "source": f.out(), "options": ["rbind", "rw"]}));
     cfg["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
     f.write_config(&cfg);
     let mut c = f.create().unwrap();

@@ -18,7 +18,9 @@ tally() {
 
 echo "==> $name"
 start=$(date +%s)
-timeout --kill-after=30 "$limit" "$@"
+# stdin is /dev/null: a caller with fd 0 closed (as CI may be) would otherwise hand
+# fd 0 to the first file a daemon under test opens (containerd's tty tests hung so).
+timeout --kill-after=30 "$limit" "$@" </dev/null
 rc=$?
 secs=$(($(date +%s) - start))
 if [ "$rc" -eq 0 ]; then

@@ -45,7 +45,7 @@ containerd_scenarios() {
         "${R[@]}" --cgroup "$(cg "$n-3")" "$APP" "$n-3" /entrypoint.sh x
     cexpect "ctr run --env: env" 0 'bar hello' \
         "${R[@]}" --cgroup "$(cg "$n-4")" --env FOO=bar "$APP" "$n-4" sh -c 'echo $FOO $GREETING'
-    out=$(script -qec "timeout $STEP_TIMEOUT ctr --address $work/containerd.sock --namespace $NS run --rm -t ${O[*]} --cgroup $(cg "$n-5") $BUSYBOX $n-5 tty" /dev/null 2>"$work/err" </dev/null | tr -d '\r\0')
+    out=$(SHELL=/bin/bash script -qec "timeout --foreground $STEP_TIMEOUT ctr --address $work/containerd.sock --namespace $NS run --rm -t ${O[*]} --cgroup $(cg "$n-5") $BUSYBOX $n-5 tty" /dev/null 2>"$work/err" </dev/null | tr -d '\r\0')
     # script(1) adds a NUL and ctr's resize warnings: look for the tty line only.
     if grep -q '/dev/pts/[0-9]*$' <<<"$out"; then t_pass "ctr run --tty: a terminal"; else t_fail "ctr run --tty: output '${out:0:200}', stderr: $(t_err "$work/err")"; fi
     # The cgroup is visible inside only with a cgroup mount, which ctr does not add.
@@ -73,7 +73,7 @@ containerd_scenarios() {
     if [ "$s" = 67108864 ]; then t_pass "ctr run --memory-limit 64m: applied to the task's cgroup (host side)"; else t_fail "ctr run --memory-limit: host side limit '$s' (want 67108864)"; fi
     cexpect "ctr task exec: output" 0 'in-exec' task exec --exec-id x1 "$d" echo in-exec
     cexpect "ctr task exec: exit code 5" 5 '' task exec --exec-id x2 "$d" sh -c 'exit 5'
-    out=$(script -qec "timeout $STEP_TIMEOUT ctr --address $work/containerd.sock --namespace $NS task exec -t --exec-id x3 $d tty" /dev/null 2>"$work/err" </dev/null | tr -d '\r\0')
+    out=$(SHELL=/bin/bash script -qec "timeout --foreground $STEP_TIMEOUT ctr --address $work/containerd.sock --namespace $NS task exec -t --exec-id x3 $d tty" /dev/null 2>"$work/err" </dev/null | tr -d '\r\0')
     if grep -q '/dev/pts/[0-9]*$' <<<"$out"; then t_pass "ctr task exec --tty: a terminal"; else t_fail "ctr task exec --tty: output '${out:0:200}', stderr: $(t_err "$work/err")"; fi
     out=$(c task ps "$d" 2>"$work/err")
     s=$(printf '%s\n' "$out" | tail -n +2 | grep -c '[0-9]')

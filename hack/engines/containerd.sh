@@ -14,6 +14,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
+# A closed fd 0 would be taken by the first file a daemon opens: give it /dev/null.
+exec </dev/null
 # shellcheck source=hack/lib/bundle.sh
 . hack/lib/bundle.sh
 # shellcheck source=hack/lib/cgroupfs.sh

@@ -16,6 +16,7 @@ ENGINE_TIMEOUT=${ENGINE_TIMEOUT:-300}
 passed=0
 failed=0
 summary=()
+fails=()
 for e in $ENGINES; do
     script=hack/engines/$e.sh
     [ -x "$script" ] || { echo "FAIL: no engine script $script"; failed=$((failed + 1)); continue; }
@@ -24,6 +25,8 @@ for e in $ENGINES; do
     timeout --kill-after=30 "$ENGINE_TIMEOUT" "$script" 2>&1 | tee "$out"
     rc=${PIPESTATUS[0]}
     last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    # Repeated at the end, where a CI log's tail shows them.
+    while IFS= read -r line; do fails+=("$e: ${line:0:300}"); done < <(grep -E '^FAIL' "$out" | head -n 20)
     rm -f "$out"
     p=$(echo "$last" | awk '{print $1}')
     f=$(echo "$last" | awk '{print $3}')
@@ -47,6 +50,7 @@ if [ "$devnull" != "root:root 666 1,3" ]; then
     failed=$((failed + 1))
 fi
 echo "--- engines ---"
+[ "${#fails[@]}" -gt 0 ] && printf '%s\n' "${fails[@]}"
 printf '%s\n' "${summary[@]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

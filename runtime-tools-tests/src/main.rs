@@ -85,6 +85,7 @@ fn run(args: &cli::Args, selected: &[&scenarios::Scenario]) -> Result<bool, Stri
         counter: Cell::new(0),
     };
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut failed_names: Vec<&str> = Vec::new();
     let mut dev_null_broken = false;
     if let Err(e) = hostcheck::dev_null() {
         println!("FAIL host_dev_null_before: {e}");
@@ -107,6 +108,7 @@ fn run(args: &cli::Args, selected: &[&scenarios::Scenario]) -> Result<bool, Stri
             }
             Err(Verdict::Fail(r)) => {
                 failed += 1;
+                failed_names.push(s.name);
                 println!("FAIL {}: {}", s.name, one_line(&r));
             }
         }
@@ -138,6 +140,10 @@ fn run(args: &cli::Args, selected: &[&scenarios::Scenario]) -> Result<bool, Stri
         }
         Err(e) => println!("# host /dev/null is still damaged at the end: {e}"),
         Ok(()) => {}
+    }
+    if !failed_names.is_empty() {
+        // Repeated at the end, where the tail of a CI log shows them.
+        println!("# failed: {}", failed_names.join(" "));
     }
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     Ok(failed == 0)

@@ -60,6 +60,9 @@ pub enum Error {
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] berth_cgroups::Error),
+    /// CRIU (checkpoint, restore) failed or cannot work here.
+    #[error("criu {op}: {reason}")]
+    Criu { op: &'static str, reason: String },
     /// The state file is unreadable.
     #[error("state of container {id}: {reason}")]
     State { id: String, reason: String },

@@ -10,6 +10,7 @@
 mod bundle;
 mod console;
 mod container;
+pub mod criu;
 mod error;
 mod exec;
 mod features;

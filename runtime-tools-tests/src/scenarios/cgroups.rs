@@ -337,7 +337,9 @@ pub fn linux_cgroups_relative_pids(c: &mut Ctx) -> Res {
 
 /// The `cgroup` mount shows the container its own cgroup, read-only (runc's layout:
 /// on v1 a tmpfs with each hierarchy's container directory bound in): the process
-/// reads the pids limit it was given, not the host root's, and cannot change it.
+/// reads the pids limit it was given, not the host root's, and cannot change it. On a
+/// cgroup2-only host the mount shows the hierarchy from the cgroup namespace's root, so
+/// the container gets one there (without it, runc and berth show the host's root).
 pub fn linux_cgroups_mount_own_limits(c: &mut Ctx) -> Res {
     let script = "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
                   (echo 1 > /sys/fs/cgroup/pids/pids.max || echo 1 > /sys/fs/cgroup/pids.max) 2>/dev/null \
@@ -350,6 +352,9 @@ pub fn linux_cgroups_mount_own_limits(c: &mut Ctx) -> Res {
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     );
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        crate::spec::push(&mut cfg, "linux/namespaces", json!({"type": "cgroup"}));
+    }
     let (id, b) = c.prepare(cfg, false)?;
     c.must_create(&b, &id)?;
     c.must(&["start", &id])?;

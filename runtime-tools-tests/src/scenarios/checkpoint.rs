@@ -1,5 +1,7 @@
-//! `checkpoint` / `restore` through CRIU: argument errors, and the real checkpoint when
-//! CRIU can work on this host (skipped with CRIU's reason otherwise).
+//! `checkpoint` / `restore` through CRIU: argument errors, then, where CRIU can work on
+//! this host (skipped with CRIU's reason otherwise; the VM lane's kernel can), a full
+//! checkpoint of a counting shell, its restore, and the count going on from where it
+//! was: same process (pid 1 inside is still the counter), same memory.
 
 use super::running::start_with;
 use crate::ctx::Ctx;
@@ -12,7 +14,9 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
         &[
             "/bin/sh",
             "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done",
+            // stdio on the container's own /dev/null: files of the driver's mount
+            // namespace could not be restored.
+            "exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done",
         ],
         |_| {},
     )?;
@@ -44,7 +48,9 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
         ],
         "id in use",
     )?;
-    let out = c.rt(&["checkpoint", "--leave-running", "--image-path", &img, &id]);
+    // Counting for a while first, so a restart from zero cannot pass for a restore.
+    let before = wait_count(c, &id, 20)?;
+    let out = c.rt(&["checkpoint", "--image-path", &img, &id]);
     if !out.ok() {
         let reason = out.stderr.trim().to_string();
         ensure!(
@@ -64,6 +70,64 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
         image.join("inventory.img").exists(),
         "no inventory.img in {img}"
     );
+    ensure!(
+        !c.rt(&["state", &id]).ok(),
+        "the container still exists after checkpoint (without --leave-running)"
+    );
+    c.must(&[
+        "restore",
+        "--detach",
+        "--bundle",
+        &b.path_str(),
+        "--image-path",
+        &img,
+        &id,
+    ])?;
+    let st = c.status(&id)?;
+    ensure!(st == "running", "status after restore is {st:?}");
+    let after = count(c, &id)?;
+    ensure!(
+        after >= before,
+        "the count started again after restore: {after} < {before}"
+    );
+    // Still counting.
+    wait_count(c, &id, after + 3)?;
+    let init = c.must(&["exec", &id, "cat", "/proc/1/cmdline"])?.stdout;
+    ensure!(
+        init.contains("while"),
+        "pid 1 after restore is not the counter: {init:?}"
+    );
     c.must(&["delete", "--force", &id])?;
+    ensure!(
+        !c.rt(&["state", &id]).ok(),
+        "the restored container is still there after delete --force"
+    );
     Ok(())
+}
+
+/// The counter's current value, read with `exec`.
+fn count(c: &Ctx, id: &str) -> Result<u64, Verdict> {
+    let out = c.must(&["exec", id, "cat", "/tmp/count"])?;
+    out.stdout
+        .trim()
+        .parse()
+        .map_err(|_| Verdict::Fail(format!("/tmp/count holds {:?}", out.stdout.trim())))
+}
+
+/// Polls the counter until it reaches `at_least` (30 s at most).
+fn wait_count(c: &Ctx, id: &str, at_least: u64) -> Result<u64, Verdict> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(n) = count(c, id) {
+            if n >= at_least {
+                return Ok(n);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Verdict::Fail(format!(
+                "the counter did not reach {at_least} within 30 s"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -1,0 +1,132 @@
+//! `checkpoint`: `criu dump` (or `pre-dump`) of the init's process tree into the image
+//! directory, with descriptors.json beside it; the container is deleted afterwards
+//! unless it is left running.
+
+use super::{
+    check, external_mounts, failed, joined_netns, rootfs_of, run_bounded, CriuOptions, DESCRIPTORS,
+    EXT_NETNS, RUN_TIMEOUT,
+};
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::state::Status;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Options of `checkpoint` (runc's flags).
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointOptions {
+    /// What restore shares.
+    pub criu: CriuOptions,
+    /// `--parent-path`: the images of a previous pre-dump.
+    pub parent_path: Option<PathBuf>,
+    /// `--leave-running`.
+    pub leave_running: bool,
+    /// `--pre-dump`: memory only; the container keeps running.
+    pub pre_dump: bool,
+    /// `--page-server ADDRESS:PORT`.
+    pub page_server: Option<(String, u16)>,
+    /// `--status-fd`: CRIU writes \0 to it once lazy-pages is ready.
+    pub status_fd: Option<i32>,
+}
+
+impl Container {
+    /// Dumps the container's processes into `options.criu.image_dir`. A running or
+    /// paused container only; unless `leave_running` or `pre_dump`, it is deleted after
+    /// a successful dump (its processes are gone).
+    pub fn checkpoint(self, options: &CheckpointOptions) -> Result<()> {
+        let status = self.status();
+        if !matches!(status, Status::Running | Status::Paused) {
+            return Err(
+                self.bad_status(status, "cannot checkpoint a container that is not running")
+            );
+        }
+        let o = &options.criu;
+        check(&o.criu)?;
+        for d in [Some(o.image_dir.as_path()), o.work_dir.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)
+                .map_err(|e| Error::io("create checkpoint directory", d, e))?;
+        }
+        let pid = self.pid();
+        write_descriptors(&o.image_dir, pid)?;
+        let spec = self.config();
+        let verb = if options.pre_dump { "pre-dump" } else { "dump" };
+        let mut cmd = Command::new(&o.criu);
+        cmd.stdin(std::process::Stdio::null())
+            .args([verb, "-t", &pid.to_string()])
+            .arg("--root")
+            .arg(rootfs_of(spec, self.bundle()));
+        o.common_args(&mut cmd, verb);
+        for (dest, _) in external_mounts(spec) {
+            cmd.arg("--ext-mount-map").arg(format!("{dest}:{dest}"));
+        }
+        if let Some(ns) = joined_netns(spec) {
+            let ino = std::fs::metadata(&ns)
+                .map_err(|e| Error::io("stat network namespace", &ns, e))?
+                .ino();
+            cmd.arg("--external").arg(format!("net[{ino}]:{EXT_NETNS}"));
+        }
+        if let Some(parent) = &options.parent_path {
+            cmd.arg("--prev-images-dir").arg(parent);
+        }
+        if options.leave_running || options.pre_dump {
+            cmd.arg("--leave-running");
+        }
+        if options.pre_dump {
+            cmd.arg("--track-mem");
+        }
+        if let Some((addr, port)) = &options.page_server {
+            cmd.args(["--page-server", "--address", addr, "--port"])
+                .arg(port.to_string());
+        }
+        if let Some(fd) = options.status_fd {
+            cmd.arg(format!("--status-fd={fd}"));
+        }
+        // A paused container is frozen: CRIU must find it so and leave it so.
+        if status == Status::Paused {
+            if let Some(dir) = self.freezer_dir()? {
+                cmd.arg("--freeze-cgroup").arg(dir);
+            }
+        }
+        let (ok, text) = run_bounded(&mut cmd, RUN_TIMEOUT, "dump")?;
+        if !ok {
+            return Err(failed("dump", o, &text));
+        }
+        if !options.leave_running && !options.pre_dump {
+            self.delete(true)?;
+        }
+        Ok(())
+    }
+
+    /// The cgroup directory whose freezer holds the container (v1 freezer or v2).
+    fn freezer_dir(&self) -> Result<Option<PathBuf>> {
+        let Some(state) = &self.state.cgroup else {
+            return Ok(None);
+        };
+        Ok(state
+            .paths
+            .get("freezer")
+            .or_else(|| state.paths.get(""))
+            .cloned())
+    }
+}
+
+/// runc's descriptors.json: where the init's stdio pointed (`pipe:[N]`, a path, ...).
+fn write_descriptors(image: &Path, pid: i32) -> Result<()> {
+    let fds: Vec<String> = (0..3)
+        .map(|fd| {
+            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "/dev/null".into())
+        })
+        .collect();
+    let path = image.join(DESCRIPTORS);
+    let text = serde_json::to_string(&fds).unwrap_or_else(|_| "[]".into());
+    std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))
+}

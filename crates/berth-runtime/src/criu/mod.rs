@@ -1,0 +1,318 @@
+//! Checkpoint and restore through CRIU's command line (`criu dump`, `criu restore`).
+//! Before anything is changed, `criu check` must pass: where CRIU cannot work on this
+//! kernel, the error carries CRIU's own reason in one line.
+//!
+//! What CRIU must be told about a container, at dump and again at restore:
+//! - bind mounts from the host are external mounts (`--ext-mount-map`): keyed by their
+//!   destination, mapped back to the config's source at restore;
+//! - device nodes, which may be bind mounts of the host's (user namespaces), likewise;
+//! - a network namespace joined by path is external (`--external net[inode]:KEY` at
+//!   dump, `--inherit-fd fd[N]:KEY` with the namespace opened at restore);
+//! - stdio pipes (`descriptors.json`, written at dump as runc does) are inherited.
+
+mod dump;
+mod restore;
+
+pub use dump::CheckpointOptions;
+pub use restore::RestoreOptions;
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::Spec;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The key of a joined network namespace in CRIU's images (runc's and crun's name).
+const EXT_NETNS: &str = "extRootNetNS";
+/// Where the stdio of the init pointed at dump time, for restore.
+const DESCRIPTORS: &str = "descriptors.json";
+/// How long `criu check` may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a dump or restore may take.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How CRIU treats cgroups (`--manage-cgroups-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CgroupsMode {
+    /// Restore cgroup properties only where CRIU creates the cgroup (the default).
+    #[default]
+    Soft,
+    /// Restore every property.
+    Full,
+    /// Fail when a cgroup does not match the image.
+    Strict,
+}
+
+impl std::str::FromStr for CgroupsMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "soft" => Ok(CgroupsMode::Soft),
+            "full" => Ok(CgroupsMode::Full),
+            "strict" => Ok(CgroupsMode::Strict),
+            _ => Err(Error::Criu {
+                op: "options",
+                reason: format!("invalid manage cgroups mode {s:?}: want soft, full or strict"),
+            }),
+        }
+    }
+}
+
+impl CgroupsMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            CgroupsMode::Soft => "soft",
+            CgroupsMode::Full => "full",
+            CgroupsMode::Strict => "strict",
+        }
+    }
+}
+
+/// What checkpoint and restore share (runc's flags of both verbs).
+#[derive(Debug, Clone, Default)]
+pub struct CriuOptions {
+    /// The criu binary.
+    pub criu: PathBuf,
+    /// `--image-path`: absolute.
+    pub image_dir: PathBuf,
+    /// `--work-path` (logs); the image directory when `None`.
+    pub work_dir: Option<PathBuf>,
+    /// `--tcp-established`.
+    pub tcp_established: bool,
+    /// `--ext-unix-sk`.
+    pub ext_unix_sk: bool,
+    /// `--shell-job`.
+    pub shell_job: bool,
+    /// `--file-locks`.
+    pub file_locks: bool,
+    /// `--manage-cgroups-mode`.
+    pub cgroups_mode: CgroupsMode,
+    /// `--empty-ns network`: a new, empty network namespace at restore.
+    pub empty_net_ns: bool,
+    /// `--auto-dedup`.
+    pub auto_dedup: bool,
+    /// `--lazy-pages`.
+    pub lazy_pages: bool,
+}
+
+impl CriuOptions {
+    fn work_dir(&self) -> &Path {
+        self.work_dir.as_deref().unwrap_or(&self.image_dir)
+    }
+
+    /// The flags both verbs pass on.
+    fn common_args(&self, cmd: &mut Command, verb: &str) {
+        cmd.arg("-D")
+            .arg(&self.image_dir)
+            .arg("-W")
+            .arg(self.work_dir())
+            .args(["-o", &format!("{verb}.log"), "-v4"])
+            .arg(format!("--manage-cgroups={}", self.cgroups_mode.as_str()));
+        for (on, flag) in [
+            (self.tcp_established, "--tcp-established"),
+            (self.ext_unix_sk, "--ext-unix-sk"),
+            (self.shell_job, "--shell-job"),
+            (self.file_locks, "--file-locks"),
+            (self.auto_dedup, "--auto-dedup"),
+            (self.lazy_pages, "--lazy-pages"),
+        ] {
+            if on {
+                cmd.arg(flag);
+            }
+        }
+    }
+}
+
+/// Runs `criu check`; the error carries CRIU's reason (its first telling `Error` line).
+pub fn check(criu: &Path) -> Result<()> {
+    let (ok, text) = run_bounded(
+        Command::new(criu).arg("check").stdin(Stdio::null()),
+        CHECK_TIMEOUT,
+        "check",
+    )?;
+    if ok {
+        return Ok(());
+    }
+    let reason = text
+        .lines()
+        .filter(|l| l.starts_with("Error"))
+        .find(|l| !l.contains("kerndat") && !l.contains("crtools"))
+        .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or("no reason given")
+        .trim()
+        .to_string();
+    Err(Error::Criu {
+        op: "check",
+        reason: format!("{} cannot work on this host: {reason}", criu.display()),
+    })
+}
+
+/// Runs `cmd` with stdout and stderr captured in a temporary file, killed after
+/// `timeout`: (success, output).
+fn run_bounded(cmd: &mut Command, timeout: Duration, op: &'static str) -> Result<(bool, String)> {
+    let log = tempfile_path(op);
+    let file = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
+    let out = file.try_clone().map_err(|e| Error::io("dup", &log, e))?;
+    let spawned = cmd.stdout(out).stderr(file).spawn();
+    let mut child = spawned.map_err(|e| Error::Criu {
+        op,
+        reason: format!("run {:?}: {e}", cmd.get_program()),
+    })?;
+    let status = wait_bounded(&mut child, timeout);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    match status {
+        Some(s) => Ok((s.success(), text)),
+        None => Err(Error::Criu {
+            op,
+            reason: format!("timed out after {timeout:?}"),
+        }),
+    }
+}
+
+/// Runs `cmd` with our own stdio (a restored process tree inherits it), killed after
+/// `timeout`: whether it succeeded.
+fn run_inheriting(cmd: &mut Command, timeout: Duration, op: &'static str) -> Result<bool> {
+    let mut child = cmd.spawn().map_err(|e| Error::Criu {
+        op,
+        reason: format!("run {:?}: {e}", cmd.get_program()),
+    })?;
+    match wait_bounded(&mut child, timeout) {
+        Some(s) => Ok(s.success()),
+        None => Err(Error::Criu {
+            op,
+            reason: format!("timed out after {timeout:?}"),
+        }),
+    }
+}
+
+/// Waits for `child`, killing it after `timeout` (`None`).
+fn wait_bounded(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+fn tempfile_path(op: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("berth-criu-{op}-{}.out", std::process::id()))
+}
+
+/// An error for a failed dump or restore: CRIU's last error line and where its log is.
+fn failed(op: &'static str, opts: &CriuOptions, output: &str) -> Error {
+    let log = opts.work_dir().join(format!("{op}.log"));
+    let from_log = std::fs::read_to_string(&log).unwrap_or_default();
+    let reason = from_log
+        .lines()
+        .chain(output.lines())
+        .rfind(|l| l.contains("Error"))
+        .or_else(|| output.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or("no reason given")
+        .trim()
+        .to_string();
+    Error::Criu {
+        op,
+        reason: format!("{reason} (log: {})", log.display()),
+    }
+}
+
+/// `(destination, source)` of every bind mount and device node of the config: the
+/// mounts CRIU must treat as external.
+fn external_mounts(spec: &Spec) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        let bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o == "bind" || o == "rbind");
+        if let (true, Some(src)) = (bind, m.source()) {
+            out.push((
+                m.destination().display().to_string(),
+                src.display().to_string(),
+            ));
+        }
+    }
+    let devices = spec.linux().as_ref().and_then(|l| l.devices().clone());
+    for d in devices.unwrap_or_default() {
+        let p = d.path().display().to_string();
+        out.push((p.clone(), p));
+    }
+    out
+}
+
+/// The path of a network namespace the config joins, if any.
+fn joined_netns(spec: &Spec) -> Option<PathBuf> {
+    let namespaces = spec.linux().as_ref()?.namespaces().clone()?;
+    namespaces
+        .iter()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        .and_then(|n| n.path().clone())
+}
+
+/// The container's root filesystem as the host sees it.
+fn rootfs_of(spec: &Spec, bundle: &Path) -> PathBuf {
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_else(|| PathBuf::from("rootfs"));
+    if root.is_absolute() {
+        root
+    } else {
+        bundle.join(root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroups_mode_parses_runc_names() {
+        assert_eq!("soft".parse::<CgroupsMode>().unwrap(), CgroupsMode::Soft);
+        assert_eq!("full".parse::<CgroupsMode>().unwrap(), CgroupsMode::Full);
+        assert_eq!(
+            "strict".parse::<CgroupsMode>().unwrap(),
+            CgroupsMode::Strict
+        );
+        let e = "bogus".parse::<CgroupsMode>().unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn external_mounts_are_binds_and_devices() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/etc/hosts", "type": "bind", "source": "/tmp/hosts", "options": ["rbind", "ro"]},
+                {"destination": "/data", "source": "/srv/data", "options": ["bind"]}
+            ],
+            "linux": {"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            external_mounts(&spec),
+            vec![
+                ("/etc/hosts".into(), "/tmp/hosts".into()),
+                ("/data".into(), "/srv/data".into()),
+                ("/dev/fuse".into(), "/dev/fuse".into()),
+            ]
+        );
+        assert_eq!(rootfs_of(&spec, Path::new("/b")), Path::new("/b/rootfs"));
+    }
+}

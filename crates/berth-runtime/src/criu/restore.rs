@@ -1,0 +1,349 @@
+//! `restore`: a new container whose init is a process tree CRIU restores from images.
+//!
+//! The cgroup is made and configured first, and CRIU itself joins it before it forks
+//! (its pre-exec step writes "0" to each `cgroup.procs`), so every restored process
+//! starts inside; `--cgroup-root` tells CRIU the same place. The rootfs is bind-mounted
+//! at `<state dir>/criu-root` (CRIU wants a mount point whose parent is not
+//! over-mounted). With `--restore-detached --restore-sibling`, the restored init is our
+//! child, as a created init is: `berth restore` without `--detach` waits for it.
+
+use super::{
+    check, external_mounts, failed, joined_netns, rootfs_of, run_inheriting, CriuOptions,
+    DESCRIPTORS, EXT_NETNS, RUN_TIMEOUT,
+};
+use crate::bundle::Bundle;
+use crate::container::{proc_start_time, Container};
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+use crate::state::{now_rfc3339, Persisted};
+use berth_cgroups::CgroupManager;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::collections::BTreeSet;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Options of `restore` (runc's flags).
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// What checkpoint shares.
+    pub criu: CriuOptions,
+    /// `--pid-file`: the restored init's pid.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`: refused for now (see the error).
+    pub console_socket: Option<PathBuf>,
+    /// `--lsm-profile TYPE:NAME`.
+    pub lsm_profile: Option<String>,
+    /// `--lsm-mount-context`.
+    pub lsm_mount_context: Option<String>,
+}
+
+/// Undoes a partial restore: the cgroup (with anything in it) and the state directory.
+struct Undo<'a> {
+    dir: PathBuf,
+    cgroup: &'a dyn CgroupManager,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(pids) = self.cgroup.pids() {
+            for p in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        if let Err(e) = self.cgroup.destroy() {
+            tracing::warn!("cleanup after failed restore: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The rootfs bind-mounted for CRIU; unmounted and removed on drop.
+struct CriuRoot(PathBuf);
+
+impl CriuRoot {
+    fn new(rootfs: &Path, at: PathBuf) -> Result<Self> {
+        std::fs::create_dir(&at).map_err(|e| Error::io("create", &at, e))?;
+        let root = CriuRoot(at);
+        mount(
+            Some(rootfs),
+            &root.0,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            Error::sys(
+                "mount",
+                format!("{} on {}", rootfs.display(), root.0.display()),
+                e,
+            )
+        })?;
+        Ok(root)
+    }
+}
+
+impl Drop for CriuRoot {
+    fn drop(&mut self) {
+        let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+impl Runtime {
+    /// Restores container `id` from the bundle and `options.criu.image_dir`. On return
+    /// the container is `running` and its init is a child of the caller.
+    pub fn restore(&self, id: &str, bundle: &Path, options: &RestoreOptions) -> Result<Container> {
+        restore(self, id, bundle, options)
+    }
+}
+
+fn restore(
+    runtime: &Runtime,
+    id: &str,
+    bundle_dir: &Path,
+    options: &RestoreOptions,
+) -> Result<Container> {
+    crate::id::validate_id(id)?;
+    let o = &options.criu;
+    let bundle = Bundle::load(bundle_dir)?;
+    if !o.image_dir.join("inventory.img").is_file() {
+        return Err(Error::Criu {
+            op: "restore",
+            reason: format!(
+                "image directory {} holds no checkpoint (inventory.img is missing)",
+                o.image_dir.display()
+            ),
+        });
+    }
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && options.console_socket.is_some() {
+        return Err(Error::Criu {
+            op: "restore",
+            reason: "a terminal container cannot be restored onto --console-socket: that \
+                     needs CRIU's RPC mode (orphan-pts-master), which berth does not use"
+                .into(),
+        });
+    }
+    check(&o.criu)?;
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
+    let cgroup = berth_cgroups::new_manager_with(
+        cgroups_path.as_ref().and_then(|p| p.to_str()),
+        id,
+        runtime.systemd_cgroup(),
+    )?;
+    let dir = runtime.container_dir(id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists(id.to_string()))
+        }
+        Err(e) => return Err(Error::io("create state directory", &dir, e)),
+    }
+    let mut undo = Undo {
+        dir: dir.clone(),
+        cgroup: cgroup.as_ref(),
+        armed: true,
+    };
+    cgroup.create()?;
+    if let Some(res) = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
+        cgroup.set(res)?;
+    }
+    let mut persisted = Persisted {
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        owner: String::new(),
+        config: bundle.spec.clone(),
+        cgroup: Some(cgroup.state()),
+        created_done: false,
+    };
+    persisted.save(&dir)?;
+
+    let root = CriuRoot::new(&rootfs_of(&bundle.spec, &bundle.dir), dir.join("criu-root"))?;
+    let pidfile = dir.join("criu.pid");
+    let mut cmd = Command::new(&o.criu);
+    cmd.arg("restore")
+        .arg("--root")
+        .arg(&root.0)
+        .args([
+            "--restore-detached",
+            "--restore-sibling",
+            "--evasive-devices",
+        ])
+        .arg("--pidfile")
+        .arg(&pidfile);
+    o.common_args(&mut cmd, "restore");
+    if o.empty_net_ns {
+        cmd.arg("--empty-ns=net");
+    }
+    for (dest, src) in external_mounts(&bundle.spec) {
+        cmd.arg("--ext-mount-map").arg(format!("{dest}:{src}"));
+    }
+    for root_arg in cgroup_roots(&cgroup.state().paths) {
+        cmd.arg("--cgroup-root").arg(root_arg);
+    }
+    if let Some(p) = &options.lsm_profile {
+        cmd.arg("--lsm-profile").arg(p);
+    }
+    if let Some(c) = &options.lsm_mount_context {
+        cmd.arg("--lsm-mount-context").arg(c);
+    }
+    for (fd, key) in inherited_pipes(&o.image_dir)? {
+        cmd.arg("--inherit-fd").arg(format!("fd[{fd}]:{key}"));
+    }
+    // Kept open until CRIU has run: it inherits the namespace as fd `netns_fd`.
+    let netns = match joined_netns(&bundle.spec).filter(|_| !o.empty_net_ns) {
+        Some(path) => Some(open_inheritable(&path)?),
+        None => None,
+    };
+    if let Some(fd) = &netns {
+        cmd.arg("--inherit-fd")
+            .arg(format!("fd[{}]:{EXT_NETNS}", fd.as_raw_fd()));
+    }
+    let procs = open_cgroup_procs(&cgroup.state().paths)?;
+    let raw: Vec<i32> = procs.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: the closure runs in the forked child before exec and only calls write(2)
+    // on descriptors opened above; it allocates nothing and takes no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in &raw {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let ok = run_inheriting(&mut cmd, RUN_TIMEOUT, "restore")?;
+    drop(netns);
+    drop(procs);
+    if !ok {
+        return Err(failed("restore", o, ""));
+    }
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| Error::Criu {
+            op: "restore",
+            reason: format!("criu wrote no pid to {}", pidfile.display()),
+        })?;
+    let _ = std::fs::remove_file(&pidfile);
+    drop(root);
+    persisted.pid = pid;
+    persisted.pid_start_time = proc_start_time(pid).unwrap_or(0);
+    persisted.created_done = true;
+    persisted.save(&dir)?;
+    if let Some(p) = &options.pid_file {
+        crate::spawn::write_pid_file(p, pid)?;
+    }
+    undo.armed = false;
+    Ok(Container {
+        runtime: runtime.clone(),
+        state: persisted,
+    })
+}
+
+/// `--cgroup-root` values: one path for every controller when they agree (the usual
+/// case), else `controller:path` each. A path is the cgroup's directory relative to
+/// the root of its hierarchy (the highest ancestor on the same filesystem).
+fn cgroup_roots(paths: &std::collections::BTreeMap<String, PathBuf>) -> Vec<String> {
+    let rel: Vec<(String, String)> = paths
+        .iter()
+        .filter(|(c, _)| c.as_str() != "unified")
+        .filter_map(|(c, p)| relative_to_hierarchy(p).map(|r| (c.clone(), r)))
+        .collect();
+    let distinct: BTreeSet<&String> = rel.iter().map(|(_, r)| r).collect();
+    if distinct.len() == 1 {
+        return distinct.into_iter().cloned().collect();
+    }
+    rel.into_iter()
+        .map(|(c, r)| format!("{}:{r}", c.trim_start_matches("name=")))
+        .collect()
+}
+
+fn relative_to_hierarchy(dir: &Path) -> Option<String> {
+    let dev = std::fs::metadata(dir).ok()?.dev();
+    let mut top = dir;
+    while let Some(parent) = top.parent() {
+        match std::fs::metadata(parent) {
+            Ok(m) if m.dev() == dev => top = parent,
+            _ => break,
+        }
+    }
+    let rel = dir.strip_prefix(top).ok()?;
+    Some(format!("/{}", rel.display()))
+}
+
+/// `cgroup.procs` of each distinct cgroup directory, opened for CRIU to join.
+fn open_cgroup_procs(
+    paths: &std::collections::BTreeMap<String, PathBuf>,
+) -> Result<Vec<std::fs::File>> {
+    let dirs: BTreeSet<&PathBuf> = paths.values().collect();
+    dirs.into_iter()
+        .map(|d| {
+            let p = d.join("cgroup.procs");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(|e| Error::io("open", &p, e))
+        })
+        .collect()
+}
+
+/// The stdio pipes recorded at dump (`descriptors.json`), as (our fd, CRIU key): CRIU
+/// reconnects them to our own stdin, stdout and stderr.
+fn inherited_pipes(image: &Path) -> Result<Vec<(usize, String)>> {
+    let path = image.join(DESCRIPTORS);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let fds: Vec<String> = serde_json::from_str(&text).map_err(|e| Error::Criu {
+        op: "restore",
+        reason: format!("{}: {e}", path.display()),
+    })?;
+    Ok(fds
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| s.starts_with("pipe:"))
+        .collect())
+}
+
+/// Opens `path` without close-on-exec, so CRIU inherits it.
+fn open_inheritable(path: &Path) -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", path.display(), e))?;
+    Ok(fd)
+}

@@ -164,36 +164,97 @@ fn cpus_v2(c: &mut Ctx, root: &Path) -> Res {
     finish(c, &id, &path, p)
 }
 
-/// After deny-all, the three allow rules appear in devices.list and no blanket
+/// v1: after deny-all, the three allow rules appear in devices.list and no blanket
 /// `a *:* rwm` entry remains. The runtime may add its default devices, and v1 lists
 /// exceptions in the kernel's order (not the config's), so order is not judged.
+/// Then, on v1 and v2 (an eBPF program there), the effect from inside.
 pub fn linux_cgroups_devices(c: &mut Ctx) -> Res {
-    let devices = controller("devices")?;
-    let (id, path) = create_with(
-        c,
-        json!({"devices": [
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
-            {"allow": true, "type": "b", "major": 8, "minor": 20, "access": "rw"},
-            {"allow": true, "type": "b", "major": 10, "minor": 200, "access": "r"}
-        ]}),
-    )?;
-    let list = read_trim(
-        &devices
-            .join(path.trim_start_matches('/'))
-            .join("devices.list"),
-    );
-    let lines: Vec<&str> = list.lines().collect();
-    let mut p = Vec::new();
-    for want in ["c 10:229 rwm", "b 8:20 rw", "b 10:200 r"] {
-        if !lines.contains(&want) {
-            p.push(format!("devices.list lacks {want:?}: {lines:?}"));
+    if let Some(devices) = v1_controller("devices") {
+        let (id, path) = create_with(
+            c,
+            json!({"devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+                {"allow": true, "type": "b", "major": 8, "minor": 20, "access": "rw"},
+                {"allow": true, "type": "b", "major": 10, "minor": 200, "access": "r"}
+            ]}),
+        )?;
+        let list = read_trim(
+            &devices
+                .join(path.trim_start_matches('/'))
+                .join("devices.list"),
+        );
+        let lines: Vec<&str> = list.lines().collect();
+        let mut p = Vec::new();
+        for want in ["c 10:229 rwm", "b 8:20 rw", "b 10:200 r"] {
+            if !lines.contains(&want) {
+                p.push(format!("devices.list lacks {want:?}: {lines:?}"));
+            }
         }
+        if lines.contains(&"a *:* rwm") {
+            p.push("devices.list still allows everything (a *:* rwm)".into());
+        }
+        finish(c, &id, &path, p)?;
+    } else if crate::cgroup::controller("memory").is_none() {
+        skip!("no cgroup v1 devices hierarchy and no cgroup2 host");
     }
-    if lines.contains(&"a *:* rwm") {
-        p.push("devices.list still allows everything (a *:* rwm)".into());
-    }
-    finish(c, &id, &path, p)
+    devices_effect(c)
+}
+
+/// Two nodes of a character major no driver has: opening the allowed one fails with
+/// ENXIO (no driver), the denied one with EPERM (the device cgroup or eBPF filter).
+fn devices_effect(c: &mut Ctx) -> Res {
+    let used = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+    let chars = used.split("Block devices:").next().unwrap_or("");
+    let taken: Vec<u64> = chars
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let Some(major) = (234..=254u64).find(|m| !taken.contains(m)) else {
+        skip!("no unused character device major in 234-254");
+    };
+    let script = "head -c1 /dev/berth-allowed >/dev/null 2>/tmp/a; cat /tmp/a; \
+                  head -c1 /dev/berth-denied >/dev/null 2>/tmp/d; cat /tmp/d";
+    let mut cfg = default_config(&["/bin/sh", "-c", script], "/placeholder");
+    let node = |name: &str, minor: u64| {
+        json!({"path": format!("/dev/{name}"), "type": "c", "major": major, "minor": minor,
+               "fileMode": 438, "uid": 0, "gid": 0})
+    };
+    set(
+        &mut cfg,
+        "linux/devices",
+        json!([node("berth-allowed", 0), node("berth-denied", 1)]),
+    );
+    set(
+        &mut cfg,
+        "linux/resources/devices",
+        json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": major, "minor": 0, "access": "rw"}
+        ]),
+    );
+    let (id, b) = c.prepare(cfg, false)?;
+    c.must_create(&b, &id)?;
+    c.must(&["start", &id])?;
+    c.wait_stopped(&id)?;
+    let out = std::fs::read_to_string(b.stdout_path()).unwrap_or_default();
+    c.must(&["delete", &id])?;
+    let lines: Vec<&str> = out.lines().collect();
+    ensure!(
+        lines.len() == 2,
+        "inside the container: want two error lines, got {out:?}"
+    );
+    ensure!(
+        lines[0].contains("No such device or address"),
+        "the allowed node c {major}:0 did not reach the (missing) driver: {:?}",
+        lines[0]
+    );
+    ensure!(
+        lines[1].contains("Operation not permitted"),
+        "the denied node c {major}:1 was not refused: {:?}",
+        lines[1]
+    );
+    Ok(())
 }
 
 /// The whole-disk block device under `/` (throttling needs a real queue).
@@ -214,10 +275,19 @@ fn root_disk() -> Option<(u64, u64)> {
     Some((maj, min))
 }
 
+/// Throttles on the root disk (or, where / is not on a block device, the first one in
+/// /sys/block): v1 `blkio.throttle.*` files, v2 one `io.max` line.
 pub fn linux_cgroups_blkio(c: &mut Ctx) -> Res {
-    let blkio = controller("blkio")?;
-    let Some((maj, min)) = root_disk() else {
-        skip!("no block device found under /");
+    let io = match crate::cgroup::controller("io") {
+        Some(Controller::V2(root)) => Some(root),
+        _ => None,
+    };
+    let blkio = match &io {
+        Some(_) => None,
+        None => Some(controller("blkio")?),
+    };
+    let Some((maj, min)) = root_disk().or_else(any_disk) else {
+        skip!("no block device on this host");
     };
     let rate = |r: u64| json!([{"major": maj, "minor": min, "rate": r}]);
     let (id, path) = create_with(
@@ -229,17 +299,42 @@ pub fn linux_cgroups_blkio(c: &mut Ctx) -> Res {
             "throttleWriteIOPSDevice": rate(400)
         }}),
     )?;
-    let dir = blkio.join(path.trim_start_matches('/'));
+    let rel = path.trim_start_matches('/');
     let mut p = Vec::new();
-    for (file, v) in [
-        ("blkio.throttle.read_bps_device", 102400),
-        ("blkio.throttle.write_bps_device", 204800),
-        ("blkio.throttle.read_iops_device", 300),
-        ("blkio.throttle.write_iops_device", 400),
-    ] {
-        expect(&dir, file, &format!("{maj}:{min} {v}"), &mut p);
+    match (&io, &blkio) {
+        (Some(root), _) => expect(
+            &root.join(rel),
+            "io.max",
+            &format!("{maj}:{min} rbps=102400 wbps=204800 riops=300 wiops=400"),
+            &mut p,
+        ),
+        (None, Some(blkio)) => {
+            for (file, v) in [
+                ("blkio.throttle.read_bps_device", 102400),
+                ("blkio.throttle.write_bps_device", 204800),
+                ("blkio.throttle.read_iops_device", 300),
+                ("blkio.throttle.write_iops_device", 400),
+            ] {
+                expect(&blkio.join(rel), file, &format!("{maj}:{min} {v}"), &mut p);
+            }
+        }
+        (None, None) => {}
     }
     finish(c, &id, &path, p)
+}
+
+/// The first whole disk in /sys/block (a RAM disk in the VM lane, whose root is 9p).
+fn any_disk() -> Option<(u64, u64)> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("loop"))
+        .collect();
+    names.sort();
+    let t = read_trim(&PathBuf::from(format!("/sys/block/{}/dev", names.first()?)));
+    let (a, b) = t.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 /// Every host huge page size at 2 GiB (v1 `limit_in_bytes`, v2 `.max`).
@@ -303,17 +398,22 @@ pub fn linux_cgroups_network(c: &mut Ctx) -> Res {
 }
 
 /// A relative cgroupsPath lands below the runtime's own cgroup; its line in
-/// /proc/<pid>/cgroup contains the path. Skipped where the driver sits in a cgroup it
-/// does not own (the container cgroup would be created inside it).
+/// /proc/<pid>/cgroup (the pids hierarchy's on v1, the `0::` one on v2) contains the
+/// path. Skipped where the driver sits in a cgroup it does not own (the container
+/// cgroup would be created inside it).
 pub fn linux_cgroups_relative_pids(c: &mut Ctx) -> Res {
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    if let Some(l) = own
-        .lines()
-        .find(|l| !l.ends_with(":/") && !l.starts_with("0::"))
-    {
+    let pids = any_controller("pids")?;
+    let v2 = matches!(pids, Controller::V2(_));
+    let foreign = if v2 {
+        own.lines().find(|l| l.starts_with("0::") && *l != "0::/")
+    } else {
+        own.lines()
+            .find(|l| !l.ends_with(":/") && !l.starts_with("0::"))
+    };
+    if let Some(l) = foreign {
         skip!("the driver runs in a cgroup it does not own ({l}): a relative cgroupsPath would nest inside it");
     }
-    let pids = controller("pids")?;
     let mut cfg = default_config(&["/bin/sleep", "30"], "/placeholder");
     let (id, b) = c.prepare(cfg.clone(), false)?;
     let rel = format!("{}/relative/{id}", c.suite.cg_parent);
@@ -325,13 +425,19 @@ pub fn linux_cgroups_relative_pids(c: &mut Ctx) -> Res {
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let line = cg
         .lines()
-        .find(|l| l.split(':').nth(1) == Some("pids"))
+        .find(|l| {
+            if v2 {
+                l.starts_with("0::")
+            } else {
+                l.split(':').nth(1) == Some("pids")
+            }
+        })
         .unwrap_or("");
     let mut p = Vec::new();
     if !line.contains(&rel) {
         p.push(format!("pids line {line:?} does not contain {rel}"));
     }
-    expect(&pids.join(&rel), "pids.max", "1000", &mut p);
+    expect(&pids.dir(&rel), "pids.max", "1000", &mut p);
     finish(c, &id, &format!("/{rel}"), p)
 }
 

@@ -19,6 +19,28 @@ pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
     Ok(OwnedFd::from(s))
 }
 
+/// The pty's slave, opened from the master with TIOCGPTPEER (Linux 4.13): no path is
+/// resolved, so nothing in the container's /dev can swap the slave for another file
+/// (CVE-2025-52565). Older kernels: by name.
+fn open_peer(master: &nix::pty::PtyMaster, name: &str) -> Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER on a pty master fd we own returns a new fd or -1.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd >= 0 {
+        // SAFETY: a new fd from the kernel, owned by nobody else.
+        return Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) });
+    }
+    match nix::Error::last() {
+        nix::Error::ENOTTY | nix::Error::EINVAL => nix::fcntl::open(
+            name,
+            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", name, e)),
+        e => Err(Error::sys("ioctl TIOCGPTPEER", name, e)),
+    }
+}
+
 /// In the init, inside the new root (after pivot_root, /dev/ptmx is the container's).
 /// Returns the slave's path (/dev/pts/N) for the /dev/console bind.
 pub(crate) fn setup(socket: &OwnedFd) -> Result<std::ffi::CString> {
@@ -27,12 +49,7 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<std::ffi::CString> {
     grantpt(&master).map_err(|e| Error::sys("grantpt", "/dev/ptmx", e))?;
     unlockpt(&master).map_err(|e| Error::sys("unlockpt", "/dev/ptmx", e))?;
     let name = ptsname_r(&master).map_err(|e| Error::sys("ptsname", "/dev/ptmx", e))?;
-    let slave = nix::fcntl::open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open", &name, e))?;
+    let slave = open_peer(&master, &name)?;
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(name.as_bytes())];

@@ -73,6 +73,81 @@ fn pty_master_reaches_the_console_socket() {
     runtime.load(&id).unwrap().delete(false).unwrap();
 }
 
+/// CVE-2025-52565: the console is bound only onto a plain file (or character device)
+/// of the container's own /dev: never over a directory, never over a mount point (a
+/// bind of some other file onto /dev/console).
+#[test]
+fn console_is_not_bound_over_a_directory_or_a_mount_point() {
+    for (case, dev_tmpfs) in [("dir", false), ("mount", true)] {
+        let id = format!("console-{case}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("berth-{id}"));
+        let _cleanup = Cleanup(dir.clone());
+        let rootfs = dir.join("bundle/rootfs");
+        for d in ["bin", "proc", "dev"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        let mut mounts =
+            vec![serde_json::json!({"destination": "/proc", "type": "proc", "source": "proc"})];
+        if dev_tmpfs {
+            mounts.push(serde_json::json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}));
+            mounts.push(
+                serde_json::json!({"destination": "/dev/console", "type": "bind",
+                                           "source": victim, "options": ["bind"]}),
+            );
+        } else {
+            std::fs::create_dir_all(rootfs.join("dev/console")).unwrap();
+        }
+        mounts.push(
+            serde_json::json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+        );
+        let cfg = serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "process": {"terminal": true, "args": ["sh", "-c", "true"], "cwd": "/",
+                        "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+            "mounts": mounts,
+            "linux": {"cgroupsPath": format!("/berth-{id}"),
+                      "namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        });
+        std::fs::write(
+            dir.join("bundle/config.json"),
+            serde_json::to_vec(&cfg).unwrap(),
+        )
+        .unwrap();
+        let sock = dir.join("console.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let _receiver = support::accept_fd(listener);
+        let runtime = Runtime::new(dir.join("root")).unwrap();
+        let opts = CreateOptions {
+            console_socket: Some(sock),
+            ..Default::default()
+        };
+        let err = match runtime.create(&id, &dir.join("bundle"), &opts) {
+            Ok(c) => {
+                let _ = c.delete(true);
+                panic!("{case}: the console was bound over a bad /dev/console");
+            }
+            Err(e) => e.to_string(),
+        };
+        let want = if dev_tmpfs {
+            "is a mount point"
+        } else {
+            "is not a file"
+        };
+        assert!(err.contains(want), "{case}: {err}");
+        assert!(
+            runtime.load(&id).is_err(),
+            "{case}: a failed create left state"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    }
+}
+
 struct Cleanup(std::path::PathBuf);
 
 impl Drop for Cleanup {

@@ -254,7 +254,10 @@ pub(super) fn symlinks(root: BorrowedFd<'_>, kcore: bool) -> Result<()> {
 }
 
 /// runc's mountConsole, after pivot: the terminal's pty slave bound onto
-/// /dev/console (an empty file made for it, replacing a symlink).
+/// /dev/console (an empty file made for it, replacing a symlink). Against
+/// CVE-2025-52565 the source is the slave the init holds as fd 0 (through
+/// /proc/self/fd, no path lookup), and the target must be a file or character device
+/// on the container's /dev itself, not a mount point or another kind of file.
 pub(super) fn bind_console(pty: &CStr) -> Result<()> {
     let err = |call, e| Error::sys(call, "/dev/console", e);
     let root = nix::fcntl::open(
@@ -286,10 +289,28 @@ pub(super) fn bind_console(pty: &CStr) -> Result<()> {
         Mode::empty(),
     )
     .map_err(|e| err("open", e))?;
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| err("fstat", e))?;
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        return Err(Error::Init(format!(
+            "/dev/console is not a file or a character device (mode {:o}): refusing to mount the console over it",
+            st.st_mode
+        )));
+    }
+    match (mount_id(fd.as_fd()), mount_id(dev.as_fd())) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::Init(
+                "/dev/console is a mount point, not a file of the container's /dev: refusing to mount the console over it".into(),
+            ))
+        }
+        _ => {}
+    }
     let use_fd = nix::unistd::access(c"/proc/self/fd", nix::unistd::AccessFlags::F_OK).is_ok();
     let target = ProcFd::or_path(&fd, c"/dev/console", use_fd);
+    // fd 0 is the slave console::setup opened (TIOCGPTPEER).
+    let source: &CStr = if use_fd { c"/proc/self/fd/0" } else { pty };
     mount(
-        Some(pty),
+        Some(source),
         target.as_cstr(),
         None::<&CStr>,
         MsFlags::MS_BIND,
@@ -302,6 +323,26 @@ pub(super) fn bind_console(pty: &CStr) -> Result<()> {
             e,
         )
     })
+}
+
+/// The mount id of the file `fd` refers to (statx STATX_MNT_ID, Linux 5.8); `None`
+/// where the kernel does not tell.
+fn mount_id(fd: BorrowedFd<'_>) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: statx fills the zeroed struct we pass; an empty path with AT_EMPTY_PATH
+    // names the fd itself.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd, NUL-terminated empty path, a struct of the right type.
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_MNT_ID,
+            &mut sx,
+        )
+    };
+    (r == 0 && sx.stx_mask & libc::STATX_MNT_ID != 0).then_some(sx.stx_mnt_id)
 }
 
 #[cfg(test)]

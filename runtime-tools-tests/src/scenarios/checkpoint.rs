@@ -18,7 +18,16 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
             // namespace could not be restored.
             "exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done",
         ],
-        |_| {},
+        |cfg| {
+            // A file bound in from the host, as engines bind /etc/hosts: an external
+            // mount CRIU must be told about at dump and at restore.
+            crate::spec::push(
+                cfg,
+                "mounts",
+                serde_json::json!({"destination": "/etc/hosts", "type": "bind",
+                                   "source": "/etc/hosts", "options": ["rbind", "ro"]}),
+            );
+        },
     )?;
     let image = b.dir.join("image");
     let img = image.display().to_string();

@@ -59,7 +59,26 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
     )?;
     // Counting for a while first, so a restart from zero cannot pass for a restore.
     let before = wait_count(c, &id, 20)?;
-    let out = c.rt(&["checkpoint", "--image-path", &img, &id]);
+    // A pre-dump first (memory only, the container runs on), then the dump on top of
+    // it (--parent-path is relative to the image directory, as CRIU wants).
+    let pre = b.dir.join("pre").display().to_string();
+    let out = c.rt(&["checkpoint", "--pre-dump", "--image-path", &pre, &id]);
+    if out.ok() {
+        let st = c.status(&id)?;
+        ensure!(st == "running", "status after --pre-dump is {st:?}");
+    }
+    let out = if out.ok() {
+        c.rt(&[
+            "checkpoint",
+            "--parent-path",
+            "../pre",
+            "--image-path",
+            &img,
+            &id,
+        ])
+    } else {
+        out
+    };
     if !out.ok() {
         let reason = out.stderr.trim().to_string();
         ensure!(

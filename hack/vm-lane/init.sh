@@ -71,9 +71,18 @@ host)
 	mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /newroot/var/tmp
 	;;
 disk)
+	# The image is attached read-only and never written: the writable layer is a
+	# tmpfs overlay, as in vmlane.root=host. (With qemu's snapshot=on the guest's
+	# writes went to a temp qcow2 on the host, and the guest saw virtio write I/O
+	# errors whenever that host-side write failed.)
 	i=0
 	while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	mount -t ext4 -o rw /dev/vda /newroot || die "mount /dev/vda"
+	mkdir -p /ovl
+	mount -t tmpfs -o mode=0755 tmpfs /ovl || die "tmpfs"
+	mkdir -p /ovl/lower /ovl/upper /ovl/work
+	mount -t ext4 -o ro,noload /dev/vda /ovl/lower || die "mount /dev/vda"
+	mount -t overlay -o lowerdir=/ovl/lower,upperdir=/ovl/upper,workdir=/ovl/work overlay /newroot ||
+		die "overlay over /dev/vda"
 	;;
 *) die "unknown vmlane.root=$ROOT" ;;
 esac

@@ -1,9 +1,12 @@
 #!/bin/bash
 # hack/vm-lane/prepare.sh: installs what the VM test lane needs and builds its cache.
 #
-#   prepare.sh [--systemd] [--kernel PKG] [--no-apt]
+#   prepare.sh [--systemd] [--host-systemd] [--kernel PKG] [--no-apt]
 #
 #   --systemd     also debootstrap the variant-B image (systemd + dbus PID 1)
+#   --host-systemd  also install systemd and dbus on the host if missing, for
+#                 `vm-run.sh --mode host-systemd` (the guest boots the host's
+#                 systemd; PID 1 of this machine is left as it is)
 #   --kernel PKG  Debian kernel package (default linux-image-amd64, i.e. the
 #                 bookworm 6.1 generic kernel; e.g. '-t bookworm-backports'
 #                 is used automatically for PKG names containing "bpo" — or
@@ -25,13 +28,15 @@ CACHE=${VMLANE_CACHE:-/var/cache/vmlane}
 KPKG=linux-image-amd64
 KSUITE=${VMLANE_KERNEL_SUITE:-}
 SYSTEMD=0
+HOST_SYSTEMD=0
 APT=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--systemd) SYSTEMD=1 ;;
+	--host-systemd) HOST_SYSTEMD=1 ;;
 	--kernel) KPKG=$2; shift ;;
 	--no-apt) APT=0 ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "prepare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -73,6 +78,10 @@ if [ "$APT" = 1 ]; then
 	command -v zstd >/dev/null || need+=(zstd)
 	command -v mke2fs >/dev/null || need+=(e2fsprogs)
 	if [ "$SYSTEMD" = 1 ]; then command -v debootstrap >/dev/null || need+=(debootstrap); fi
+	if [ "$HOST_SYSTEMD" = 1 ]; then
+		[ -x /lib/systemd/systemd ] || need+=(systemd)
+		command -v dbus-daemon >/dev/null || need+=(dbus)
+	fi
 	if [ ${#need[@]} -gt 0 ]; then
 		log "apt-get install ${need[*]}"
 		ensure_backports
@@ -89,6 +98,11 @@ fi
 [ -d /sys/module/kvm_pvm ] && log "note: /dev/kvm is PVM (kvm_pvm): stock kernels cannot use it, guests run under TCG"
 
 mkdir -p "$CACHE"
+# One prepare at a time per cache (several checkouts share it): a second run waits,
+# then finds everything built. Without this two runs could rebuild the kernel dir or
+# the systemd image over each other.
+exec 9>"$CACHE/.prepare.lock"
+flock -w 900 9 || { log "ERROR: another prepare.sh holds $CACHE/.prepare.lock"; exit 1; }
 
 # ------------------------------------------------------------------ kernel
 if [ ! -f "$CACHE/kernel/vmlinuz" ]; then

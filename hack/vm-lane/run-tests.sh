@@ -1,9 +1,10 @@
 #!/bin/bash
-# hack/vm-lane/run-tests.sh: the cgroup v2 checks, run in ONE throw-away qemu guest
-# whose only cgroup hierarchy is cgroup2 with every controller (`make vm-lane`).
-# Builds what is missing (cargo no-ops when it is up to date), prepares the guest
-# kernel cache (idempotent), boots the guest with the host's / as its root and runs
-# guest-tests.sh there. Prints PASS/FAIL per check and `N passed, N failed`; exits 1
+# hack/vm-lane/run-tests.sh: the cgroup v2 checks (and CRIU's checkpoint/restore),
+# run in a throw-away qemu guest whose only cgroup hierarchy is cgroup2 with every
+# controller, then the systemd driver's checks in a second guest with systemd as PID 1
+# (systemd-lane.sh) (`make vm-lane`). Builds what is missing (cargo no-ops when it is
+# up to date), prepares the guest kernel cache (idempotent), boots the first guest with
+# the host's / as its root and runs guest-tests.sh there. Prints PASS/FAIL per check and `N passed, N failed`; exits 1
 # on any failure. See docs/testing.md, "The VM lane".
 #
 # Environment: CARGO_TARGET_DIR (default <workspace>/target), BERTH (the runtime under
@@ -75,6 +76,14 @@ case $rc in
 125) echo "FAIL: guest: never reported an exit status (boot failure)"; echo "FAIL guest boot" >>"$results" ;;
 *) echo "FAIL: guest: guest-tests.sh exited $rc"; echo "FAIL guest exit $rc" >>"$results" ;;
 esac
+
+# --- the systemd cgroup driver: a second guest with systemd as PID 1 (systemd-lane.sh;
+# VMLANE_SYSTEMD_MODE picks the guest). Its systemd/* PASS/FAIL lines join $results.
+t_sd=$(date +%s)
+"$here/systemd-lane.sh" "$share" "$berth" "$results"
+t2=$(date +%s)
+echo "# systemd guest $((t2 - t_sd))s"
+# --- end of the systemd block
 
 p=$(grep -c '^PASS' "$results")
 f=$(grep -c '^FAIL' "$results")

@@ -81,5 +81,5 @@ bb dmesg >"$CTL/dmesg" 2>/dev/null
 echo "$rc" >"$CTL/rc.tmp" && bb mv "$CTL/rc.tmp" "$CTL/rc"
 bb sync
 # Immediate power-off (reboot(2)), also under systemd: the result is already
-# on the host and the disk is a throw-away qemu snapshot.
+# on the host and every root's writable layer is a throw-away tmpfs.
 bb poweroff -f

@@ -139,9 +139,12 @@ systemd | host-systemd)
 	KAPPEND+=" systemd.log_level=warning systemd.firstboot=0"
 	DEV+=" $(fs9p kmods "$CACHE/kernel/modules" security_model=none,readonly=on)"
 	if [ "$MODE" = systemd ]; then
-		# snapshot=on: writes go to a temp overlay, the image stays pristine.
+		# Read-only: the guest mounts it under a tmpfs overlay (init.sh) and
+		# never writes to it, so runs can share it and nothing lands on the
+		# host's disk (snapshot=on put a temp qcow2 in /var/tmp, and a failed
+		# write there showed up as virtio I/O errors in the guest).
 		KAPPEND+=" vmlane.root=disk"
-		DEV+=" -drive file=$CACHE/systemd.img,if=virtio,format=raw,snapshot=on,cache=unsafe"
+		DEV+=" -drive file=$CACHE/systemd.img,if=virtio,format=raw,readonly=on"
 	else
 		KAPPEND+=" vmlane.root=host"
 		DEV+=" $(fs9p hostroot / security_model=none,readonly=on,multidevs=remap)"

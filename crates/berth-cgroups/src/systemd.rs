@@ -5,7 +5,12 @@
 //! cgroupfs on the delegated directory (the v2 driver), and `destroy` stops the unit.
 //!
 //! A scope cannot exist without a process, so the unit is started by `apply(pid)`;
-//! resources set before that are kept and written once the directory exists.
+//! resources set before that are kept and written once the directory exists. As runc
+//! does, the resources are also given to systemd as unit properties (`props`): at
+//! `StartTransientUnit` and by `SetUnitProperties` on update, so a `daemon-reload`
+//! re-applies the container's limits rather than the unit's defaults.
+
+mod props;
 
 use crate::error::{Error, Result};
 use crate::v2::V2Manager;
@@ -125,6 +130,28 @@ impl SystemdManager {
     fn call_err(&self, what: &str, e: zbus::Error) -> Error {
         Error::Unsupported(format!("systemd {what} of unit {}: {e}", self.unit))
     }
+
+    /// `resources` as unit properties; the systemd version is asked at most once.
+    fn resource_props(
+        &self,
+        proxy: &zbus::blocking::Proxy<'_>,
+        resources: &LinuxResources,
+    ) -> Result<Vec<props::Prop>> {
+        let mut version = None;
+        props::resource_props(resources, || {
+            *version.get_or_insert_with(|| {
+                let v: std::result::Result<String, _> = proxy.get_property("Version");
+                v.map(|v| systemd_version(&v)).unwrap_or(0)
+            })
+        })
+    }
+}
+
+/// "252.38-1~deb12u1" or "v245.4-1.fc32" → 252 or 245; 0 when unreadable.
+fn systemd_version(v: &str) -> u32 {
+    let v = v.trim_start_matches(['"', 'v']);
+    let end = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    v[..end].parse().unwrap_or(0)
 }
 
 impl CgroupManager for SystemdManager {
@@ -134,8 +161,13 @@ impl CgroupManager for SystemdManager {
     }
 
     fn apply(&self, pid: i32) -> Result<()> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if !self.fs.dir().exists() {
-            let props: Vec<(&str, Value)> = vec![
+            let mut props: Vec<(&str, Value)> = vec![
                 (
                     "Description",
                     Value::from(format!("berth container {}", self.unit)),
@@ -144,9 +176,17 @@ impl CgroupManager for SystemdManager {
                 ("Delegate", Value::from(true)),
                 ("DefaultDependencies", Value::from(false)),
                 ("PIDs", Value::from(vec![pid as u32])),
+                // As runc: the accounting the cgroupfs driver would have.
+                ("MemoryAccounting", Value::from(true)),
+                ("CPUAccounting", Value::from(true)),
+                ("IOAccounting", Value::from(true)),
+                ("TasksAccounting", Value::from(true)),
             ];
             let aux: Vec<(&str, Vec<(&str, Value)>)> = Vec::new();
             let proxy = self.manager()?;
+            if let Some(res) = &pending {
+                props.extend(self.resource_props(&proxy, res)?);
+            }
             let _job: zbus::zvariant::OwnedObjectPath = proxy
                 .call(
                     "StartTransientUnit",
@@ -180,11 +220,6 @@ impl CgroupManager for SystemdManager {
         } else {
             self.fs.apply(pid)?;
         }
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
         if let Some(res) = pending {
             self.fs.set(&res)?;
         }
@@ -193,6 +228,13 @@ impl CgroupManager for SystemdManager {
 
     fn set(&self, resources: &LinuxResources) -> Result<()> {
         if self.fs.dir().exists() {
+            let proxy = self.manager()?;
+            let props = self.resource_props(&proxy, resources)?;
+            if !props.is_empty() {
+                proxy
+                    .call::<_, _, ()>("SetUnitProperties", &(self.unit.as_str(), true, props))
+                    .map_err(|e| self.call_err("SetUnitProperties", e))?;
+            }
             self.fs.set(resources)
         } else {
             *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(resources.clone());
@@ -269,6 +311,14 @@ mod tests {
         assert!(parse_path(Some("/not/systemd"), "x").is_err());
         assert!(parse_path(Some("a:b"), "x").is_err());
         assert!(parse_path(Some("system.slice:x:../y"), "x").is_err());
+    }
+
+    #[test]
+    fn systemd_versions() {
+        assert_eq!(systemd_version("252.38-1~deb12u1"), 252);
+        assert_eq!(systemd_version("v245.4-1.fc32"), 245);
+        assert_eq!(systemd_version("\"v239\""), 239);
+        assert_eq!(systemd_version("unknown"), 0);
     }
 
     #[test]

@@ -42,8 +42,9 @@ fn open_peer(master: &nix::pty::PtyMaster, name: &str) -> Result<OwnedFd> {
 }
 
 /// In the init, inside the new root (after pivot_root, /dev/ptmx is the container's).
-/// Returns the slave's path (/dev/pts/N) for the /dev/console bind.
-pub(crate) fn setup(socket: &OwnedFd) -> Result<std::ffi::CString> {
+/// Returns the slave's path (/dev/pts/N) and the slave itself (close-on-exec), for the
+/// /dev/console bind.
+pub(crate) fn setup(socket: &OwnedFd) -> Result<(std::ffi::CString, OwnedFd)> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open", "/dev/ptmx", e))?;
     grantpt(&master).map_err(|e| Error::sys("grantpt", "/dev/ptmx", e))?;
@@ -70,5 +71,7 @@ pub(crate) fn setup(socket: &OwnedFd) -> Result<std::ffi::CString> {
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
         return Err(Error::sys("ioctl TIOCSCTTY", &name, nix::Error::last()));
     }
-    std::ffi::CString::new(name).map_err(|_| Error::Init("pty name contains a NUL byte".into()))
+    let name = std::ffi::CString::new(name)
+        .map_err(|_| Error::Init("pty name contains a NUL byte".into()))?;
+    Ok((name, slave))
 }

@@ -133,7 +133,13 @@ fn mounts_devices_masked_and_readonly_paths_follow_the_config() {
         plan.pivot().map_err(|e| format!("pivot: {e}"))?;
         // The console, as the init sets it up between pivot and finalize.
         let pty = open_pty()?;
-        plan.bind_console(&pty.1)
+        let slave = nix::fcntl::open(
+            pty.1.as_c_str(),
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| format!("open {:?}: {e}", pty.1))?;
+        plan.bind_console(&pty.1, std::os::fd::AsFd::as_fd(&slave))
             .map_err(|e| format!("bind_console: {e}"))?;
         plan.finalize().map_err(|e| format!("finalize: {e}"))?;
         // Only the rootfs is visible.

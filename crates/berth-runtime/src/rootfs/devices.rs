@@ -255,10 +255,10 @@ pub(super) fn symlinks(root: BorrowedFd<'_>, kcore: bool) -> Result<()> {
 
 /// runc's mountConsole, after pivot: the terminal's pty slave bound onto
 /// /dev/console (an empty file made for it, replacing a symlink). Against
-/// CVE-2025-52565 the source is the slave the init holds as fd 0 (through
-/// /proc/self/fd, no path lookup), and the target must be a file or character device
-/// on the container's /dev itself, not a mount point or another kind of file.
-pub(super) fn bind_console(pty: &CStr) -> Result<()> {
+/// CVE-2025-52565 the source is the slave the init holds (through /proc/self/fd, no
+/// path lookup), and the target must be a file or character device on the container's
+/// /dev itself, not a mount point or another kind of file.
+pub(super) fn bind_console(pty: &CStr, slave: BorrowedFd<'_>) -> Result<()> {
     let err = |call, e| Error::sys(call, "/dev/console", e);
     let root = nix::fcntl::open(
         c"/",
@@ -307,8 +307,12 @@ pub(super) fn bind_console(pty: &CStr) -> Result<()> {
     }
     let use_fd = nix::unistd::access(c"/proc/self/fd", nix::unistd::AccessFlags::F_OK).is_ok();
     let target = ProcFd::or_path(&fd, c"/dev/console", use_fd);
-    // fd 0 is the slave console::setup opened (TIOCGPTPEER).
-    let source: &CStr = if use_fd { c"/proc/self/fd/0" } else { pty };
+    let by_fd = {
+        use std::os::fd::AsRawFd;
+        CString::new(format!("/proc/self/fd/{}", slave.as_raw_fd()))
+            .map_err(|_| Error::Init("fd path with a NUL byte".into()))?
+    };
+    let source: &CStr = if use_fd { &by_fd } else { pty };
     mount(
         Some(source),
         target.as_cstr(),

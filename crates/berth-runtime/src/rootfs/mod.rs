@@ -259,14 +259,15 @@ impl RootfsPlan {
 
 impl RootfsPlan {
     /// For `process.terminal`, between [`RootfsPlan::pivot`] and
-    /// [`RootfsPlan::finalize`]: binds the pty slave at `pty` (its ptsname) onto
-    /// /dev/console, as the spec and runc have it. Without a mount namespace of its
-    /// own the container keeps the host's /dev/console untouched.
-    pub fn bind_console(&self, pty: &CStr) -> Result<()> {
+    /// [`RootfsPlan::finalize`]: binds the pty slave `slave` (named `pty`, its
+    /// ptsname, for messages and where /proc is missing) onto /dev/console, as the spec
+    /// and runc have it. Without a mount namespace of its own the container keeps the
+    /// host's /dev/console untouched.
+    pub fn bind_console(&self, pty: &CStr, slave: std::os::fd::BorrowedFd<'_>) -> Result<()> {
         if !self.options.mount_ns {
             return Ok(());
         }
-        devices::bind_console(pty)
+        devices::bind_console(pty, slave)
     }
 
     /// The rootfs path this plan enters (for messages, and the cwd of

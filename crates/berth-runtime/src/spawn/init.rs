@@ -7,7 +7,7 @@ use super::plan::InitPlan;
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::process::ProcessPlan;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// The intermediate process: joins and creates namespaces, then clones the init as a
@@ -179,8 +179,8 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     hooks::run_all("createContainer", &plan.create_container_hooks, &creating)?;
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
-        let pty = crate::console::setup(&sock)?;
-        plan.rootfs.bind_console(&pty)?;
+        let (name, slave) = crate::console::setup(&sock)?;
+        plan.rootfs.bind_console(&name, slave.as_fd())?;
     }
     make_cwd(&plan.process)?;
     write_sysctls(&plan.sysctl)?;

@@ -10,6 +10,7 @@
 //! `StartTransientUnit` and by `SetUnitProperties` on update, so a `daemon-reload`
 //! re-applies the container's limits rather than the unit's defaults.
 
+mod job;
 mod props;
 
 use crate::error::{Error, Result};
@@ -182,25 +183,19 @@ impl CgroupManager for SystemdManager {
                 ("IOAccounting", Value::from(true)),
                 ("TasksAccounting", Value::from(true)),
             ];
-            let aux: Vec<(&str, Vec<(&str, Value)>)> = Vec::new();
             let proxy = self.manager()?;
             if let Some(res) = &pending {
                 props.extend(self.resource_props(&proxy, res)?);
             }
-            let _job: zbus::zvariant::OwnedObjectPath = proxy
-                .call(
-                    "StartTransientUnit",
-                    &(self.unit.as_str(), "replace", props, aux),
-                )
-                .map_err(|e| self.call_err("StartTransientUnit", e))?;
-            // The job moves the pid; wait until it is there.
+            job::start_transient(&proxy, &self.unit, props)?;
+            // The finished job has moved the pid; a short check that it is there.
             let want = self
                 .fs
                 .dir()
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + Duration::from_secs(2);
             loop {
                 let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
                 if cg

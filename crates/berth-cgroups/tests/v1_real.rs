@@ -232,6 +232,35 @@ fn lifecycle_create_set_apply_pids_destroy() {
     later.destroy().unwrap();
 }
 
+/// cpu.idle, cpu burst and shares together: an idle group refuses cpu.shares
+/// (EINVAL), so entering idle replaces the shares and leaving it comes first.
+#[test]
+fn cpu_idle_burst_and_shares() {
+    if !usable() {
+        return;
+    }
+    let mut g = Guard::new(unique_parent());
+    let m = new_manager(Some(&format!("{}/cpu", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    let cpu = m.state().paths["cpu"].clone();
+    g.manager = Some(m);
+    let m = g.manager.as_ref().unwrap();
+    if !cpu.join("cpu.idle").exists() || !cpu.join("cpu.cfs_burst_us").exists() {
+        eprintln!("skipped: no cpu.idle or cpu.cfs_burst_us on this kernel");
+        return;
+    }
+    m.set(&resources(
+        json!({"cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 10000, "idle": 1}}),
+    ))
+    .unwrap();
+    assert_eq!(read(&cpu, "cpu.idle"), "1");
+    assert_eq!(read(&cpu, "cpu.cfs_burst_us"), "10000");
+    m.set(&resources(json!({"cpu": {"shares": 512, "idle": 0}})))
+        .unwrap();
+    assert_eq!(read(&cpu, "cpu.idle"), "0");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
+}
+
 #[test]
 fn memory_limits_can_be_lowered_and_raised() {
     if !usable() {

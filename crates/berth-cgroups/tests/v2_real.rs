@@ -92,6 +92,26 @@ fn v2_lifecycle_create_set_apply_pids_destroy() {
     }
     assert_eq!(read(&dir, "memory.high"), "49999872");
 
+    // Idle and burst (5.14/5.15 kernels): an idle group refuses cpu.weight, so entering
+    // idle replaces the weight and leaving it comes first.
+    if dir.join("cpu.idle").exists() && dir.join("cpu.max.burst").exists() {
+        m.set(
+            &serde_json::from_value(
+                json!({"cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 10000, "idle": 1}}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(read(&dir, "cpu.idle"), "1");
+        assert_eq!(read(&dir, "cpu.max.burst"), "10000");
+        m.set(&serde_json::from_value(json!({"cpu": {"shares": 512, "idle": 0}})).unwrap())
+            .unwrap();
+        assert_eq!(read(&dir, "cpu.idle"), "0");
+        assert_eq!(read(&dir, "cpu.weight"), "20");
+    } else {
+        eprintln!("cpu.idle or cpu.max.burst missing: idle and burst not checked");
+    }
+
     if let Some(size) = berth_cgroups::huge_page_sizes().first() {
         let r: LinuxResources = serde_json::from_value(
             json!({"hugepageLimits": [{"pageSize": size, "limit": 4194304}]}),

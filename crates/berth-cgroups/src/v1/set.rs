@@ -229,7 +229,13 @@ fn cpu_is_set(c: &LinuxCpu) -> bool {
 }
 
 fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    if let Some(shares) = c.shares().filter(|v| *v != 0) {
+    // An idle group has the minimum weight and refuses cpu.shares (EINVAL): leaving idle
+    // comes before the shares, entering it replaces them.
+    if c.idle() == Some(0) {
+        write(dir, "cpu.idle", "0")?;
+    }
+    let shares = c.shares().filter(|v| *v != 0 && c.idle() != Some(1));
+    if let Some(shares) = shares {
         write(dir, "cpu.shares", &shares.to_string())?;
         let got: u64 = read(dir, "cpu.shares")?.parse().unwrap_or(shares);
         if shares > got {
@@ -269,7 +275,7 @@ fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(rt) = c.realtime_runtime().filter(|v| *v != 0) {
         write(dir, "cpu.rt_runtime_us", &rt.to_string())?;
     }
-    if let Some(idle) = c.idle() {
+    if let Some(idle) = c.idle().filter(|i| *i != 0) {
         write(dir, "cpu.idle", &idle.to_string())?;
     }
     Ok(())

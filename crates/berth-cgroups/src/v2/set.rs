@@ -149,10 +149,12 @@ fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
             "real-time cpu limits are not supported on cgroup v2".into(),
         ));
     }
+    // An idle group has the minimum weight and refuses cpu.weight (EINVAL): leaving
+    // idle comes before the weight, entering it replaces it.
     if let Some(idle) = c.idle() {
         write_ctrl(dir, "cpu", "cpu.idle", &idle.to_string())?;
     }
-    if let Some(shares) = c.shares().filter(|s| *s != 0) {
+    if let Some(shares) = c.shares().filter(|s| *s != 0 && c.idle() != Some(1)) {
         write_ctrl(
             dir,
             "cpu",

@@ -45,6 +45,24 @@ for _ in $(seq 50); do [ -d "$dir" ] || break; sleep 0.1; done
 state=$(systemctl is-active "$unit" 2>&1)
 [ "$state" != active ] && pass scope-gone || fail scope-gone "still $state"
 [ ! -d "$dir" ] && pass cgroup-gone || fail cgroup-gone "$dir is still there"
+# Checkpoint and restore under the systemd driver (CRIU works on this kernel): delete
+# after the dump stops the scope; restore starts it again for CRIU, and the restored
+# init is inside. stdio is /dev/null: CRIU cannot restore files of another mount
+# namespace.
+img=/tmp/ckpt-vm3
+if berth run -d --bundle "$BUNDLE" vm3 </dev/null >/dev/null 2>&1 &&
+    berth checkpoint --image-path "$img" vm3 >/tmp/ck.log 2>&1 </dev/null &&
+    berth restore -d --bundle "$BUNDLE" --image-path "$img" vm3 >/tmp/rs.log 2>&1 </dev/null; then
+    pid=$(berth state vm3 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+    if grep -qx "0::/system.slice/$unit" "/proc/$pid/cgroup" 2>/dev/null && [ "$(systemctl is-active "$unit")" = active ]; then
+        pass checkpoint-restore
+    else
+        fail checkpoint-restore "pid $pid in $(cat "/proc/$pid/cgroup" 2>&1), unit $(systemctl is-active "$unit" 2>&1)"
+    fi
+else
+    fail checkpoint-restore "$(tail -n 3 /tmp/ck.log /tmp/rs.log 2>&1 | tr '\n' ' ')"
+fi
+berth delete --force vm3 >/dev/null 2>&1
 # A cgroupsPath that is not slice:prefix:name is refused with the form named.
 cp "$BUNDLE/config.json" /tmp/bad.json
 sed 's#system.slice:berth:vm1#/not/systemd#' /tmp/bad.json >"$BUNDLE/config.json"

@@ -27,8 +27,9 @@ pub(super) fn start_transient(
         .receive_signal("JobRemoved")
         .map_err(|e| err("JobRemoved subscription", e))?;
     let (tx, rx) = mpsc::channel();
-    // The iterator blocks: it runs on a thread of its own, which ends with the
-    // connection (or when nobody listens any more).
+    // The iterator blocks: it runs on a thread of its own, which ends at the first
+    // JobRemoved after the wait below is over (its send fails) or with the process.
+    // A long-lived embedder keeps one idle thread per start until then.
     std::thread::spawn(move || {
         for msg in signals {
             let body = msg.body();

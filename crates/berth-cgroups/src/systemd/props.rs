@@ -38,7 +38,8 @@ pub(crate) fn resource_props(
         }
     }
     if let Some(c) = r.cpu() {
-        if let Some(shares) = c.shares().filter(|s| *s != 0) {
+        // An idle group has no weight (the kernel refuses one).
+        if let Some(shares) = c.shares().filter(|s| *s != 0 && c.idle() != Some(1)) {
             props.push(("CPUWeight", Value::U64(shares_to_weight(shares))));
         }
         let (quota, period) = (c.quota().unwrap_or(0), c.period().unwrap_or(0));

@@ -3,8 +3,8 @@
 //! unless it is left running.
 
 use super::{
-    check, external_mounts, failed, joined_netns, rootfs_of, run_bounded, CriuOptions, DESCRIPTORS,
-    EXT_NETNS, RUN_TIMEOUT,
+    check, external_mounts, failed, joined_netns, rootfs_of, run_captured, CriuOptions,
+    DESCRIPTORS, EXT_NETNS,
 };
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -78,7 +78,9 @@ impl Container {
         if options.leave_running || options.pre_dump {
             cmd.arg("--leave-running");
         }
-        if options.pre_dump {
+        // Pages unchanged since the parent's images are only skipped with memory
+        // tracking (CRIU's page_in_parent), as runc sets it with a parent.
+        if options.pre_dump || options.parent_path.is_some() {
             cmd.arg("--track-mem");
         }
         if let Some((addr, port)) = &options.page_server {
@@ -94,7 +96,7 @@ impl Container {
                 cmd.arg("--freeze-cgroup").arg(dir);
             }
         }
-        let (ok, text) = run_bounded(&mut cmd, RUN_TIMEOUT, "dump")?;
+        let (ok, text) = run_captured(&mut cmd, None, "dump")?;
         if !ok {
             return Err(failed("dump", o, &text));
         }

@@ -24,12 +24,19 @@ use std::time::{Duration, Instant};
 
 /// The key of a joined network namespace in CRIU's images (runc's and crun's name).
 const EXT_NETNS: &str = "extRootNetNS";
+/// The default device nodes of every container (runtime spec, "Default Devices").
+const DEFAULT_DEVICES: [&str; 6] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
 /// Where the stdio of the init pointed at dump time, for restore.
 const DESCRIPTORS: &str = "descriptors.json";
 /// How long `criu check` may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a dump or restore may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How CRIU treats cgroups (`--manage-cgroups-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,9 +132,9 @@ impl CriuOptions {
 
 /// Runs `criu check`; the error carries CRIU's reason (its first telling `Error` line).
 pub fn check(criu: &Path) -> Result<()> {
-    let (ok, text) = run_bounded(
+    let (ok, text) = run_captured(
         Command::new(criu).arg("check").stdin(Stdio::null()),
-        CHECK_TIMEOUT,
+        Some(CHECK_TIMEOUT),
         "check",
     )?;
     if ok {
@@ -147,18 +154,29 @@ pub fn check(criu: &Path) -> Result<()> {
     })
 }
 
-/// Runs `cmd` with stdout and stderr captured in a temporary file, killed after
-/// `timeout`: (success, output).
-fn run_bounded(cmd: &mut Command, timeout: Duration, op: &'static str) -> Result<(bool, String)> {
-    let log = tempfile_path(op);
-    let file = std::fs::File::create(&log).map_err(|e| Error::io("create", &log, e))?;
+/// Runs `cmd` with stdout and stderr captured in a temporary file: (success, output).
+/// With a `timeout` it is killed after it (`criu check` only: killing CRIU in the
+/// middle of a dump could leave the container's tasks frozen, so dumps are not bounded;
+/// runc does not bound them either).
+fn run_captured(
+    cmd: &mut Command,
+    timeout: Option<Duration>,
+    op: &'static str,
+) -> Result<(bool, String)> {
+    let (log, file) = create_tempfile(op)?;
     let out = file.try_clone().map_err(|e| Error::io("dup", &log, e))?;
     let spawned = cmd.stdout(out).stderr(file).spawn();
-    let mut child = spawned.map_err(|e| Error::Criu {
-        op,
-        reason: format!("run {:?}: {e}", cmd.get_program()),
-    })?;
-    let status = wait_bounded(&mut child, timeout);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&log);
+            return Err(Error::Criu {
+                op,
+                reason: format!("run {:?}: {e}", cmd.get_program()),
+            });
+        }
+    };
+    let status = wait_child(&mut child, timeout);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
     match status {
@@ -170,27 +188,14 @@ fn run_bounded(cmd: &mut Command, timeout: Duration, op: &'static str) -> Result
     }
 }
 
-/// Runs `cmd` with our own stdio (a restored process tree inherits it), killed after
-/// `timeout`: whether it succeeded.
-fn run_inheriting(cmd: &mut Command, timeout: Duration, op: &'static str) -> Result<bool> {
-    let mut child = cmd.spawn().map_err(|e| Error::Criu {
-        op,
-        reason: format!("run {:?}: {e}", cmd.get_program()),
-    })?;
-    match wait_bounded(&mut child, timeout) {
-        Some(s) => Ok(s.success()),
-        None => Err(Error::Criu {
-            op,
-            reason: format!("timed out after {timeout:?}"),
-        }),
-    }
-}
-
-/// Waits for `child`, killing it after `timeout` (`None`).
-fn wait_bounded(
+/// Waits for `child`; with a `timeout`, kills it after that (`None`).
+fn wait_child(
     child: &mut std::process::Child,
-    timeout: Duration,
+    timeout: Option<Duration>,
 ) -> Option<std::process::ExitStatus> {
+    let Some(timeout) = timeout else {
+        return child.wait().ok();
+    };
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -205,8 +210,26 @@ fn wait_bounded(
     }
 }
 
-fn tempfile_path(op: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("berth-criu-{op}-{}.out", std::process::id()))
+/// A new file for CRIU's output in the temporary directory: a unique name, created
+/// exclusively (never through a symlink someone planted), mode 0600.
+fn create_tempfile(op: &str) -> Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let path = std::env::temp_dir().join(format!(
+        "berth-criu-{op}-{}-{nanos}.out",
+        std::process::id()
+    ));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::io("create", &path, e))?;
+    Ok((path, file))
 }
 
 /// An error for a failed dump or restore: CRIU's last error line and where its log is.
@@ -245,10 +268,21 @@ fn external_mounts(spec: &Spec) -> Vec<(String, String)> {
             ));
         }
     }
+    // The devices every container gets and the config's: in a user namespace they are
+    // binds of the host's nodes (runc lists them all the same way).
     let devices = spec.linux().as_ref().and_then(|l| l.devices().clone());
-    for d in devices.unwrap_or_default() {
-        let p = d.path().display().to_string();
-        out.push((p.clone(), p));
+    let configured = devices
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.path().display().to_string());
+    for p in DEFAULT_DEVICES
+        .iter()
+        .map(|p| p.to_string())
+        .chain(configured)
+    {
+        if !out.iter().any(|(d, _)| *d == p) {
+            out.push((p.clone(), p));
+        }
     }
     out
 }
@@ -310,6 +344,12 @@ mod tests {
             vec![
                 ("/etc/hosts".into(), "/tmp/hosts".into()),
                 ("/data".into(), "/srv/data".into()),
+                ("/dev/null".into(), "/dev/null".into()),
+                ("/dev/zero".into(), "/dev/zero".into()),
+                ("/dev/full".into(), "/dev/full".into()),
+                ("/dev/random".into(), "/dev/random".into()),
+                ("/dev/urandom".into(), "/dev/urandom".into()),
+                ("/dev/tty".into(), "/dev/tty".into()),
                 ("/dev/fuse".into(), "/dev/fuse".into()),
             ]
         );

@@ -1,15 +1,14 @@
 //! `restore`: a new container whose init is a process tree CRIU restores from images.
 //!
-//! The cgroup is made and configured first, and CRIU itself joins it before it forks
-//! (its pre-exec step writes "0" to each `cgroup.procs`), so every restored process
-//! starts inside; `--cgroup-root` tells CRIU the same place. The rootfs is bind-mounted
+//! The cgroup is made and configured first, and CRIU is put into it (the driver's
+//! `apply`, which for systemd starts the scope) before it may exec, so every restored
+//! process starts inside, as runc does; `--cgroup-root` tells CRIU the same place. The rootfs is bind-mounted
 //! at `<state dir>/criu-root` (CRIU wants a mount point whose parent is not
 //! over-mounted). With `--restore-detached --restore-sibling`, the restored init is our
 //! child, as a created init is: `berth restore` without `--detach` waits for it.
 
 use super::{
-    check, external_mounts, failed, joined_netns, rootfs_of, run_inheriting, CriuOptions,
-    DESCRIPTORS, EXT_NETNS, RUN_TIMEOUT,
+    check, external_mounts, failed, joined_netns, rootfs_of, CriuOptions, DESCRIPTORS, EXT_NETNS,
 };
 use crate::bundle::Bundle;
 use crate::container::{proc_start_time, Container};
@@ -19,9 +18,9 @@ use crate::state::{now_rfc3339, Persisted};
 use berth_cgroups::CgroupManager;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::collections::BTreeSet;
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -62,6 +61,18 @@ impl Drop for Undo<'_> {
         }
         if let Err(e) = self.cgroup.destroy() {
             tracing::warn!("cleanup after failed restore: {e}");
+        }
+        // The rootfs bound at criu-root must be gone before the directory is removed
+        // recursively (CriuRoot is dropped first; a failed unmount leaves it, and then
+        // the state directory stays too).
+        let criu_root = self.dir.join("criu-root");
+        if criu_root.exists() && std::fs::remove_dir(&criu_root).is_err() {
+            tracing::warn!(
+                "cleanup after failed restore: {} is still there; {} is left",
+                criu_root.display(),
+                self.dir.display()
+            );
+            return;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -227,23 +238,8 @@ fn restore(
         cmd.arg("--inherit-fd")
             .arg(format!("fd[{}]:{EXT_NETNS}", fd.as_raw_fd()));
     }
-    let procs = open_cgroup_procs(&cgroup.state().paths)?;
-    let raw: Vec<i32> = procs.iter().map(|f| f.as_raw_fd()).collect();
-    // SAFETY: the closure runs in the forked child before exec and only calls write(2)
-    // on descriptors opened above; it allocates nothing and takes no locks.
-    unsafe {
-        cmd.pre_exec(move || {
-            for fd in &raw {
-                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    let ok = run_inheriting(&mut cmd, RUN_TIMEOUT, "restore")?;
+    let ok = run_in_cgroup(&cmd, cgroup.as_ref())?;
     drop(netns);
-    drop(procs);
     if !ok {
         return Err(failed("restore", o, ""));
     }
@@ -283,14 +279,15 @@ fn cgroup_roots(paths: &std::collections::BTreeMap<String, PathBuf>) -> Vec<Stri
     if distinct.len() == 1 {
         return distinct.into_iter().cloned().collect();
     }
-    rel.into_iter()
-        .map(|(c, r)| format!("{}:{r}", c.trim_start_matches("name=")))
-        .collect()
+    rel.into_iter().map(|(c, r)| format!("{c}:{r}")).collect()
 }
 
+/// `dir` relative to the root of its hierarchy. `dir` itself may not exist yet (a
+/// systemd scope appears with its first process): the walk starts at its nearest
+/// existing ancestor.
 fn relative_to_hierarchy(dir: &Path) -> Option<String> {
-    let dev = std::fs::metadata(dir).ok()?.dev();
-    let mut top = dir;
+    let mut top = dir.ancestors().find(|a| a.exists())?;
+    let dev = std::fs::metadata(top).ok()?.dev();
     while let Some(parent) = top.parent() {
         match std::fs::metadata(parent) {
             Ok(m) if m.dev() == dev => top = parent,
@@ -301,20 +298,70 @@ fn relative_to_hierarchy(dir: &Path) -> Option<String> {
     Some(format!("/{}", rel.display()))
 }
 
-/// `cgroup.procs` of each distinct cgroup directory, opened for CRIU to join.
-fn open_cgroup_procs(
-    paths: &std::collections::BTreeMap<String, PathBuf>,
-) -> Result<Vec<std::fs::File>> {
-    let dirs: BTreeSet<&PathBuf> = paths.values().collect();
-    dirs.into_iter()
-        .map(|d| {
-            let p = d.join("cgroup.procs");
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&p)
-                .map_err(|e| Error::io("open", &p, e))
-        })
-        .collect()
+/// Forks, puts the child into the container's cgroup with the driver's `apply` (the
+/// child waits on a pipe meanwhile), then lets it exec CRIU with our stdio, and waits
+/// for CRIU: whether it succeeded. Not bounded in time: killing CRIU in the middle of a
+/// restore would leave a half-made process tree (runc does not bound it either).
+fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager) -> Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let words: Vec<CString> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|w| CString::new(w.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Criu {
+            op: "restore",
+            reason: "an argument for criu contains a NUL byte".into(),
+        })?;
+    let mut argv: Vec<*const libc::c_char> = words.iter().map(|w| w.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("pipe2", "criu restore", e))?;
+    // SAFETY: the child only calls read(2), execv(2) and _exit(2) on memory prepared
+    // above (async-signal-safe, no allocation, no locks).
+    let child = match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", "criu", e))? {
+        nix::unistd::ForkResult::Child => {
+            let mut go = 0u8;
+            // SAFETY: a one-byte read into a local; execv with a NUL-terminated argv
+            // of CStrings that outlive the call; _exit never returns.
+            unsafe {
+                libc::close(wr.as_raw_fd());
+                if libc::read(rd.as_raw_fd(), (&mut go as *mut u8).cast(), 1) == 1 {
+                    libc::execv(argv[0], argv.as_ptr());
+                    libc::_exit(127);
+                }
+                libc::_exit(126);
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    drop(rd);
+    let reap = |why: Error| {
+        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(child, None);
+        why
+    };
+    if let Err(e) = cgroup.apply(child.as_raw()) {
+        return Err(reap(e.into()));
+    }
+    if let Err(e) = nix::unistd::write(&wr, b"1") {
+        return Err(reap(Error::sys("write", "criu start pipe", e)));
+    }
+    drop(wr);
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => return Ok(true),
+            Ok(WaitStatus::Exited(_, 127)) => {
+                return Err(Error::Criu {
+                    op: "restore",
+                    reason: format!("could not execute {:?}", cmd.get_program()),
+                })
+            }
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => return Ok(false),
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(Error::sys("waitpid", "criu", e)),
+        }
+    }
 }
 
 /// The stdio pipes recorded at dump (`descriptors.json`), as (our fd, CRIU key): CRIU

@@ -38,6 +38,15 @@ if berth resume vm1 && grep -qx "frozen 0" "$dir/cgroup.events"; then pass resum
 if berth update --pids-limit 60 vm1 && [ "$(cat "$dir/pids.max")" = 60 ]; then pass update; else fail update "pids.max $(cat "$dir/pids.max" 2>&1)"; fi
 v=$(systemctl show -p TasksMax --value "$unit" 2>&1)
 [ "$v" = 60 ] && pass update-unit-properties || fail update-unit-properties "TasksMax $v"
+# A unified key with a unit property (memory.high -> MemoryHigh), as runc maps them.
+if echo '{"unified": {"memory.high": "50000000"}}' | berth update -r - vm1 >/tmp/upd.log 2>&1; then
+    v=$(systemctl show -p MemoryHigh --value "$unit" 2>&1)
+    f=$(cat "$dir/memory.high" 2>&1)
+    if [ "$v" = 50000000 ] && [ "$f" = 49999872 ]; then pass unified-unit-property
+    else fail unified-unit-property "MemoryHigh $v, memory.high $f"; fi
+else
+    fail unified-unit-property "update -r: $(cat /tmp/upd.log)"
+fi
 berth kill vm1 KILL
 for _ in $(seq 50); do [ "$(berth state vm1 2>/dev/null | sed -n 's/.*"status": "\([a-z]*\)".*/\1/p')" = stopped ] && break; sleep 0.1; done
 if out=$(berth delete vm1 2>&1); then pass delete; else fail delete "$out"; fi

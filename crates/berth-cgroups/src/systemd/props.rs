@@ -77,7 +77,71 @@ pub(crate) fn resource_props(
     {
         props.push(("IOWeight", Value::U64(blkio_weight_to_io_weight(w))));
     }
+    if let Some(unified) = r.unified() {
+        let mut keys: Vec<&String> = unified.keys().collect();
+        keys.sort();
+        for k in keys {
+            for (name, value) in unified_props(k, &unified[k], &mut version)? {
+                props.retain(|(n, _)| *n != name);
+                props.push((name, value));
+            }
+        }
+    }
     Ok(props)
+}
+
+/// One `linux.resources.unified` entry as unit properties, as runc's
+/// `unifiedResToSystemdProps`: a unit property overrides the one the other resources
+/// gave; keys systemd has no property for are left to the cgroup file alone.
+fn unified_props(key: &str, value: &str, version: &mut impl FnMut() -> u32) -> Result<Vec<Prop>> {
+    let bad = || Error::Resource {
+        path: format!("unified {key}").into(),
+        reason: format!("value {value:?} does not convert to a systemd property"),
+    };
+    let num_or_max = |v: &str| -> Result<u64> {
+        match v.trim() {
+            "max" => Ok(INFINITY),
+            n => n.parse().map_err(|_| bad()),
+        }
+    };
+    let v = value.trim();
+    Ok(match key {
+        "cpu.weight" => vec![("CPUWeight", Value::U64(v.parse().map_err(|_| bad())?))],
+        "cpu.max" => {
+            let mut words = v.split_whitespace();
+            let quota = words.next().ok_or_else(bad)?;
+            let period: u64 = match words.next() {
+                Some(p) => p.parse().map_err(|_| bad())?,
+                None => 0,
+            };
+            let quota: i64 = match quota {
+                "max" => -1,
+                q => q.parse().map_err(|_| bad())?,
+            };
+            let mut out = Vec::new();
+            if period != 0 && version() >= 242 {
+                out.push(("CPUQuotaPeriodUSec", Value::U64(period)));
+            }
+            out.push((
+                "CPUQuotaPerSecUSec",
+                Value::U64(quota_per_sec(quota, period)),
+            ));
+            out
+        }
+        "cpuset.cpus" if version() >= 244 => {
+            vec![("AllowedCPUs", Value::from(range_to_bits(v)?))]
+        }
+        "cpuset.mems" if version() >= 244 => {
+            vec![("AllowedMemoryNodes", Value::from(range_to_bits(v)?))]
+        }
+        "memory.min" => vec![("MemoryMin", Value::U64(num_or_max(v)?))],
+        "memory.low" => vec![("MemoryLow", Value::U64(num_or_max(v)?))],
+        "memory.high" => vec![("MemoryHigh", Value::U64(num_or_max(v)?))],
+        "memory.max" => vec![("MemoryMax", Value::U64(num_or_max(v)?))],
+        "memory.swap.max" => vec![("MemorySwapMax", Value::U64(num_or_max(v)?))],
+        "pids.max" => vec![("TasksMax", Value::U64(num_or_max(v)?))],
+        _ => Vec::new(),
+    })
 }
 
 /// The quota as microseconds per CPU second. systemd keeps it as a whole percentage
@@ -185,6 +249,28 @@ mod tests {
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Value::U64(u64::MAX)));
         let none = resource_props(&res(serde_json::json!({"pids": {"limit": 0}})), || 252);
         assert!(none.unwrap().is_empty());
+    }
+
+    #[test]
+    fn unified_entries_become_properties_and_override() {
+        let r = res(serde_json::json!({
+            "memory": {"limit": 67108864},
+            "unified": {"memory.max": "max", "memory.high": "50000000", "pids.max": "20",
+                        "cpu.max": "25000 50000", "cpu.weight": "42", "io.weight": "default 50"}
+        }));
+        let p = resource_props(&r, || 252).unwrap();
+        assert_eq!(get(&p, "MemoryMax"), Some(&Value::U64(u64::MAX)));
+        assert_eq!(p.iter().filter(|(n, _)| *n == "MemoryMax").count(), 1);
+        assert_eq!(get(&p, "MemoryHigh"), Some(&Value::U64(50_000_000)));
+        assert_eq!(get(&p, "TasksMax"), Some(&Value::U64(20)));
+        assert_eq!(get(&p, "CPUWeight"), Some(&Value::U64(42)));
+        assert_eq!(get(&p, "CPUQuotaPeriodUSec"), Some(&Value::U64(50_000)));
+        assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Value::U64(500_000)));
+        // No property for io.weight: the cgroup file alone.
+        assert!(p.iter().all(|(n, _)| !n.starts_with("IO")));
+        let bad = res(serde_json::json!({"unified": {"pids.max": "lots"}}));
+        let e = resource_props(&bad, || 252).unwrap_err().to_string();
+        assert!(e.contains("pids.max"), "{e}");
     }
 
     #[test]

@@ -102,6 +102,13 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
         !c.rt(&["state", &id]).ok(),
         "the container still exists after checkpoint (without --leave-running)"
     );
+    // Mount points the original create made are gone, as in a rootfs copied
+    // elsewhere: restore makes them again (a file for the bound file, a directory).
+    for gone in ["etc/hosts", "sys"] {
+        let p = b.rootfs().join(gone);
+        let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir(&p));
+        ensure!(!p.exists(), "could not remove {}", p.display());
+    }
     c.must(&[
         "restore",
         "--detach",

@@ -197,7 +197,9 @@ fn restore(
     };
     persisted.save(&dir)?;
 
-    let root = CriuRoot::new(&rootfs_of(&bundle.spec, &bundle.dir), dir.join("criu-root"))?;
+    let rootfs = rootfs_of(&bundle.spec, &bundle.dir);
+    crate::rootfs::ensure_mount_points(&rootfs, &bundle.spec)?;
+    let root = CriuRoot::new(&rootfs, dir.join("criu-root"))?;
     let pidfile = dir.join("criu.pid");
     let mut cmd = Command::new(&o.criu);
     cmd.arg("restore")

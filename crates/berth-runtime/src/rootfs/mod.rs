@@ -12,6 +12,7 @@ mod buf;
 pub mod cgroup_v1;
 mod devices;
 mod masked;
+mod mountpoints;
 mod mounts;
 mod options;
 mod pivot;
@@ -20,6 +21,7 @@ mod resolve;
 
 use crate::error::{Error, Result};
 use devices::DevicePlan;
+pub(crate) use mountpoints::ensure_mount_points;
 use mounts::MountPlan;
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;

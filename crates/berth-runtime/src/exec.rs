@@ -98,9 +98,15 @@ impl Container {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref());
+        let mut process_plan = ProcessPlan::from_process(process, seccomp)?
+            .with_container_linux(self.state.config.linux().as_ref())?;
+        if self.state.seccomp_wait_killable_recv {
+            if let Some(filter) = process_plan.seccomp.as_mut() {
+                filter.set_wait_killable_recv();
+            }
+        }
         let mut plan = ExecPlan {
-            process: ProcessPlan::from_process(process, seccomp)?
-                .with_container_linux(self.state.config.linux().as_ref())?,
+            process: process_plan,
             join: namespaces_of(self.state.pid)?,
             console: match (&options.console_socket, process.terminal().unwrap_or(false)) {
                 (Some(p), true) => Some(crate::console::connect(p)?),

@@ -79,6 +79,10 @@ pub(crate) struct Persisted {
     pub cgroup: Option<CgroupState>,
     /// Set once `create` has finished; a directory without it is a failed create.
     pub created_done: bool,
+    /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` was asked for: oci-spec cannot keep it in
+    /// `config`, so it is kept here for the filters of exec'd processes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seccomp_wait_killable_recv: bool,
 }
 
 impl Persisted {

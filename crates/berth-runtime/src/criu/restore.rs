@@ -194,6 +194,7 @@ fn restore(
         config: bundle.spec.clone(),
         cgroup: Some(cgroup.state()),
         created_done: false,
+        seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
     };
     persisted.save(&dir)?;
 

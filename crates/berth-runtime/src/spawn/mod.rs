@@ -120,6 +120,7 @@ pub(crate) fn create(
         config: bundle.spec.clone(),
         cgroup: Some(cgroup.state()),
         created_done: false,
+        seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
     };
     persisted.save(&dir)?;
 

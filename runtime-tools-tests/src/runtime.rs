@@ -167,3 +167,158 @@ impl Runtime {
         res
     }
 }
+
+impl Runtime {
+    /// Like `run_to`, with `fds` handed to the runtime as fds 3, 4, ... without
+    /// CLOEXEC (what an engine does for `create --preserve-fds N`).
+    pub fn run_to_with_fds(
+        &self,
+        args: &[&str],
+        out: &Path,
+        err: &Path,
+        fds: &[std::os::fd::BorrowedFd<'_>],
+    ) -> CmdOut {
+        use std::os::fd::AsRawFd;
+        // CLOEXEC copies first (above every fd in use), so dup2 onto 3.. in the child
+        // never clobbers a source that already sits on a low number.
+        let copies = match fds
+            .iter()
+            .map(|f| f.try_clone_to_owned())
+            .collect::<std::io::Result<Vec<_>>>()
+        {
+            Ok(c) => c,
+            Err(e) => return self.not_run(args, format!("dup of an extra fd: {e}")),
+        };
+        let raw: Vec<i32> = copies.iter().map(AsRawFd::as_raw_fd).collect();
+        let mut cmd = self.command(args);
+        // SAFETY: the closure only calls dup2, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (i, &src) in raw.iter().enumerate() {
+                    if libc::dup2(src, 3 + i as i32) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let mut res = self.run_cmds(vec![(cmd, args, out, err)]);
+        drop(copies);
+        res.pop()
+            .unwrap_or_else(|| self.not_run(args, "no result".into()))
+    }
+
+    /// Runs several runtime commands at the same moment (each bounded like `run`), for
+    /// races between verbs; the results in the order given.
+    pub fn run_concurrently(&self, argvs: &[Vec<&str>]) -> Vec<CmdOut> {
+        let files: Vec<(PathBuf, PathBuf)> = argvs
+            .iter()
+            .map(|_| {
+                let n = self.counter.get() + 1;
+                self.counter.set(n);
+                let f = |ext| self.scratch.join(format!("cmd-{n}.{ext}"));
+                (f("out"), f("err"))
+            })
+            .collect();
+        let cmds = argvs
+            .iter()
+            .zip(&files)
+            .map(|(a, (o, e))| (self.command(a), a.as_slice(), o.as_path(), e.as_path()))
+            .collect();
+        let res = self.run_cmds(cmds);
+        for (o, e) in &files {
+            let _ = std::fs::remove_file(o);
+            let _ = std::fs::remove_file(e);
+        }
+        res
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.path);
+        // Its own process group, so a timeout can end the runtime with everything it forked.
+        cmd.process_group(0)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn not_run(&self, args: &[&str], why: String) -> CmdOut {
+        let mut argv = vec![
+            self.path.display().to_string(),
+            "--root".to_string(),
+            self.root.display().to_string(),
+        ];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        CmdOut {
+            argv: argv.join(" "),
+            code: None,
+            timed_out: false,
+            stdout: String::new(),
+            stderr: why,
+        }
+    }
+
+    /// Spawns every command with stdout and stderr to its files, then waits for all,
+    /// killing any still running after COMMAND_TIMEOUT together with its process group.
+    fn run_cmds(&self, cmds: Vec<(Command, &[&str], &Path, &Path)>) -> Vec<CmdOut> {
+        let over = self.deadline.get().is_some_and(|d| Instant::now() > d);
+        let mut all = Vec::new();
+        for (mut cmd, args, out, err) in cmds {
+            let mut res = self.not_run(args, String::new());
+            let mut child = None;
+            if over {
+                res.timed_out = true;
+                res.stderr =
+                    format!("not run: the scenario used up its {SCENARIO_BUDGET:?} budget");
+            } else {
+                let spawned = File::create(out)
+                    .and_then(|o| File::create(err).map(|e| (o, e)))
+                    .and_then(|(o, e)| cmd.stdout(o).stderr(e).spawn());
+                match spawned {
+                    Ok(c) => child = Some(c),
+                    Err(e) => res.stderr = format!("cannot run {}: {e}", self.path.display()),
+                }
+            }
+            all.push((res, child, out, err));
+        }
+        let started = Instant::now();
+        loop {
+            let mut pending = false;
+            for (res, slot, _, _) in all.iter_mut() {
+                let Some(c) = slot.as_mut() else { continue };
+                match c.try_wait() {
+                    Ok(Some(st)) => res.code = st.code(),
+                    Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
+                        // The group leader is unreaped until wait below, so the pgid is ours.
+                        let pgid = nix::unistd::Pid::from_raw(-(c.id() as i32));
+                        let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        res.timed_out = true;
+                    }
+                    Ok(None) => {
+                        pending = true;
+                        continue;
+                    }
+                    Err(e) => res.stderr = format!("waitpid on {}: {e}", c.id()),
+                }
+                *slot = None;
+            }
+            if !pending {
+                break;
+            }
+            sleep(Duration::from_millis(3));
+        }
+        all.into_iter()
+            .map(|(mut res, _, out, err)| {
+                if res.stderr.is_empty() {
+                    res.stdout = std::fs::read_to_string(out).unwrap_or_default();
+                    res.stderr = std::fs::read_to_string(err).unwrap_or_default();
+                }
+                res
+            })
+            .collect()
+    }
+}

@@ -5,6 +5,7 @@ mod checkpoint;
 mod errors;
 mod events;
 mod exec;
+mod fds;
 mod features;
 mod hook_failures;
 mod hooks;
@@ -140,4 +141,8 @@ pub static ALL: &[Scenario] = table![
     list::list_many,
     features::features_document,
     checkpoint::checkpoint_restore,
+    fds::preserve_fds,
+    fds::no_runtime_fds_leak,
+    fds::concurrent_start_and_delete,
+    fds::masked_fake_dev_null_refused,
 ];

@@ -73,15 +73,14 @@ impl LsmPlan {
     }
 }
 
-/// Writes one of `/proc/thread-self/attr/<names>`, after checking that /proc really is
-/// procfs (a container could have put something else there, CVE-2019-16884).
+/// Writes one of `/proc/thread-self/attr/<names>` (the first that exists).
 fn write_attr(names: &[&str], value: &[u8]) -> Result<()> {
     for (i, name) in names.iter().enumerate() {
         let path = format!("/proc/thread-self/attr/{name}");
-        let f = match std::fs::OpenOptions::new().write(true).open(&path) {
+        let f = match open_attr(name, nix::fcntl::OFlag::O_WRONLY) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && i + 1 < names.len() => continue,
-            Err(e) => return Err(Error::io("open", path, e)),
+            Err(nix::Error::ENOENT) if i + 1 < names.len() => continue,
+            Err(e) => return Err(Error::sys("open", &path, e)),
         };
         let st = nix::sys::statfs::fstatfs(&f).map_err(|e| Error::sys("fstatfs", &path, e))?;
         if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
@@ -92,6 +91,36 @@ fn write_attr(names: &[&str], value: &[u8]) -> Result<()> {
             .map_err(|e| Error::io("write", path, e));
     }
     Ok(())
+}
+
+/// Opens `thread-self/attr/<name>` beneath a /proc checked to be procfs, without
+/// crossing a mount (an over-mount inside /proc) or following a magic link
+/// (CVE-2019-16884 and its 2025 variants). Kernels without openat2 (before 5.6): by
+/// path, the file itself checked to be on procfs by the caller.
+fn open_attr(name: &str, flags: nix::fcntl::OFlag) -> nix::Result<std::fs::File> {
+    use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
+    use nix::sys::stat::Mode;
+    let flags = flags | OFlag::O_CLOEXEC;
+    let proc = open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = nix::sys::statfs::fstatfs(&proc)?;
+    if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(nix::Error::EXDEV);
+    }
+    let rel = format!("thread-self/attr/{name}");
+    let how = OpenHow::new().flags(flags).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_XDEV
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    );
+    let fd = match openat2(&proc, rel.as_str(), how) {
+        Err(nix::Error::ENOSYS) => open(format!("/proc/{rel}").as_str(), flags, Mode::empty())?,
+        other => other?,
+    };
+    Ok(std::fs::File::from(fd))
 }
 
 #[cfg(test)]
@@ -106,6 +135,18 @@ mod tests {
             .selinux_label(se.to_string())
             .build()
             .unwrap()
+    }
+
+    /// The attr files open beneath /proc without crossing mounts or magic links.
+    #[test]
+    fn attr_files_open_beneath_proc() {
+        let f = open_attr("current", nix::fcntl::OFlag::O_RDONLY).unwrap();
+        let st = nix::sys::statfs::fstatfs(&f).unwrap();
+        assert_eq!(st.filesystem_type(), nix::sys::statfs::PROC_SUPER_MAGIC);
+        assert_eq!(
+            open_attr("no-such-attr", nix::fcntl::OFlag::O_RDONLY).unwrap_err(),
+            nix::Error::ENOENT
+        );
     }
 
     #[test]

@@ -2,121 +2,21 @@
 //! `spec`, error reporting, exit codes and log formats, and at the end the lifecycle
 //! verbs with real containers (as root).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+use support::{
+    berth, berth_in, berth_root, run_bounded, stderr, stdout, unique_id, wait_exit, TempDir, BERTH,
+    TIMEOUT,
+};
+
 /// `runc spec` of runc 1.1.5, byte for byte.
 const RUNC_SPEC: &str = include_str!("fixtures/runc-1.1.5-spec.json");
 /// `runc spec --rootless` of runc 1.1.5 run as uid 0, gid 0.
 const RUNC_SPEC_ROOTLESS: &str = include_str!("fixtures/runc-1.1.5-spec-rootless-uid0.json");
-/// Every berth command in these tests ends well within this.
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A unique temporary directory, removed on drop (on failure too).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "berth-cli-{tag}-{}-{n}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A unique container id for this test run.
-fn unique_id(tag: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "cli-{tag}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// Runs berth with `args` in `cwd`, killing it if it outlives [`TIMEOUT`].
-fn berth_in(cwd: &Path, args: &[&str]) -> Output {
-    run_bounded(Command::new(BERTH).args(args).current_dir(cwd))
-}
-
-fn berth(args: &[&str]) -> Output {
-    berth_in(&std::env::temp_dir(), args)
-}
-
-/// Runs `cmd` to completion (killed after [`TIMEOUT`]). Output goes to files, not
-/// pipes: a container init created by the command inherits its stdio and would hold
-/// a pipe open long after berth exits.
-fn run_bounded(cmd: &mut Command) -> Output {
-    let dir = TempDir::new("out");
-    let out_path = dir.path().join("stdout");
-    let err_path = dir.path().join("stderr");
-    let out_file = std::fs::File::create(&out_path).expect("create stdout file");
-    let err_file = std::fs::File::create(&err_path).expect("create stderr file");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out_file)
-        .stderr(err_file)
-        .spawn()
-        .expect("spawn command");
-    let status = wait_exit(&mut child);
-    Output {
-        status,
-        stdout: std::fs::read(&out_path).expect("read stdout"),
-        stderr: std::fs::read(&err_path).expect("read stderr"),
-    }
-}
-
-/// Waits for `child` to exit; kills it and fails after [`TIMEOUT`].
-fn wait_exit(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("command did not end within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// berth with `--root <root>` before the other arguments.
-fn berth_root(root: &TempDir, args: &[&str]) -> Output {
-    let mut all = vec!["--root", root.path().to_str().expect("utf-8 temp path")];
-    all.extend_from_slice(args);
-    berth(&all)
-}
 
 fn with_version(text: &str, version: &str) -> String {
     let mut value: serde_json::Value = serde_json::from_str(text).expect("valid json");

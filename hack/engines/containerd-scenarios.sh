@@ -91,7 +91,7 @@ containerd_scenarios() {
         t_fail "ctr task resume: status '${s:-}', $(t_err "$work/err")"
     fi
     out=$(c task metrics "$d" 2>"$work/err")
-    if printf '%s\n' "$out" | grep -q 'memory.usage_in_bytes'; then
+    if grep -q 'memory.usage_in_bytes' <<<"$out"; then
         t_pass "ctr task metrics: memory usage reported"
     else
         t_fail "ctr task metrics: output '${out:0:200}', stderr: $(t_err "$work/err")"

@@ -103,7 +103,7 @@ CONF
             "{\"User\":\"$APP_USER\",\"WorkingDir\":\"/home/$APP_USER\",\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\",\"GREETING=hello\"],\"Entrypoint\":[\"/entrypoint.sh\"]}"
     if c image import "$work/busybox.tar" >/dev/null 2>"$work/err" &&
         c image import "$work/app.tar" >/dev/null 2>>"$work/err" &&
-        c image ls -q 2>/dev/null | grep -qx "$APP"; then
+        grep -qx "$APP" < <(c image ls -q 2>/dev/null); then
         t_pass "ctr image import of hand-built OCI archives: $BUSYBOX, $APP"
     else
         t_fail "ctr image import: $(t_err "$work/err")"

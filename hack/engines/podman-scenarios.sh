@@ -113,7 +113,7 @@ podman_scenarios() {
         pod container exists "$cid" && s+=" podman-container"
         [ -e "$work/root-$T_RT/$cid" ] && s+=" runtime-state"
         [ -n "$(find /sys/fs/cgroup -name "*$cid*" 2>/dev/null | head -1)" ] && s+=" cgroup"
-        findmnt -rn -o TARGET | grep -q "$cid" && s+=" mount"
+        grep -q "$cid" < <(findmnt -rn -o TARGET) && s+=" mount"
         if [ -z "$s" ]; then t_pass "run --rm: no container, state dir, cgroup or mount left"; else t_fail "run --rm left:$s"; fi
     fi
 
@@ -159,10 +159,10 @@ podman_scenarios() {
     fi
     pod kill -s USR1 "$d" >/dev/null 2>"$work/err"
     for ((i = 0; i < 30; i++)); do
-        pod logs "$d" 2>/dev/null | grep -q got-usr1 && break
+        grep -q got-usr1 < <(pod logs "$d" 2>/dev/null) && break
         sleep 0.1
     done
-    if pod logs "$d" 2>/dev/null | grep -q got-usr1; then t_pass "kill -s USR1: the trap ran"; else t_fail "kill -s USR1: no 'got-usr1' in logs ($(t_err "$work/err"))"; fi
+    if grep -q got-usr1 < <(pod logs "$d" 2>/dev/null); then t_pass "kill -s USR1: the trap ran"; else t_fail "kill -s USR1: no 'got-usr1' in logs ($(t_err "$work/err"))"; fi
     expect "logs: the container's output" 0 'started(\|got-usr1)*' logs "$d"
     expect "stats --no-stream: memory usage" 0 '[0-9.]+[kMG]?i?B / .*' stats --no-stream --format '{{.MemUsage}}' "$d"
     if pod commit -q "$d" "localhost/berth-test/committed-$T_RT" >/dev/null 2>"$work/err"; then

@@ -71,7 +71,7 @@ ensure_backports() {
 if [ "$APT" = 1 ]; then
 	need=()
 	command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-	[ -x /bin/busybox ] && /bin/busybox --list | grep -qx switch_root || need+=(busybox-static)
+	[ -x /bin/busybox ] && grep -qx switch_root < <(/bin/busybox --list) || need+=(busybox-static)
 	command -v depmod >/dev/null || need+=(kmod)
 	command -v cpio >/dev/null || need+=(cpio)
 	command -v xz >/dev/null || need+=(xz-utils)
@@ -134,7 +134,7 @@ if [ ! -f "$CACHE/kernel/vmlinuz" ]; then
 		off=$(LC_ALL=C grep -abo $'\x28\xb5\x2f\xfd' "$vz" | awk -F: 'NR==1{print $1}' || true)
 		tail -c +$((off + 1)) "$vz" | zstd -qdc 2>/dev/null >"$CACHE/kernel/vmlinux" || true
 	fi
-	head -c 4 "$CACHE/kernel/vmlinux" | grep -q ELF || { log "ERROR: could not extract vmlinux"; exit 1; }
+	grep -q ELF < <(head -c 4 "$CACHE/kernel/vmlinux") || { log "ERROR: could not extract vmlinux"; exit 1; }
 	cp "$CACHE/kernel.tmp/x/boot/config-$kv" "$CACHE/kernel/config"
 	mv "$CACHE/kernel.tmp/x/lib/modules/$kv" "$CACHE/kernel/modules"
 	echo "$kv" >"$CACHE/kernel/release"

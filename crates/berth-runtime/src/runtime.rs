@@ -48,10 +48,6 @@ impl Runtime {
         self
     }
 
-    pub(crate) fn systemd_cgroup(&self) -> bool {
-        self.systemd_cgroup
-    }
-
     /// The state directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -87,5 +83,32 @@ impl Runtime {
     /// The directory of one container.
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
+    }
+
+    /// Makes the directory of a new container; a taken id is [`Error::AlreadyExists`].
+    pub(crate) fn new_container_dir(&self, id: &str) -> Result<PathBuf> {
+        let dir = self.container_dir(id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::AlreadyExists(id.to_string()))
+            }
+            Err(e) => Err(Error::io("create state directory", &dir, e)),
+        }
+    }
+
+    /// The cgroup manager for a new container of `spec` (its `linux.cgroupsPath`, this
+    /// runtime's driver); nothing is created yet.
+    pub(crate) fn cgroup_for(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+        id: &str,
+    ) -> Result<Box<dyn berth_cgroups::CgroupManager>> {
+        let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+        Ok(berth_cgroups::new_manager_with(
+            path.as_ref().and_then(|p| p.to_str()),
+            id,
+            self.systemd_cgroup,
+        )?)
     }
 }

@@ -86,6 +86,23 @@ pub(crate) struct Persisted {
 }
 
 impl Persisted {
+    /// The state of a container being made from `bundle`: no init yet.
+    pub(crate) fn new(id: &str, bundle: &crate::bundle::Bundle, cgroup: CgroupState) -> Self {
+        Persisted {
+            id: id.to_string(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: now_rfc3339(),
+            owner: String::new(),
+            config: bundle.spec.clone(),
+            cgroup: Some(cgroup),
+            created_done: false,
+            seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
+        }
+    }
+
     /// Writes `<dir>/state.json` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(STATE_FILE);

@@ -255,12 +255,7 @@ fn failed(op: &'static str, opts: &CriuOptions, output: &str) -> Error {
 fn external_mounts(spec: &Spec) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for m in spec.mounts().as_deref().unwrap_or_default() {
-        let bind = m.typ().as_deref() == Some("bind")
-            || m.options()
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .any(|o| o == "bind" || o == "rbind");
+        let bind = crate::rootfs::is_bind(m);
         if let (true, Some(src)) = (bind, m.source()) {
             out.push((
                 m.destination().display().to_string(),

@@ -14,7 +14,7 @@ use crate::bundle::Bundle;
 use crate::container::{proc_start_time, Container};
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
-use crate::state::{now_rfc3339, Persisted};
+use crate::state::Persisted;
 use berth_cgroups::CgroupManager;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::collections::BTreeSet;
@@ -151,24 +151,8 @@ fn restore(
         });
     }
     check(&o.criu)?;
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone());
-    let cgroup = berth_cgroups::new_manager_with(
-        cgroups_path.as_ref().and_then(|p| p.to_str()),
-        id,
-        runtime.systemd_cgroup(),
-    )?;
-    let dir = runtime.container_dir(id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::AlreadyExists(id.to_string()))
-        }
-        Err(e) => return Err(Error::io("create state directory", &dir, e)),
-    }
+    let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
+    let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
         dir: dir.clone(),
         cgroup: cgroup.as_ref(),
@@ -183,19 +167,7 @@ fn restore(
     {
         cgroup.set(res)?;
     }
-    let mut persisted = Persisted {
-        id: id.to_string(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: now_rfc3339(),
-        owner: String::new(),
-        config: bundle.spec.clone(),
-        cgroup: Some(cgroup.state()),
-        created_done: false,
-        seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
-    };
+    let mut persisted = Persisted::new(id, &bundle, cgroup.state());
     persisted.save(&dir)?;
 
     let rootfs = rootfs_of(&bundle.spec, &bundle.dir);

@@ -70,6 +70,15 @@ pub struct RootfsPlan {
 }
 
 /// `path` as a C string.
+/// A bind mount: type `bind`, or any mount with a bind/rbind option.
+pub(crate) fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
 fn cstring(path: &Path) -> Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::Config(format!("path {} contains a NUL byte", path.display())))

@@ -35,12 +35,7 @@ pub(crate) fn ensure_mount_points(rootfs: &Path, spec: &Spec) -> Result<()> {
         {
             continue;
         }
-        let bind = m.typ().as_deref() == Some("bind")
-            || m.options()
-                .as_deref()
-                .unwrap_or_default()
-                .iter()
-                .any(|o| o == "bind" || o == "rbind");
+        let bind = super::is_bind(m);
         let leaf = match m.source() {
             Some(src) if bind && src.exists() && !src.is_dir() => Leaf::File,
             _ => Leaf::Dir,

@@ -26,7 +26,7 @@ use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::runtime::{CreateOptions, Runtime};
-use crate::state::{now_rfc3339, Persisted, Status, EXEC_FIFO};
+use crate::state::{Persisted, Status, EXEC_FIFO};
 use berth_cgroups::CgroupManager;
 use channel::Msg;
 use nix::sys::signal::{kill, Signal};
@@ -70,24 +70,8 @@ pub(crate) fn create(
 ) -> Result<Container> {
     crate::id::validate_id(id)?;
     let bundle = Bundle::load(bundle_dir)?;
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone());
-    let cgroup = berth_cgroups::new_manager_with(
-        cgroups_path.as_ref().and_then(|p| p.to_str()),
-        id,
-        runtime.systemd_cgroup(),
-    )?;
-    let dir = runtime.container_dir(id);
-    match std::fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::AlreadyExists(id.to_string()))
-        }
-        Err(e) => return Err(Error::io("create state directory", &dir, e)),
-    }
+    let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
+    let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
         dir: dir.clone(),
         cgroup: None,
@@ -109,19 +93,7 @@ pub(crate) fn create(
     }
     plan.cgroup_join = plan::CgroupJoin::new(cgroup.self_attach())?;
 
-    let mut persisted = Persisted {
-        id: id.to_string(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: now_rfc3339(),
-        owner: String::new(),
-        config: bundle.spec.clone(),
-        cgroup: Some(cgroup.state()),
-        created_done: false,
-        seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
-    };
+    let mut persisted = Persisted::new(id, &bundle, cgroup.state());
     persisted.save(&dir)?;
 
     let (parent_ch, child_ch) = channel::pair()?;

@@ -227,7 +227,10 @@ fn with_absolute_sources(
             .is_some_and(|s| s.is_relative() && !s.as_os_str().is_empty())
     };
     let mounts = spec.mounts().as_ref()?;
-    if !mounts.iter().any(|m| relative(m) && is_bind(m)) {
+    if !mounts
+        .iter()
+        .any(|m| relative(m) && crate::rootfs::is_bind(m))
+    {
         return None;
     }
     let mut copy = spec.clone();
@@ -235,7 +238,7 @@ fn with_absolute_sources(
         .iter()
         .map(|m| {
             let mut m = m.clone();
-            if relative(&m) && is_bind(&m) {
+            if relative(&m) && crate::rootfs::is_bind(&m) {
                 let src = bundle.join(m.source().as_ref().expect("checked above"));
                 m.set_source(Some(src));
             }
@@ -244,13 +247,4 @@ fn with_absolute_sources(
         .collect();
     copy.set_mounts(Some(fixed));
     Some(copy)
-}
-
-/// A bind mount: type `bind`, or any mount with a bind/rbind option.
-fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || m.options()
-            .iter()
-            .flatten()
-            .any(|o| o == "bind" || o == "rbind")
 }

@@ -38,6 +38,18 @@ if berth resume vm1 && grep -qx "frozen 0" "$dir/cgroup.events"; then pass resum
 if berth update --pids-limit 60 vm1 && [ "$(cat "$dir/pids.max")" = 60 ]; then pass update; else fail update "pids.max $(cat "$dir/pids.max" 2>&1)"; fi
 v=$(systemctl show -p TasksMax --value "$unit" 2>&1)
 [ "$v" = 60 ] && pass update-unit-properties || fail update-unit-properties "TasksMax $v"
+# cpu: the cgroup file and the unit properties (quota per second, weight from shares).
+if berth update --cpu-quota 50000 --cpu-period 100000 --cpu-share 512 --cpuset-cpus 0 vm1 >/tmp/cpu.log 2>&1; then
+    v=$(systemctl show -p CPUQuotaPerSecUSec,CPUWeight,AllowedCPUs "$unit" 2>&1 | sort | tr '\n' ' ')
+    f="$(cat "$dir/cpu.max" 2>&1) $(cat "$dir/cpu.weight" 2>&1) $(cat "$dir/cpuset.cpus" 2>&1)"
+    if [ "$v" = "AllowedCPUs=0 CPUQuotaPerSecUSec=500ms CPUWeight=20 " ] && [ "$f" = "50000 100000 20 0" ]; then
+        pass cpu-unit-properties
+    else
+        fail cpu-unit-properties "properties '$v', files '$f'"
+    fi
+else
+    fail cpu-unit-properties "update: $(cat /tmp/cpu.log)"
+fi
 # A unified key with a unit property (memory.high -> MemoryHigh), as runc maps them.
 if echo '{"unified": {"memory.high": "50000000"}}' | berth update -r - vm1 >/tmp/upd.log 2>&1; then
     v=$(systemctl show -p MemoryHigh --value "$unit" 2>&1)

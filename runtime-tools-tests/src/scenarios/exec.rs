@@ -2,22 +2,16 @@
 //! line seen from inside, exit codes passed through, a terminal handed over a console
 //! socket, and refusals for stopped containers and bad input.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    accept, bind, listen, recvmsg, socket, AddressFamily, Backlog, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType, UnixAddr,
-};
 use serde_json::json;
 
 use super::running::{start_sleeper, start_with};
+use super::terminal::{console_listener, read_master, receive_fd};
 use crate::ctx::Ctx;
 use crate::spec::set;
 use crate::verdict::{Res, Verdict};
-use crate::{ensure, fail};
+use crate::ensure;
 
 pub fn exec_overrides(c: &mut Ctx) -> Res {
     let (id, _b) = start_with(c, &["/bin/sleep", "60"], |cfg| {
@@ -161,68 +155,10 @@ pub fn exec_refused(c: &mut Ctx) -> Res {
     Ok(())
 }
 
-fn err(what: &str) -> impl Fn(nix::errno::Errno) -> Verdict + '_ {
-    move |e| Verdict::Fail(format!("{what}: {e}"))
-}
-
-fn receive_fd(listener: &OwnedFd) -> Result<OwnedFd, Verdict> {
-    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-    let n = poll(&mut fds, PollTimeout::from(5000u16)).map_err(err("poll console socket"))?;
-    ensure!(n == 1, "the runtime never connected to the console socket");
-    let conn = accept(listener.as_raw_fd()).map_err(err("accept console socket"))?;
-    // SAFETY: accept returned a new descriptor that nothing else owns.
-    let conn = unsafe { OwnedFd::from_raw_fd(conn) };
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(err("recvmsg console socket"))?;
-    for cm in msg.cmsgs().map_err(err("control messages"))? {
-        if let ControlMessageOwned::ScmRights(fds) = cm {
-            if let Some(fd) = fds.first() {
-                // SAFETY: the kernel installed this descriptor for us; we own it now.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    fail!("the console socket message carried no file descriptor")
-}
-
-fn read_master(master: &OwnedFd, until: &str, limit: Duration) -> String {
-    let mut out = Vec::new();
-    let t = Instant::now();
-    while t.elapsed() < limit && !String::from_utf8_lossy(&out).contains(until) {
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::from(200u16)), Ok(n) if n > 0) {
-            continue;
-        }
-        let mut buf = [0u8; 1024];
-        match nix::unistd::read(master, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 pub fn exec_tty_console_socket(c: &mut Ctx) -> Res {
     let (id, _b) = start_sleeper(c)?;
     let path = c.suite.bundles.join(format!("{id}-exec.sock"));
-    let listener = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(err("socket"))?;
-    let addr = UnixAddr::new(&path).map_err(err("socket address"))?;
-    bind(listener.as_raw_fd(), &addr).map_err(err("bind console socket"))?;
-    listen(&listener, Backlog::new(4).map_err(err("backlog"))?).map_err(err("listen"))?;
+    let listener = console_listener(&path)?;
     let ps = path.display().to_string();
     let script = "test -t 0 && test -t 1 && test -t 2 && echo TTY-OK; echo DONE; sleep 1";
     let out = c.rt(&[

@@ -65,6 +65,7 @@ pub static ALL: &[Scenario] = table![
     inside::process_cwd_created,
     inside::process_user,
     terminal::process_terminal,
+    terminal::console_not_bound_over_a_mount_point,
     inside::process_oom_score_adj,
     inside::process_rlimits,
     inside::process_rlimits_raise,

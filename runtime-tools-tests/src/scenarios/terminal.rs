@@ -21,8 +21,23 @@ fn err(what: &str) -> impl Fn(nix::errno::Errno) -> Verdict + '_ {
     move |e| Verdict::Fail(format!("{what}: {e}"))
 }
 
+/// A listening unix socket at `path` for `--console-socket`.
+pub(super) fn console_listener(path: &std::path::Path) -> Result<OwnedFd, Verdict> {
+    let listener = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(err("socket"))?;
+    let addr = UnixAddr::new(path).map_err(err("socket address"))?;
+    bind(listener.as_raw_fd(), &addr).map_err(err("bind console socket"))?;
+    listen(&listener, Backlog::new(4).map_err(err("backlog"))?).map_err(err("listen"))?;
+    Ok(listener)
+}
+
 /// Waits for the runtime's connection and takes the one fd it sends.
-fn receive_fd(listener: &OwnedFd) -> Result<OwnedFd, Verdict> {
+pub(super) fn receive_fd(listener: &OwnedFd) -> Result<OwnedFd, Verdict> {
     let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
     let n = poll(&mut fds, PollTimeout::from(5000u16)).map_err(err("poll console socket"))?;
     ensure!(n == 1, "the runtime never connected to the console socket");
@@ -51,7 +66,7 @@ fn receive_fd(listener: &OwnedFd) -> Result<OwnedFd, Verdict> {
 }
 
 /// Reads what the pty master yields until `until` appears or the time is up.
-fn read_master(master: &OwnedFd, until: &str, limit: Duration) -> String {
+pub(super) fn read_master(master: &OwnedFd, until: &str, limit: Duration) -> String {
     let mut out = Vec::new();
     let t = Instant::now();
     while t.elapsed() < limit && !String::from_utf8_lossy(&out).contains(until) {
@@ -77,16 +92,7 @@ pub fn process_terminal(c: &mut Ctx) -> Res {
     set(&mut cfg, "process/terminal", json!(true));
     let (id, b) = c.prepare(cfg, false)?;
     let path = c.suite.bundles.join(format!("{id}.sock"));
-    let listener = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(err("socket"))?;
-    let addr = UnixAddr::new(&path).map_err(err("socket address"))?;
-    bind(listener.as_raw_fd(), &addr).map_err(err("bind console socket"))?;
-    listen(&listener, Backlog::new(4).map_err(err("backlog"))?).map_err(err("listen"))?;
+    let listener = console_listener(&path)?;
     let ps = path.display().to_string();
     let out = c.create_with(&b, &id, &["--console-socket", &ps]);
     let _ = std::fs::remove_file(&path);
@@ -116,5 +122,47 @@ pub fn process_terminal(c: &mut Ctx) -> Res {
         text.contains("CONSOLE-OK"),
         "/dev/console is not a character device in the container: {text:?}"
     );
+    Ok(())
+}
+
+/// CVE-2025-52565: the console is bound only onto a plain /dev/console of the
+/// container's /dev, never over a mount point (here a bind of a bundle file onto
+/// /dev/console): create fails naming it, and the file is untouched. runc 1.1.5 binds
+/// the pty over it; this is berth's behaviour.
+pub fn console_not_bound_over_a_mount_point(c: &mut Ctx) -> Res {
+    let mut cfg = default_config(&["/bin/true"], "/placeholder");
+    set(&mut cfg, "process/terminal", json!(true));
+    let (id, b) = c.prepare(cfg.clone(), false)?;
+    let victim = b.dir.join("victim");
+    std::fs::write(&victim, "untouched")
+        .map_err(|e| Verdict::Fail(format!("write {}: {e}", victim.display())))?;
+    crate::spec::push(
+        &mut cfg,
+        "mounts",
+        json!({"destination": "/dev/console", "type": "bind",
+               "source": victim, "options": ["bind"]}),
+    );
+    b.write_config(&cfg)?;
+    let path = c.suite.bundles.join(format!("{id}.sock"));
+    let listener = console_listener(&path)?;
+    let ps = path.display().to_string();
+    let out = c.create_with(&b, &id, &["--console-socket", &ps]);
+    let _ = std::fs::remove_file(&path);
+    drop(listener);
+    if out.ok() {
+        let _ = c.rt(&["delete", "--force", &id]);
+        fail!("create bound the console over a mount point at /dev/console");
+    }
+    ensure!(
+        out.stderr.contains("/dev/console") && out.stderr.contains("mount point"),
+        "the refusal does not name /dev/console as a mount point: {}",
+        out.stderr.trim()
+    );
+    ensure!(
+        !c.rt(&["state", &id]).ok(),
+        "a failed create left container {id} behind"
+    );
+    let text = std::fs::read_to_string(&victim).unwrap_or_default();
+    ensure!(text == "untouched", "the bound file changed: {text:?}");
     Ok(())
 }

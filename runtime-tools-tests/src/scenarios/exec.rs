@@ -9,9 +9,9 @@ use serde_json::json;
 use super::running::{start_sleeper, start_with};
 use super::terminal::{console_listener, read_master, receive_fd};
 use crate::ctx::Ctx;
+use crate::ensure;
 use crate::spec::set;
 use crate::verdict::{Res, Verdict};
-use crate::ensure;
 
 pub fn exec_overrides(c: &mut Ctx) -> Res {
     let (id, _b) = start_with(c, &["/bin/sleep", "60"], |cfg| {

@@ -89,6 +89,7 @@ pub static ALL: &[Scenario] = table![
     cgroups::linux_cgroups_pids,
     cgroups::linux_cgroups_memory,
     cgroups::linux_cgroups_cpus,
+    cgroups::linux_cgroups_cpu_idle,
     cgroups::linux_cgroups_devices,
     cgroups::linux_cgroups_blkio,
     cgroups::linux_cgroups_hugetlb,

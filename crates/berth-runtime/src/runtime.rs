@@ -97,6 +97,18 @@ impl Runtime {
         }
     }
 
+    /// Creates the cgroup of a new container and writes `spec`'s resources to it.
+    pub(crate) fn setup_cgroup(
+        cgroup: &dyn berth_cgroups::CgroupManager,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<()> {
+        cgroup.create()?;
+        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            cgroup.set(res)?;
+        }
+        Ok(())
+    }
+
     /// The cgroup manager for a new container of `spec` (its `linux.cgroupsPath`, this
     /// runtime's driver); nothing is created yet.
     pub(crate) fn cgroup_for(

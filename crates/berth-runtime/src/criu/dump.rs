@@ -98,7 +98,7 @@ impl Container {
         }
         let (ok, text) = run_captured(&mut cmd, None, "dump")?;
         if !ok {
-            return Err(failed("dump", o, &text));
+            return Err(failed(verb, self.id(), o, &text));
         }
         if !options.leave_running && !options.pre_dump {
             self.delete(true)?;

@@ -232,8 +232,9 @@ fn create_tempfile(op: &str) -> Result<(PathBuf, std::fs::File)> {
     Ok((path, file))
 }
 
-/// An error for a failed dump or restore: CRIU's last error line and where its log is.
-fn failed(op: &'static str, opts: &CriuOptions, output: &str) -> Error {
+/// An error for a failed dump, pre-dump or restore of container `id`: CRIU's last error
+/// line and where its log (`<op>.log`) is.
+fn failed(op: &'static str, id: &str, opts: &CriuOptions, output: &str) -> Error {
     let log = opts.work_dir().join(format!("{op}.log"));
     let from_log = std::fs::read_to_string(&log).unwrap_or_default();
     let reason = from_log
@@ -246,7 +247,7 @@ fn failed(op: &'static str, opts: &CriuOptions, output: &str) -> Error {
         .to_string();
     Error::Criu {
         op,
-        reason: format!("{reason} (log: {})", log.display()),
+        reason: format!("container {id}: {reason} (log: {})", log.display()),
     }
 }
 

@@ -158,15 +158,7 @@ fn restore(
         cgroup: cgroup.as_ref(),
         armed: true,
     };
-    cgroup.create()?;
-    if let Some(res) = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-    {
-        cgroup.set(res)?;
-    }
+    Runtime::setup_cgroup(cgroup.as_ref(), &bundle.spec)?;
     let mut persisted = Persisted::new(id, &bundle, cgroup.state());
     persisted.save(&dir)?;
 
@@ -216,7 +208,7 @@ fn restore(
     let ok = run_in_cgroup(&cmd, cgroup.as_ref())?;
     drop(netns);
     if !ok {
-        return Err(failed("restore", o, ""));
+        return Err(failed("restore", id, o, ""));
     }
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .ok()

@@ -82,15 +82,7 @@ pub(crate) fn create(
     let fifo_path = dir.join(EXEC_FIFO);
     let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
     undo.cgroup = Some(cgroup.as_ref());
-    cgroup.create()?;
-    if let Some(res) = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-    {
-        cgroup.set(res)?;
-    }
+    Runtime::setup_cgroup(cgroup.as_ref(), &bundle.spec)?;
     plan.cgroup_join = plan::CgroupJoin::new(cgroup.self_attach())?;
 
     let mut persisted = Persisted::new(id, &bundle, cgroup.state());

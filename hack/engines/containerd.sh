@@ -138,22 +138,8 @@ fi
 # Outer half: the runtimes, the temp dir, the namespace and cleanup.
 BERTH=${BERTH:-${CARGO_TARGET_DIR:-target}/release/berth}
 RUNTIMES=${RUNTIMES:-"runc=/usr/sbin/runc berth=$BERTH"}
-specs=()
-for spec in $RUNTIMES; do
-    if ! p=$(resolve_runtime "${spec#*=}"); then
-        echo "FAIL: [${spec%%=*}] no runtime at ${spec#*=}"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-    specs+=("${spec%%=*}=$p")
-done
-for tool in containerd ctr containerd-shim-runc-v2 unshare findmnt script; do
-    command -v "$tool" >/dev/null || {
-        echo "FAIL: $tool not found (apt-get install -y containerd; hack/install-deps.sh)"
-        echo "0 passed, 1 failed"
-        exit 1
-    }
-done
+engine_runtimes
+engine_need "apt-get install -y containerd; hack/install-deps.sh" containerd ctr containerd-shim-runc-v2 unshare findmnt script
 
 work=$(mktemp -d /tmp/berth-containerd.XXXXXX)
 cgparent="/berth-engines-ctr-$$"
@@ -175,11 +161,4 @@ outer_cleanup() {
 inner_pid=
 trap outer_cleanup EXIT
 
-echo "containerd: ${specs[*]}"
-timeout --kill-after=10 $((STEP_TIMEOUT * 6)) \
-    unshare -m --propagation private -- bash "$0" --inner "$work" "$cgparent" "${specs[@]}" &
-inner_pid=$!
-wait "$inner_pid"
-rc=$?
-inner_pid=
-exit "$rc"
+engine_run_inner containerd $((STEP_TIMEOUT * 6)) -m --propagation private

@@ -148,15 +148,7 @@ if ! command -v dockerd >/dev/null || [ ! -x /usr/bin/docker ]; then
     echo "0 passed, 0 failed (1 skipped)"
     exit 0
 fi
-specs=()
-for spec in $RUNTIMES; do
-    if ! p=$(resolve_runtime "${spec#*=}"); then
-        echo "FAIL: [${spec%%=*}] no runtime at ${spec#*=}"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-    specs+=("${spec%%=*}=$p")
-done
+engine_runtimes
 
 work=$(mktemp -d /tmp/berth-docker.XXXXXX)
 cgparent="/berth-engines-docker-$$"
@@ -178,11 +170,4 @@ outer_cleanup() {
 inner_pid=
 trap outer_cleanup EXIT
 
-echo "docker: ${specs[*]}"
-timeout --kill-after=10 $((STEP_TIMEOUT * 5)) \
-    unshare -m -n --propagation private -- bash "$0" --inner "$work" "$cgparent" "${specs[@]}" &
-inner_pid=$!
-wait "$inner_pid"
-rc=$?
-inner_pid=
-exit "$rc"
+engine_run_inner docker $((STEP_TIMEOUT * 5)) -m -n --propagation private

@@ -118,22 +118,8 @@ fi
 # Outer half: the runtimes, the temp dir, the namespaces and cleanup.
 BERTH=${BERTH:-${CARGO_TARGET_DIR:-target}/release/berth}
 RUNTIMES=${RUNTIMES:-"runc=/usr/sbin/runc berth=$BERTH"}
-specs=()
-for spec in $RUNTIMES; do
-    if ! p=$(resolve_runtime "${spec#*=}"); then
-        echo "FAIL: [${spec%%=*}] no runtime at ${spec#*=}"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-    specs+=("${spec%%=*}=$p")
-done
-for tool in podman conmon unshare findmnt ip; do
-    command -v "$tool" >/dev/null || {
-        echo "FAIL: $tool not found (hack/install-deps.sh)"
-        echo "0 passed, 1 failed"
-        exit 1
-    }
-done
+engine_runtimes
+engine_need "hack/install-deps.sh" podman conmon unshare findmnt ip
 
 work=$(mktemp -d /tmp/berth-podman.XXXXXX)
 cgparent="/berth-engines-podman-$$"
@@ -149,11 +135,4 @@ outer_cleanup() {
 inner_pid=
 trap outer_cleanup EXIT
 
-echo "podman: ${specs[*]}"
-timeout --kill-after=10 $((STEP_TIMEOUT * 10)) \
-    unshare -m -n --propagation private -- bash "$0" --inner "$work" "$cgparent" "${specs[@]}" &
-inner_pid=$!
-wait "$inner_pid"
-rc=$?
-inner_pid=
-exit "$rc"
+engine_run_inner podman $((STEP_TIMEOUT * 10)) -m -n --propagation private

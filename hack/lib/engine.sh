@@ -145,3 +145,50 @@ t_expect() {
         t_fail "$name: exit $rc (want $want_rc), output '${out:0:200}', stderr: $(t_err "$work/err")"
     fi
 }
+
+# --- the outer half every engine script shares ---
+
+# engine_runtimes: sets `specs` to $RUNTIMES (NAME=PATH words) with each path
+# resolved; a missing runtime fails the script with its summary line.
+engine_runtimes() {
+    local spec p
+    specs=()
+    for spec in $RUNTIMES; do
+        if ! p=$(resolve_runtime "${spec#*=}"); then
+            echo "FAIL: [${spec%%=*}] no runtime at ${spec#*=}"
+            echo "0 passed, 1 failed"
+            exit 1
+        fi
+        specs+=("${spec%%=*}=$p")
+    done
+}
+
+# engine_need HINT TOOL...: a missing tool fails the script, saying how to get it.
+engine_need() {
+    local hint=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || {
+            echo "FAIL: $tool not found ($hint)"
+            echo "0 passed, 1 failed"
+            exit 1
+        }
+    done
+}
+
+# engine_run_inner NAME SECONDS UNSHARE_ARGS...: runs this script's inner half
+# (`$0 --inner $work $cgparent specs...`) under `unshare UNSHARE_ARGS`, bounded in time,
+# in the background so the caller's EXIT trap can stop it ($inner_pid), and exits with
+# its status.
+engine_run_inner() {
+    local name=$1 limit=$2 rc
+    shift 2
+    echo "$name: ${specs[*]}"
+    timeout --kill-after=10 "$limit" \
+        unshare "$@" -- bash "$0" --inner "$work" "$cgparent" "${specs[@]}" &
+    inner_pid=$!
+    wait "$inner_pid"
+    rc=$?
+    inner_pid=
+    exit "$rc"
+}

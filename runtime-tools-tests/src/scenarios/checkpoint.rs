@@ -140,13 +140,23 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
     Ok(())
 }
 
-/// The counter's current value, read with `exec`.
+/// The counter's current value, read with `exec`. The counter rewrites the file with
+/// `echo $i > /tmp/count` (truncate, then write), so a read can fall between the two
+/// and see it empty: such a torn read is read again (10 tries, 50 ms apart), never
+/// taken as the value.
 fn count(c: &Ctx, id: &str) -> Result<u64, Verdict> {
-    let out = c.must(&["exec", id, "cat", "/tmp/count"])?;
-    out.stdout
-        .trim()
-        .parse()
-        .map_err(|_| Verdict::Fail(format!("/tmp/count holds {:?}", out.stdout.trim())))
+    let mut last = String::new();
+    for _ in 0..10 {
+        let out = c.must(&["exec", id, "cat", "/tmp/count"])?;
+        last = out.stdout.trim().to_string();
+        if let Ok(n) = last.parse() {
+            return Ok(n);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(Verdict::Fail(format!(
+        "/tmp/count holds {last:?} in 10 reads 50 ms apart"
+    )))
 }
 
 /// Polls the counter until it reaches `at_least` (30 s at most).

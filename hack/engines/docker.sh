@@ -36,14 +36,16 @@ if [ "${1:-}" = --inner ]; then
         exit 1
     fi
     # One registered runtime per runtime under test: a wrapper that logs its calls
-    # (dockerd passes --root itself, under its exec root).
+    # and keeps a copy of every config.json it is given (dockerd passes --root itself,
+    # under its exec root).
     addrt=()
     for spec in "$@"; do
-        cat >"$work/rt-${spec%%=*}" <<WRAP
-#!/bin/sh
-echo "\$*" >>"$work/calls-${spec%%=*}.log"
-exec "${spec#*=}" "\$@"
-WRAP
+        {
+            echo '#!/bin/sh'
+            echo "echo \"\$*\" >>\"$work/calls-${spec%%=*}.log\""
+            capture_lines "$work/captured"
+            echo "exec \"${spec#*=}\" \"\$@\""
+        } >"$work/rt-${spec%%=*}"
         chmod +x "$work/rt-${spec%%=*}"
         addrt+=(--add-runtime "test-${spec%%=*}=$work/rt-${spec%%=*}")
     done
@@ -93,9 +95,16 @@ WRAP
         exit 1
     fi
 
+    # Docker's own config.json for a plain `docker run IMAGE CMD` (with --network none:
+    # this dockerd has no bridge), as the first runtime's wrapper received it; each
+    # runtime below replays it directly (hack/lib/engine.sh).
+    capture_config "docker-$(d version -f '{{.Server.Version}}' 2>/dev/null | cut -d+ -f1)" \
+        d run --rm --network none --runtime "test-${1%%=*}" "$BUSYBOX" "${GENERATED_ARGS[@]}"
+
     for spec in "$@"; do
         T_RT=${spec%%=*}
         failed_before=$T_FAILED
+        replay_config docker "$captured" "${spec#*=}"
         R=(run --rm --network none --runtime "test-$T_RT")
         n="e$$-$T_RT"
         t_expect "docker run: output" 0 'hello-from-docker' d "${R[@]}" "$BUSYBOX" echo hello-from-docker

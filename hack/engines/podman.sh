@@ -45,7 +45,7 @@ if [ "${1:-}" = --inner ]; then
     runtimes_conf=""
     for spec in "$@"; do
         write_runtime_wrapper "$work/rt-${spec%%=*}" "${spec#*=}" "$work/root-${spec%%=*}" \
-            "$work/calls-${spec%%=*}.log"
+            "$work/calls-${spec%%=*}.log" "$work/captured"
         runtimes_conf+="test-${spec%%=*} = [\"$work/rt-${spec%%=*}\"]"$'\n'
     done
     cat >"$work/conf/containers.conf" <<CONF
@@ -99,12 +99,21 @@ CONF
         exit 1
     fi
 
+    # Podman's own config.json for `podman run IMAGE CMD` (this file's containers.conf,
+    # the host's ulimits, our cgroup parent), as the first runtime's wrapper received
+    # it; each runtime below replays it directly (hack/lib/engine.sh).
+    T_RT=podman
+    wrapper="test-${1%%=*}"
+    capture_config "podman-$(pod version -f '{{.Client.Version}}' 2>/dev/null)" \
+        pod run --rm --cgroup-parent "$cgparent" "${ulim[@]}" "$BUSYBOX" "${GENERATED_ARGS[@]}"
+
     # shellcheck source=hack/engines/podman-scenarios.sh
     . hack/engines/podman-scenarios.sh
     for spec in "$@"; do
         T_RT=${spec%%=*}
         wrapper="test-$T_RT"
         failed_before=$T_FAILED
+        replay_config podman "$captured" "${spec#*=}"
         podman_scenarios
         if [ "$T_FAILED" -ne "$failed_before" ] && [ -s "$work/calls-$T_RT.log" ]; then
             echo "[$T_RT] last runtime calls:"

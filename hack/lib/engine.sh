@@ -37,18 +37,43 @@ t_err() {
     tail -n 4 "$1" | tr -d '\0' | tr '\n' ' ' | cut -c1-400
 }
 
-# write_runtime_wrapper PATH RUNTIME ROOT LOG: an executable that runs
+# write_runtime_wrapper PATH RUNTIME ROOT LOG [CAPTURE_DIR]: an executable that runs
 # `RUNTIME --root ROOT "$@"` and appends its arguments to LOG. Engines that drop
 # --runtime-flag in their cleanup paths (Podman 4.3) still reach the private root.
+# With CAPTURE_DIR, each `create` first copies the bundle's config.json there
+# (capture_lines).
 write_runtime_wrapper() {
-    local path=$1 rt=$2 root=$3 log=$4
+    local path=$1 rt=$2 root=$3 log=$4 capture=${5:-}
     mkdir -p "$root"
-    cat >"$path" <<WRAP
-#!/bin/sh
-echo "\$*" >>"$log"
-exec "$rt" --root "$root" "\$@"
-WRAP
+    {
+        echo '#!/bin/sh'
+        echo "echo \"\$*\" >>\"$log\""
+        [ -n "$capture" ] && capture_lines "$capture"
+        echo "exec \"$rt\" --root \"$root\" \"\$@\""
+    } >"$path"
     chmod +x "$path"
+}
+
+# capture_lines DIR: sh lines for a runtime wrapper that, on `create`, copy the
+# bundle's config.json to DIR/<container id>.json before the runtime runs: the config
+# exactly as the engine wrote it, whatever the runtime then does with it. The id is
+# the last argument, the bundle `--bundle`/`-b` (default: the working directory), the
+# verb the first argument that names one.
+capture_lines() {
+    mkdir -p "$1"
+    cat <<CAPTURE
+b=. prev= last= verb=
+for a in "\$@"; do
+    case "\$prev" in -b|--bundle) b=\$a ;; esac
+    case "\$a" in --bundle=*) b=\${a#--bundle=} ;; esac
+    case "\$verb:\$a" in
+    :create | :start | :run | :exec | :delete | :kill | :state | :pause | :resume | :update | :ps | :events) verb=\$a ;;
+    esac
+    prev=\$a
+    last=\$a
+done
+[ "\$verb" = create ] && cp "\$b/config.json" "$1/\$last.json"
+CAPTURE
 }
 
 # write_conmon_wrapper PATH: conmon started from its bundle directory, where conmon
@@ -191,4 +216,57 @@ engine_run_inner() {
     rc=$?
     inner_pid=
     exit "$rc"
+}
+
+# --- an engine's own config.json, captured and replayed ---
+
+# What each engine runs for its capture: the conformance scenarios generated_docker_*
+# and generated_podman_* expect exactly this process and its output
+# (runtime-tools-tests/src/scenarios/generated.rs).
+# shellcheck disable=SC2016  # expanded in the container
+GENERATED_ARGS=(sh -c 'echo generated-config-ok uid=$(id -u) cwd=$(pwd)')
+
+# capture_config NAME COMMAND...: runs COMMAND (an engine's `run` of GENERATED_ARGS
+# through a runtime wrapper with capture_lines into $work/captured) and sets
+# `captured` to the config.json the engine wrote for it. With BERTH_CAPTURE_DIR set,
+# a copy is kept there as NAME-config.json (how runtime-tools-tests/fixtures/ is made).
+capture_config() {
+    local name=$1 files
+    shift
+    captured=
+    rm -rf "$work/captured"
+    mkdir -p "$work/captured"
+    "$@" >"$work/out" 2>"$work/err"
+    files=("$work/captured"/*.json)
+    if [ "${#files[@]}" -ne 1 ] || [ ! -s "${files[0]}" ]; then
+        t_fail "capture of $name's config.json: ${#files[@]} configs written (want 1), output: $(head -c 200 "$work/out"), stderr: $(t_err "$work/err")"
+        return 0
+    fi
+    captured=$work/captured-$name.json
+    cp "${files[0]}" "$captured"
+    t_pass "captured $name's config.json ($(stat -c %s "$captured") bytes)"
+    if [ -n "${BERTH_CAPTURE_DIR:-}" ]; then
+        cp "$captured" "$BERTH_CAPTURE_DIR/$name-config.json"
+        echo "# kept as $BERTH_CAPTURE_DIR/$name-config.json"
+    fi
+}
+
+# replay_config ENGINE CONFIG RUNTIME: the conformance scenarios generated_ENGINE_*
+# on RUNTIME directly, with CONFIG (a captured config.json) in place of their
+# checked-in fixture: the engine's config as it is today, run as the engine runs it.
+replay_config() {
+    local engine=$1 cfg=$2 rt=$3 out summary var
+    if [ -z "$cfg" ]; then
+        t_fail "replay of $engine's config.json: nothing was captured"
+        return 0
+    fi
+    var=BERTH_GENERATED_$(echo "$engine" | tr '[:lower:]' '[:upper:]')_CONFIG
+    out=$(env "$var=$cfg" timeout 300 runtime-tools-tests/run.sh --runtime "$rt" \
+        --keep-going --filter "generated_${engine}_" 2>&1)
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n 1)
+    if [[ $summary =~ ^[1-9][0-9]*\ passed,\ 0\ failed ]]; then
+        t_pass "replay of $engine's captured config.json: $(grep -E '^ok ' <<<"$out" | cut -d' ' -f2 | paste -sd' ')"
+    else
+        t_fail "replay of $engine's captured config.json: ${summary:-no summary}: $(grep -E '^(FAIL|skip) ' <<<"$out" | head -n 3 | cut -c1-300 | paste -sd'|')"
+    fi
 }

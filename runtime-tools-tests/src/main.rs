@@ -6,6 +6,7 @@ mod bundle;
 mod caps;
 mod cgroup;
 mod cli;
+mod configs;
 mod ctx;
 mod hostcheck;
 mod nshelper;

@@ -233,6 +233,23 @@ impl Runtime {
         res
     }
 
+    /// Like `run_to`, with `stdin` as the runtime's standard input: a terminal for a
+    /// foreground `run` of a terminal config, as a user at a shell gives it (runc
+    /// refuses to proxy a console without one).
+    pub fn run_to_with_stdin(
+        &self,
+        args: &[&str],
+        out: &Path,
+        err: &Path,
+        stdin: std::os::fd::OwnedFd,
+    ) -> CmdOut {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::from(stdin));
+        let mut res = self.run_cmds(vec![(cmd, args, out, err)]);
+        res.pop()
+            .unwrap_or_else(|| self.not_run(args, "no result".into()))
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.path);
         // Its own process group, so a timeout can end the runtime with everything it forked.

@@ -146,12 +146,19 @@ fn config_mounts(t: &mut Tap, cfg: &Value, mi: &[MountInfo]) {
         };
         from = pos + 1;
         let info = &mi[pos];
+        if typ == "cgroup" && info.fstype == "tmpfs" {
+            cgroup_v1_form(t, &what, dest_norm, &opts, mi);
+            continue;
+        }
         if bind {
+            // mountinfo's root is the path inside the source's filesystem: "/" when the
+            // source is that filesystem's mount point (Podman's tmpfs for /dev/shm).
             let src = m["source"].as_str().unwrap_or("");
-            t.eq(
+            let root = basename(&info.root);
+            t.check(
                 &format!("{what} bind root basename"),
-                basename(&info.root),
-                basename(src),
+                root == basename(src) || info.root == "/",
+                || format!("got {root} want {}", basename(src)),
             );
         } else {
             if !typ.is_empty() {
@@ -171,6 +178,37 @@ fn config_mounts(t: &mut Tap, cfg: &Value, mi: &[MountInfo]) {
                 );
             }
         }
+    }
+}
+
+/// A `cgroup` mount on a cgroup v1 host, as runtimes make it: a tmpfs at the
+/// destination with each hierarchy mounted below it; the options that restrict access
+/// (ro, nosuid, nodev, noexec) must hold on every hierarchy, where the cgroup files are.
+fn cgroup_v1_form(t: &mut Tap, what: &str, dest: &str, opts: &[&str], mi: &[MountInfo]) {
+    let below = format!("{dest}/");
+    let subs: Vec<&MountInfo> = mi
+        .iter()
+        .filter(|x| x.fstype == "cgroup" && x.point.starts_with(&below))
+        .collect();
+    t.check(
+        &format!("{what} type cgroup (v1: hierarchies under a tmpfs)"),
+        !subs.is_empty(),
+        || "a tmpfs with no cgroup hierarchy under it".into(),
+    );
+    for flag in ["ro", "nosuid", "nodev", "noexec"] {
+        if !opts.contains(&flag) {
+            continue;
+        }
+        let bad: Vec<&str> = subs
+            .iter()
+            .filter(|x| !x.opts.split(',').any(|o| o == flag))
+            .map(|x| x.point.as_str())
+            .collect();
+        t.check(
+            &format!("{what} option {flag} on every hierarchy"),
+            bad.is_empty(),
+            || format!("missing on {}", bad.join(" ")),
+        );
     }
 }
 

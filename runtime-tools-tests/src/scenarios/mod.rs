@@ -2,11 +2,13 @@
 
 mod cgroups;
 mod checkpoint;
+mod engine_flow;
 mod errors;
 mod events;
 mod exec;
 mod fds;
 mod features;
+mod generated;
 mod hook_failures;
 mod hooks;
 mod inside;
@@ -147,4 +149,14 @@ pub static ALL: &[Scenario] = table![
     fds::no_runtime_fds_leak,
     fds::concurrent_start_and_delete,
     fds::masked_fake_dev_null_refused,
+    generated::generated_runc_spec,
+    generated::generated_runc_spec_rootless,
+    generated::generated_berth_spec,
+    generated::generated_berth_spec_rootless,
+    generated::generated_runtime_tools_default,
+    generated::generated_runtime_tools_nnp,
+    generated::generated_runtime_tools_sh,
+    generated::generated_runtime_tools_later,
+    generated::generated_docker_default,
+    generated::generated_podman_default,
 ];

@@ -51,7 +51,7 @@ pub enum Error {
     #[error("container init: {0}")]
     Init(String),
     /// A hook failed.
-    #[error("{kind} hook {path}: {reason}")]
+    #[error("error running {kind} hook {path}: {reason}")]
     Hook {
         kind: &'static str,
         path: PathBuf,

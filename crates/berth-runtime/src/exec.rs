@@ -314,7 +314,7 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
         keep.extend(plan.cgroup_join.unified.iter().map(|fd| fd.as_raw_fd()));
         init::close_others(keep, plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
-        init::set_dumpable(false);
+        init::set_dumpable_off();
         let user_ns = plan
             .join
             .iter()
@@ -369,13 +369,10 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         p.apply_attributes()?;
         let index = p.exec.resolve()?;
         init::enter_cwd(p)?;
+        // fds, umask and signals before any filter: under it only what runc's setns
+        // init also does there (the privilege drop without no_new_privs) and execve.
+        init::prepare_exec(p, plan.preserve_fds, false)?;
         init::drop_privileges(p, ch)?;
-        init::close_fds(plan.preserve_fds)?;
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-            p.user.umask as libc::mode_t,
-        ));
-        init::reset_signals();
-        init::set_dumpable(true);
         init::load_seccomp_last(p)?;
         Err(p.exec.exec(index))
     })();

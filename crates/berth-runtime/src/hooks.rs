@@ -87,13 +87,34 @@ pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(
     if !status.success() {
         let stderr = String::from_utf8_lossy(&stderr);
         let stderr = stderr.trim();
+        let status = describe(status);
         return Err(fail(if stderr.is_empty() {
-            format!("{status}")
+            status
         } else {
             format!("{status}, stderr: {stderr}")
         }));
     }
     Ok(())
+}
+
+/// How a failed hook ended: its exit status, or the signal that killed it in runc's
+/// words ("signal: bad system call", which users and runc's tests look for) with the
+/// number.
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(sig) = status.signal() else {
+        return status.to_string();
+    };
+    // SAFETY: strsignal returns a NUL-terminated description that stays valid until
+    // the next call in this thread; it is copied at once.
+    let text = unsafe {
+        let p = libc::strsignal(sig);
+        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().to_lowercase())
+    };
+    match text {
+        Some(t) => format!("signal: {t} (signal {sig})"),
+        None => status.to_string(),
+    }
 }
 
 fn drain(mut r: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
@@ -187,6 +208,18 @@ mod tests {
             e.contains("poststart hook /bin/sh")
                 && e.contains("exit status: 3")
                 && e.contains("boom"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn killed_hook_names_the_signal_as_runc() {
+        let h = hook(&["sh", "-c", "kill -SYS $$"], None);
+        let e = run("startContainer", &h, "{}").unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "error running startContainer hook /bin/sh: signal: bad system call (signal 31)"
+            ),
             "{e}"
         );
     }

@@ -86,6 +86,27 @@ fn errno_without_errno_ret_is_eperm_and_default_errno_ret_applies() {
     );
 }
 
+/// Without no_new_privs the filter goes in before the privileges are dropped; after it
+/// berth makes only the calls runc makes there (prctl, capget/capset, setgroups, setgid,
+/// setuid, the ready write, the fifo read, execve), nothing like close_range or umask,
+/// which older deny-by-default profiles do not list.
+#[test]
+fn without_no_new_privs_the_profile_needs_only_what_runc_needs() {
+    let f = Fixture::new("nonnp");
+    let mut names = DEFAULT_ALLOW.to_vec();
+    names.extend(["prctl", "capget", "capset", "setgroups", "setgid", "setuid"]);
+    let mut cfg = with_seccomp(
+        &f,
+        "echo ran >> /out/log",
+        json!({"defaultAction": "SCMP_ACT_ERRNO",
+               "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    set(&mut cfg, "process/noNewPrivileges", json!(false));
+    let r = f.run(&cfg);
+    assert_eq!(r.status, ExitStatus::Exited(0), "{r:?}");
+    assert_eq!(r.log, "ran\n");
+}
+
 /// Enough for busybox sh, echo and mkdir: with no_new_privs berth loads the filter
 /// as its very last step before execve, so the profile needs nothing of berth's.
 const DEFAULT_ALLOW: &[&str] = &[

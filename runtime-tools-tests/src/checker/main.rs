@@ -1,13 +1,19 @@
-//! runtimetest: runs inside the container and compares what it sees with /config.json.
+//! runtimetest: runs inside the container and compares what it sees with /config.json;
+//! `runtimetest syscall ...` makes raw system calls instead (see rawsys.rs).
 
 mod caps;
 mod linux;
 mod mounts;
 mod process;
+mod rawsys;
 mod seccomp;
 mod tap;
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("syscall") {
+        std::process::exit(rawsys::run(&args[1..]));
+    }
     let mut path = String::from("/");
     for a in std::env::args().skip(1) {
         if let Some(p) = a.strip_prefix("--path=") {

@@ -18,6 +18,7 @@ mod misc;
 mod ns;
 mod pause;
 mod running;
+mod seccomp;
 mod security;
 mod terminal;
 mod update;
@@ -128,6 +129,12 @@ pub static ALL: &[Scenario] = table![
     security::security_seccomp_arguments,
     security::security_seccomp_notify,
     security::security_seccomp_default_profile,
+    seccomp::seccomp_deny_default_run,
+    seccomp::seccomp_deny_default_exec,
+    seccomp::seccomp_enosys_unknown_syscalls,
+    seccomp::seccomp_notify_write_refused,
+    seccomp::seccomp_notify_no_agent,
+    seccomp::seccomp_start_container_hook_filtered,
     security::security_scheduling,
     security::security_memory_policy,
     security::security_personality,

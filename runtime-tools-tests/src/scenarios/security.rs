@@ -21,7 +21,7 @@ const CAP_CHOWN: u32 = 0;
 const CAP_SYS_RESOURCE: u32 = 24;
 
 /// A config running `script` under busybox sh, with a 1777 tmpfs on /tmp.
-fn script_cfg(script: &str) -> Value {
+pub(super) fn script_cfg(script: &str) -> Value {
     let args = sh(script);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cfg = default_config(&args, "/placeholder");
@@ -45,7 +45,11 @@ fn applets(b: &Bundle, names: &[&str]) -> Res {
 }
 
 /// create, start, wait for stopped, delete; the container's stdout.
-fn run_script(c: &mut Ctx, cfg: Value, extra_applets: &[&str]) -> Result<String, Verdict> {
+pub(super) fn run_script(
+    c: &mut Ctx,
+    cfg: Value,
+    extra_applets: &[&str],
+) -> Result<String, Verdict> {
     let (id, b) = c.prepare(cfg, false)?;
     applets(&b, extra_applets)?;
     c.must_create(&b, &id)?;
@@ -67,7 +71,7 @@ fn checker_cfg() -> Value {
 
 /// create must fail with one line on stderr naming `needle`, and leave no state
 /// entry, cgroup or mount behind.
-fn refused(c: &mut Ctx, cfg: Value, needle: &str) -> Res {
+pub(super) fn refused(c: &mut Ctx, cfg: Value, needle: &str) -> Res {
     let (id, b) = c.prepare(cfg, false)?;
     let cg = format!("/{}/{id}", c.suite.cg_parent);
     let out = c.create(&b, &id);

@@ -17,6 +17,10 @@ pub(crate) struct CapsPlan {
     ambient: CapsHashSet,
     /// Every capability this kernel knows (0..=cap_last_cap).
     all: CapsHashSet,
+    /// The kernel's cap_last_cap, read in the parent: the init applies the bounding
+    /// set under the user's seccomp filter (without no_new_privs), where reading
+    /// /proc may be denied.
+    last_cap: u32,
 }
 
 fn convert(set: &Option<Capabilities>) -> CapsHashSet {
@@ -45,6 +49,7 @@ impl CapsPlan {
             permitted: convert(c.permitted()),
             ambient: convert(c.ambient()),
             all,
+            last_cap: cap_last_cap(),
         };
         // The kernel raises an ambient capability only if it is both permitted and
         // inheritable; runc goes on without them (its default spec asks for ambient
@@ -95,7 +100,7 @@ impl CapsPlan {
             .map(|c| c.index() as u32)
             .max()
             .unwrap_or(0);
-        for n in named + 1..=cap_last_cap() {
+        for n in named + 1..=self.last_cap {
             // SAFETY: prctl with integer arguments.
             if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) } != 0 {
                 let e = nix::Error::last();

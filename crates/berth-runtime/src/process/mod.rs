@@ -9,6 +9,7 @@ mod personality;
 mod rlimits;
 mod sched;
 mod seccomp;
+mod seccomp_enosys;
 mod user;
 
 pub(crate) use caps::{cap_last_cap, cap_name, CapsPlan};

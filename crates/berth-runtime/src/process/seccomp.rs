@@ -1,6 +1,8 @@
-//! `linux.seccomp`: the filter is compiled to BPF with libseccomp in the parent, and
-//! the init loads the finished program with the seccomp(2) system call, so libseccomp
-//! never runs in the forked child and the runtime's own setup is not filtered.
+//! `linux.seccomp`: the filter is compiled to BPF with libseccomp in the parent (with
+//! the ENOSYS stub of [`super::seccomp_enosys`] in front when the profile is
+//! restrictive), and the init loads the finished program with the seccomp(2) system
+//! call, so libseccomp never runs in the forked child and the runtime's own setup is
+//! not filtered.
 
 use crate::error::{Error, Result};
 use libseccomp::{
@@ -68,9 +70,11 @@ impl SeccompPlan {
     /// unknown architectures are an error naming them.
     pub fn new(s: &LinuxSeccomp) -> Result<Self> {
         let bad = |what: String| Error::Config(format!("seccomp: {what}"));
+        refuse_notify_misuse(s)?;
         let default = action(s.default_action(), s.default_errno_ret());
         let mut ctx =
             ScmpFilterContext::new(default).map_err(|e| bad(format!("new filter: {e}")))?;
+        let mut archs = Vec::new();
         for a in s.architectures().iter().flatten() {
             let name = serde_json::to_value(a)
                 .ok()
@@ -79,6 +83,7 @@ impl SeccompPlan {
             let arch: ScmpArch = name
                 .parse()
                 .map_err(|_| bad(format!("architecture {name} is not supported")))?;
+            archs.push(arch);
             // The native architecture is already in a new filter.
             if !ctx.is_arch_present(arch).unwrap_or(false) {
                 ctx.add_arch(arch)
@@ -142,8 +147,9 @@ impl SeccompPlan {
         if notify {
             flags |= FLAG_NEW_LISTENER;
         }
+        let stub = super::seccomp_enosys::stub(s, &archs)?;
         Ok(SeccompPlan {
-            bpf: export(&ctx)?,
+            bpf: super::seccomp_enosys::prepend(&stub, export(&ctx)?)?,
             flags,
             notify,
         })
@@ -193,6 +199,42 @@ impl SeccompPlan {
     }
 }
 
+/// What runc refuses about SCMP_ACT_NOTIFY, refused before anything starts: the
+/// runtime writes after loading the filter (the init to report, and runc its sync
+/// pipe), so `write` must not wait for an agent that cannot have the listener yet; the
+/// same holds for a NOTIFY default action. And the listener fd needs somewhere to go.
+fn refuse_notify_misuse(s: &LinuxSeccomp) -> Result<()> {
+    let bad = |what: String| Error::Config(format!("seccomp: {what}"));
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(bad(
+            "SCMP_ACT_NOTIFY cannot be used as default action (linux.seccomp.defaultAction)".into(),
+        ));
+    }
+    let mut notify = None;
+    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        if rule.action() != LinuxSeccompAction::ScmpActNotify {
+            continue;
+        }
+        if rule.names().iter().any(|n| n == "write") {
+            return Err(bad(format!(
+                "SCMP_ACT_NOTIFY cannot be used for the write syscall (linux.seccomp.syscalls[{i}])"
+            )));
+        }
+        notify.get_or_insert(i);
+    }
+    if let Some(i) = notify {
+        if s.listener_path()
+            .as_ref()
+            .is_none_or(|p| p.as_os_str().is_empty())
+        {
+            return Err(bad(format!(
+                "linux.seccomp.listenerPath is not set but linux.seccomp.syscalls[{i}] uses SCMP_ACT_NOTIFY"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The filter as BPF, through a memfd (seccomp_export_bpf_mem needs libseccomp 2.6;
 /// Debian 12 has 2.5).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
@@ -236,12 +278,71 @@ mod tests {
 
     #[test]
     fn notify_sets_new_listener() {
-        let p = plan(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}))
+        let p = plan(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l.sock",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+        )
         .unwrap();
         assert!(p.notify && p.flags & FLAG_NEW_LISTENER != 0);
         let mut p = p;
         p.set_wait_killable_recv();
         assert_ne!(p.flags & FLAG_WAIT_KILLABLE_RECV, 0);
+    }
+
+    #[test]
+    fn notify_misuse_is_refused_naming_the_field() {
+        for (v, want) in [
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l.sock",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"},
+                                 {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+                "SCMP_ACT_NOTIFY cannot be used for the write syscall (linux.seccomp.syscalls[1])",
+            ),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/l.sock"}),
+                "SCMP_ACT_NOTIFY cannot be used as default action",
+            ),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+                "linux.seccomp.listenerPath is not set",
+            ),
+        ] {
+            let e = plan(v).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn restrictive_profiles_answer_unknown_syscalls_with_enosys() {
+        use super::super::seccomp_enosys::{tests::eval, RET_ENOSYS};
+        const X86_64: u32 = 0xc000_003e;
+        let p = plan(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 6,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["read", "write", "getrandom"], "action": "SCMP_ACT_ALLOW"}]}),
+        )
+        .unwrap();
+        let allow = 0x7fff_0000;
+        let enxio = 0x0005_0000 | libc::ENXIO as u32;
+        // getrandom is 318 on x86_64: above it nothing is known to the profile.
+        for (nr, want) in [
+            (0, allow),
+            (1, allow),
+            (318, allow),
+            (2, enxio),
+            (317, enxio),
+            (319, RET_ENOSYS),
+            (435, RET_ENOSYS),
+            (1000, RET_ENOSYS),
+        ] {
+            assert_eq!(eval(&p.bpf, X86_64, nr), want, "nr {nr}");
+        }
+        // A permissive default: no stub, and the filter is libseccomp's alone.
+        let p = plan(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}))
+        .unwrap();
+        assert_eq!(eval(&p.bpf, X86_64, 1000), allow);
     }
 }

@@ -30,17 +30,20 @@ impl UserPlan {
 
     /// Groups first, then gid, then uid (the order in which each step is still
     /// permitted). The caller keeps capabilities across with PR_SET_KEEPCAPS.
+    ///
+    /// setgid/setuid rather than setres*: with CAP_SETGID/CAP_SETUID (the init always
+    /// has them here) they set the real, effective and saved ids alike, and they are
+    /// the syscalls runc makes at this point, which may be under the user's seccomp
+    /// filter: a profile written for runc allows them.
     pub fn apply(&self, allow_setgroups: bool) -> Result<()> {
         if allow_setgroups {
             nix::unistd::setgroups(&self.additional_gids)
                 .map_err(|e| Error::Init(format!("setgroups {:?}: {e}", self.additional_gids)))?;
         }
-        let gid = Gid::from_raw(self.gid);
-        nix::unistd::setresgid(gid, gid, gid)
-            .map_err(|e| Error::Init(format!("setresgid {}: {e}", self.gid)))?;
-        let uid = Uid::from_raw(self.uid);
-        nix::unistd::setresuid(uid, uid, uid)
-            .map_err(|e| Error::Init(format!("setresuid {}: {e}", self.uid)))?;
+        nix::unistd::setgid(Gid::from_raw(self.gid))
+            .map_err(|e| Error::Init(format!("setgid {}: {e}", self.gid)))?;
+        nix::unistd::setuid(Uid::from_raw(self.uid))
+            .map_err(|e| Error::Init(format!("setuid {}: {e}", self.uid)))?;
         Ok(())
     }
 }

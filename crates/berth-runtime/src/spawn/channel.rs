@@ -68,6 +68,12 @@ const MAX: usize = 256 * 1024;
 #[derive(Debug)]
 pub(crate) struct Channel {
     fd: OwnedFd,
+    /// The child's end sends with plain write(2): the init still reports (ready, or a
+    /// failure) after the user's seccomp filter is loaded, and write is in every
+    /// profile a process can print under (runc's sync pipe needs it there too), while
+    /// send/sendto may be denied. The parent's end uses send with MSG_NOSIGNAL, so a
+    /// child gone early is an EPIPE there, never a SIGPIPE for an embedding program.
+    plain_write: bool,
 }
 
 /// A connected pair (parent end, child end), close-on-exec.
@@ -79,7 +85,16 @@ pub(crate) fn pair() -> Result<(Channel, Channel)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::sys("socketpair", "sync channel", e))?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    Ok((
+        Channel {
+            fd: a,
+            plain_write: false,
+        },
+        Channel {
+            fd: b,
+            plain_write: true,
+        },
+    ))
 }
 
 impl Channel {
@@ -125,8 +140,14 @@ impl Channel {
                 return Ok(());
             }
         }
-        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
-            .map_err(|e| Error::sys("send", "sync channel", e))?;
+        if self.plain_write {
+            // One write is one packet on a SOCK_SEQPACKET socket, as one send is.
+            nix::unistd::write(&self.fd, &buf)
+                .map_err(|e| Error::sys("write", "sync channel", e))?;
+        } else {
+            send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
+                .map_err(|e| Error::sys("send", "sync channel", e))?;
+        }
         Ok(())
     }
 
@@ -230,6 +251,9 @@ mod tests {
         for m in &msgs {
             a.send(m).unwrap();
             assert_eq!(b.recv().unwrap().as_ref(), Some(m));
+            // The child's end writes: the same packets arrive.
+            b.send(m).unwrap();
+            assert_eq!(a.recv().unwrap().as_ref(), Some(m));
         }
         let file = std::fs::File::open("/dev/null").unwrap();
         a.send(&Msg::SeccompListener(Some(std::sync::Arc::new(

@@ -16,7 +16,7 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
         close_others(plan.fds(&ch), plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
-        set_dumpable(false);
+        set_dumpable_off();
         let user_ns = plan.ns.has(nix::sched::CloneFlags::CLONE_NEWUSER);
         let enter = || {
             if let Some(adj) = plan.process.oom_score_adj {
@@ -195,15 +195,40 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
         .exec
         .resolve()
         .map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
+    prepare_exec(
+        &plan.process,
+        plan.preserve_fds,
+        !plan.start_container_hooks.is_empty(),
+    )?;
     drop_privileges(&plan.process, ch)?;
+    // From here on the user's filter may be loaded (without no_new_privs): only
+    // write (this message), read (the exec fifo), the startContainer hooks and execve
+    // follow, as in runc.
     ch.send(&Msg::Ready)
 }
 
+/// What the process inherits from its runtime besides credentials, set before any
+/// seccomp filter is loaded so that the profile need not allow berth's own syscalls
+/// (close_range, umask, rt_sigaction, ...): every fd above the preserved ones becomes
+/// close-on-exec, the umask is the process's, and signals are reset. With
+/// startContainer hooks to run, SIGPIPE stays ignored until they are done (see
+/// [`finish`]).
+pub(crate) fn prepare_exec(p: &ProcessPlan, preserve_fds: u32, hooks_follow: bool) -> Result<()> {
+    close_fds(preserve_fds)?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        p.user.umask as libc::mode_t,
+    ));
+    reset_signals(hooks_follow);
+    Ok(())
+}
+
 /// LSM labels and the final CPU affinity, then user, capabilities, no_new_privs and
-/// seccomp, in runc's order: without
-/// no_new_privs, loading a filter needs CAP_SYS_ADMIN, so the filter goes in before
-/// the capabilities are dropped; with it, the filter goes in last so that as few
-/// syscalls as possible run under it before execve.
+/// seccomp, in runc's order: without no_new_privs, loading a filter needs
+/// CAP_SYS_ADMIN, so the filter goes in before the capabilities are dropped, and only
+/// what runc also does there runs under it (prctl, capget/capset, setgroups, setgid,
+/// setuid, chdir); with no_new_privs, the filter goes in as late as possible (see
+/// [`load_seccomp_last`]), unless it has NOTIFY rules: its listener must reach the
+/// parent during create, so it goes in here, last.
 pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
     let load_seccomp = || -> Result<()> {
         if let Some(filter) = &p.seccomp {
@@ -215,6 +240,10 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
     };
     p.lsm.apply()?;
     p.sched.apply_final()?;
+    // setgroups is refused in a user namespace whose setgroups file says deny. Read
+    // before the filter: the profile need not allow open and read of /proc for it.
+    let setgroups_allowed =
+        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
     if !p.no_new_privileges {
         load_seccomp()?;
     }
@@ -222,9 +251,6 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
         caps.apply_bounding()?;
     }
     set_keepcaps(true)?;
-    // setgroups is refused in a user namespace whose setgroups file says deny.
-    let setgroups_allowed =
-        std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
     p.user.apply(setgroups_allowed)?;
     set_keepcaps(false)?;
     if let Some(caps) = &p.caps {
@@ -239,13 +265,6 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
                 nix::Error::last(),
             ));
         }
-        // A filter without NOTIFY goes in as the very last step before execve
-        // (load_seccomp_last), so that the profile need not allow berth's own syscalls
-        // after this point, as runc does; a NOTIFY filter goes in now, because its
-        // listener fd must reach the parent during create.
-        if p.seccomp.as_ref().is_some_and(|f| f.notify) {
-            load_seccomp()?;
-        }
     }
     // A cwd that root could not enter (e.g. on a root-squashing mount) is entered as
     // the process's user, as runc does.
@@ -253,11 +272,15 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
         nix::unistd::chdir(p.cwd.as_c_str())
             .map_err(|e| Error::sys("chdir", p.cwd.to_string_lossy(), e))?;
     }
+    if p.no_new_privileges && p.seccomp.as_ref().is_some_and(|f| f.notify) {
+        load_seccomp()?;
+    }
     Ok(())
 }
 
-/// The last step before execve: the seccomp filter that drop_privileges deferred
-/// (no_new_privs set, no NOTIFY rule).
+/// The filter that drop_privileges deferred (no_new_privs set, no NOTIFY rule): for
+/// `exec`, the last step before execve; for the init, the first step after `start`,
+/// before the startContainer hooks, which run under the filter as runc runs them.
 pub(crate) fn load_seccomp_last(p: &ProcessPlan) -> Result<()> {
     match &p.seccomp {
         Some(filter) if p.no_new_privileges && !filter.notify => filter.load().map(drop),
@@ -293,14 +316,21 @@ pub(crate) fn enter_cwd(p: &ProcessPlan) -> Result<()> {
 
 /// Default dispositions and an empty signal mask: the container process must not
 /// inherit what the runtime ignores or blocks (Rust ignores SIGPIPE; `berth run`
-/// blocks the signals it forwards).
-pub(crate) fn reset_signals() {
+/// blocks the signals it forwards). With `keep_sigpipe_ignored`, SIGPIPE is ignored
+/// (whatever the caller had) for the startContainer hooks, whose stdin pipe may be
+/// closed before the state is written.
+fn reset_signals(keep_sigpipe_ignored: bool) {
     for sig in 1..libc::SIGRTMAX() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: setting a default disposition; invalid numbers just fail with EINVAL.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        let how = if sig == libc::SIGPIPE && keep_sigpipe_ignored {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        // SAFETY: setting a disposition; invalid numbers just fail with EINVAL.
+        unsafe { libc::signal(sig, how) };
     }
     let empty = nix::sys::signal::SigSet::empty();
     let _ = nix::sys::signal::pthread_sigmask(
@@ -315,7 +345,8 @@ thread_local! {
     static EXEC_INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Blocks until `berth start` writes to the exec fifo.
+/// Blocks until `berth start` writes to the exec fifo: one blocking read(2), which
+/// may run under the user's filter (runc writes to its fifo there).
 fn wait_for_start(plan: &InitPlan) -> Result<()> {
     // Kept open (it is close-on-exec): `start` waits for it to close at execve.
     let guard = plan.fifo.borrow();
@@ -324,48 +355,35 @@ fn wait_for_start(plan: &InitPlan) -> Result<()> {
         .ok_or_else(|| Error::Init("exec fifo is not open".into()))?;
     let mut buf = [0u8; 1];
     loop {
-        let mut pfd = libc::pollfd {
-            fd: fifo.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if n < 0 {
-            let e = nix::Error::last();
-            if e == nix::Error::EINTR {
-                continue;
-            }
-            return Err(Error::sys("poll", "exec fifo", e));
-        }
+        // We hold a write end too, so this never sees end-of-file.
         match nix::unistd::read(fifo, &mut buf) {
             Ok(1) => return Ok(()),
-            Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => continue,
+            Ok(_) | Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(Error::sys("read", "exec fifo", e)),
         }
     }
 }
 
-/// After start: startContainer hooks (as runc, with the process's credentials),
-/// fds, umask, execve.
+/// After start: the deferred seccomp filter, the startContainer hooks under it (as
+/// runc, with the process's credentials), then execve. The process's fds, umask and
+/// signals were set up before any filter (prepare_exec); execve makes the process
+/// dumpable again by itself.
 fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
-    let created = STARTING_CREATED.with(|s| s.take());
-    hooks::run_all("startContainer", &plan.start_container_hooks, &created)?;
     let p = &plan.process;
-    close_fds(plan.preserve_fds)?;
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        p.user.umask as libc::mode_t,
-    ));
-    // Last, so that no write to a closed pipe before execve can kill us with SIGPIPE.
-    reset_signals();
-    set_dumpable(true);
     load_seccomp_last(p)?;
+    if !plan.start_container_hooks.is_empty() {
+        let created = STARTING_CREATED.with(|s| s.take());
+        hooks::run_all("startContainer", &plan.start_container_hooks, &created)?;
+        // Ignored for the hooks (prepare_exec); the process gets the default.
+        // SAFETY: setting the default disposition of a valid signal.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     Err(p.exec.exec(EXEC_INDEX.with(|x| x.get())))
 }
 
 /// Marks every fd from 3 + preserve_fds up close-on-exec and clears the flag on the
 /// preserved ones, so exactly stdio and the preserved fds reach the process.
-pub(crate) fn close_fds(preserve: u32) -> Result<()> {
+fn close_fds(preserve: u32) -> Result<()> {
     for fd in 3..3 + preserve as i32 {
         // SAFETY: fcntl on an fd number; an fd that is not open gives EBADF, ignored.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
@@ -399,10 +417,12 @@ fn set_keepcaps(on: bool) -> Result<()> {
 
 /// Non-dumpable while berth's own image is in the process: a container process cannot
 /// open /proc/<pid>/exe (the berth binary) or the fds of a process in setup
-/// (CVE-2019-5736). execve makes the process dumpable again.
-pub(crate) fn set_dumpable(on: bool) {
+/// (CVE-2019-5736). execve makes the process dumpable again (the kernel decides
+/// dumpability afresh for the new image), so nothing undoes this by hand, and no
+/// prctl runs under the user's filter.
+pub(crate) fn set_dumpable_off() {
     // SAFETY: prctl with constant arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
 /// A new session keyring, so containers do not share the caller's keys.

@@ -8,8 +8,9 @@
 //! parent (berth create) --fork--> intermediate: joins namespaces, unshares new ones
 //!        ^                              |  clone(CLONE_PARENT)
 //!        +------ child of parent ---- init: rootfs, hooks, pivot, console, sysctl,
-//!                                          masked/readonly paths, waits for start,
-//!                                          then user, capabilities, execve
+//!                                          masked/readonly paths, fds, user,
+//!                                          capabilities (seccomp on the way), waits
+//!                                          for start, startContainer hooks, execve
 //! ```
 //! The intermediate is made with glibc's fork(), which resets the allocator's locks in
 //! the child, so the child may allocate even when the embedding program is threaded.
@@ -210,8 +211,14 @@ pub(crate) fn send_seccomp_listener(
         "state": p.to_state(status),
     });
     let payload = doc.to_string();
-    let sock = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| Error::io("connect seccomp listener", path, e))?;
+    // runc's words first: engines and runc's tests look for them.
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::io(
+            "failed to connect with seccomp agent at linux.seccomp.listenerPath",
+            path,
+            e,
+        )
+    })?;
     let fds = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [std::io::IoSlice::new(payload.as_bytes())];

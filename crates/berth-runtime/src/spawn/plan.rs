@@ -31,8 +31,10 @@ pub(crate) struct InitPlan {
     pub sysctl: Vec<(String, String)>,
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
-    /// Read end of the exec fifo, opened non-blocking: the init polls it until `start`
-    /// writes a byte.
+    /// The exec fifo, opened read-write: the init is a reader and a writer of it, so
+    /// its plain blocking read(2) waits until `start` writes a byte (never an early
+    /// end-of-file), and it is the only reader `start` sees. The wait may run under the
+    /// user's seccomp filter, where read is the one syscall it can count on.
     pub fifo: RefCell<Option<OwnedFd>>,
     pub console: RefCell<Option<OwnedFd>>,
     /// `exec.err` in the state directory, for a failure after `start`.
@@ -156,7 +158,8 @@ impl InitPlan {
             .map_err(|e| Error::sys("mkfifo", fifo_path.display(), e))?;
         let fifo = nix::fcntl::open(
             fifo_path,
-            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            // Opening a fifo read-write never blocks (Linux).
+            OFlag::O_RDWR | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| Error::sys("open", fifo_path.display(), e))?;

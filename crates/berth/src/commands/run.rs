@@ -80,8 +80,10 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
 /// Removes a container that could not be started, keeping the first error.
 fn destroy_after(container: berth_runtime::Container, err: anyhow::Error) -> anyhow::Error {
     let id = container.id().to_string();
-    if let Err(e) = container.delete(true) {
-        tracing::warn!("delete container {id} after failed run: {e}");
+    match container.delete(true) {
+        // A failure after start (a startContainer hook, the exec) already removed it.
+        Ok(()) | Err(berth_runtime::Error::NotFound(_)) => {}
+        Err(e) => tracing::warn!("delete container {id} after failed run: {e}"),
     }
     err
 }

@@ -25,6 +25,7 @@ mod spawn;
 mod spec;
 mod state;
 mod stats;
+mod sysctl;
 mod update;
 
 pub use container::{Container, ExitStatus};

@@ -17,6 +17,7 @@ mod ns;
 mod pause;
 mod running;
 mod security;
+mod sysctl;
 mod terminal;
 mod update;
 
@@ -85,6 +86,8 @@ pub static ALL: &[Scenario] = table![
     inside::linux_masked_paths,
     inside::linux_readonly_paths,
     inside::linux_sysctl,
+    sysctl::linux_sysctl_refused,
+    sysctl::linux_sysctl_namespaced,
     inside::linux_uid_mappings,
     cgroups::linux_cgroups_pids,
     cgroups::linux_cgroups_memory,

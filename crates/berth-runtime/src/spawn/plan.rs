@@ -125,18 +125,8 @@ impl InitPlan {
         };
         let hostname = name(spec.hostname(), "hostname")?;
         let domainname = name(spec.domainname(), "domainname")?;
-        let linux = spec.linux().as_ref();
-        let mut sysctl = Vec::new();
-        for (k, v) in linux
-            .and_then(|l| l.sysctl().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            if k.is_empty() || k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-                return Err(Error::Config(format!("sysctl key {k:?} is not valid")));
-            }
-            sysctl.push((format!("/proc/sys/{}", k.replace('.', "/")), v.clone()));
-        }
+        let sysctl =
+            crate::sysctl::plan(spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()), &ns)?;
         let hooks = spec.hooks().clone().unwrap_or_default();
         let console = match (&options.console_socket, process.terminal) {
             (Some(path), true) => Some(crate::console::connect(path)?),

@@ -7,6 +7,7 @@ mod events;
 mod exec;
 mod fds;
 mod features;
+mod home;
 mod hook_failures;
 mod hooks;
 mod inside;
@@ -65,6 +66,7 @@ pub static ALL: &[Scenario] = table![
     inside::process,
     inside::process_cwd_created,
     inside::process_user,
+    home::process_home_from_passwd,
     terminal::process_terminal,
     terminal::console_not_bound_over_a_mount_point,
     inside::process_oom_score_adj,
@@ -139,6 +141,7 @@ pub static ALL: &[Scenario] = table![
     exec::exec_refused,
     exec::exec_tty_console_socket,
     exec::exec_sub_cgroup,
+    home::exec_home_from_passwd,
     pause::pause_resume,
     pause::ps_formats,
     update::update_resources,

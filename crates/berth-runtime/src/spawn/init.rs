@@ -199,8 +199,8 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     ch.send(&Msg::Ready)
 }
 
-/// LSM labels and the final CPU affinity, then user, capabilities, no_new_privs and
-/// seccomp, in runc's order: without
+/// HOME from the passwd file when needed, LSM labels and the final CPU affinity, then
+/// user, capabilities, no_new_privs and seccomp, in runc's order: without
 /// no_new_privs, loading a filter needs CAP_SYS_ADMIN, so the filter goes in before
 /// the capabilities are dropped; with it, the filter goes in last so that as few
 /// syscalls as possible run under it before execve.
@@ -213,6 +213,9 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
         }
         Ok(())
     };
+    // As root and before any filter is loaded: the passwd file may be root's only, and
+    // reading it is berth's business, not the profile's.
+    p.exec.find_home(p.user.uid)?;
     p.lsm.apply()?;
     p.sched.apply_final()?;
     if !p.no_new_privileges {

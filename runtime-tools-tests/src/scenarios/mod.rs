@@ -8,6 +8,7 @@ mod exec;
 mod fds;
 mod features;
 mod home;
+mod hook_cwd;
 mod hook_failures;
 mod hooks;
 mod inside;
@@ -113,6 +114,13 @@ pub static ALL: &[Scenario] = table![
     hooks::hooks_stdin,
     hooks::hooks_env_args,
     hooks::hooks_namespaces,
+    hook_cwd::hooks_cwd_prestart,
+    hook_cwd::hooks_cwd_create_runtime,
+    hook_cwd::hooks_cwd_create_container,
+    hook_cwd::hooks_cwd_start_container,
+    hook_cwd::hooks_cwd_poststart,
+    hook_cwd::hooks_cwd_poststop,
+    hook_cwd::hooks_cwd_poststop_run,
     hook_failures::hooks_timeout,
     hook_failures::prestart_fail,
     hook_failures::poststart_fail,

@@ -31,6 +31,8 @@ pub(crate) struct InitPlan {
     pub sysctl: Vec<(String, String)>,
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
+    /// The rootfs as the host sees it: createContainer hooks run there, as runc's do.
+    pub rootfs_dir: std::path::PathBuf,
     /// Read end of the exec fifo, opened non-blocking: the init polls it until `start`
     /// writes a byte.
     pub fifo: RefCell<Option<OwnedFd>>,
@@ -167,6 +169,7 @@ impl InitPlan {
             sysctl,
             create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
             start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
+            rootfs_dir: bundle.rootfs.clone(),
             fifo: RefCell::new(Some(fifo)),
             exec_error: RefCell::new(Some(exec_error)),
             console: RefCell::new(console),

@@ -2,6 +2,7 @@
 
 mod cgroups;
 mod checkpoint;
+mod config_errors;
 mod errors;
 mod events;
 mod exec;
@@ -62,6 +63,8 @@ pub static ALL: &[Scenario] = table![
     errors::bad_namespace_type,
     errors::bad_duplicate_namespace,
     errors::bad_hook_path,
+    config_errors::config_errors_name_the_field,
+    config_errors::hooks_timeout_not_positive,
     inside::default,
     inside::hostname,
     inside::process,

@@ -6,6 +6,7 @@ mod config_errors;
 mod errors;
 mod events;
 mod exec;
+mod exec_process;
 mod fds;
 mod features;
 mod home;
@@ -152,6 +153,8 @@ pub static ALL: &[Scenario] = table![
     exec::exec_refused,
     exec::exec_tty_console_socket,
     exec::exec_sub_cgroup,
+    exec_process::exec_process_json_defaults,
+    exec_process::exec_cap_unknown_warns,
     home::exec_home_from_passwd,
     pause::pause_resume,
     pause::ps_formats,

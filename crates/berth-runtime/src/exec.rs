@@ -74,6 +74,9 @@ struct ExecPlan {
     join: Vec<(OwnedFd, CloneFlags, String)>,
     console: Option<OwnedFd>,
     preserve_fds: u32,
+    /// The container's `process.oomScoreAdj`: runc gives it to every exec'd process,
+    /// whatever the process.json says.
+    oom_score_adj: Option<i32>,
     /// How the intermediate joins the container's cgroups itself (empty with
     /// `--cgroup` sub-cgroups: then the parent places it).
     cgroup_join: crate::spawn::plan::CgroupJoin,
@@ -118,6 +121,12 @@ impl Container {
                 _ => None,
             },
             preserve_fds: options.preserve_fds,
+            oom_score_adj: self
+                .state
+                .config
+                .process()
+                .as_ref()
+                .and_then(|p| p.oom_score_adj()),
             cgroup_join: Default::default(),
         };
         let cgroup = self.cgroup()?;
@@ -315,6 +324,11 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
         init::close_others(keep, plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
         init::set_dumpable_off();
+        if let Some(adj) = plan.oom_score_adj {
+            // Before a user namespace is joined, while still privileged in the host's.
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| Error::io("write", "/proc/self/oom_score_adj", e))?;
+        }
         let user_ns = plan
             .join
             .iter()

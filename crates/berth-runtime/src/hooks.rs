@@ -6,32 +6,54 @@
 //! runtime's namespaces during create; createContainer in the container's mount
 //! namespace before pivot_root and startContainer in the container just before the
 //! user program (both run by the init); poststart after start; poststop at delete.
+//!
+//! The working directory is runc's, so that relative paths in hooks resolve alike:
+//! the bundle for prestart, createRuntime and poststart (runc runs them from `create`,
+//! which works in the bundle), the rootfs (host path) for createContainer, the
+//! process's cwd for startContainer, and the caller's for poststop (runc's `delete`).
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::Hook;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Runs hooks in order, stopping at the first failure.
-pub(crate) fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<()> {
-    hooks.iter().try_for_each(|h| run(kind, h, state_json))
+/// Runs hooks in order, stopping at the first failure; `cwd` is their working
+/// directory (None: ours).
+pub(crate) fn run_all(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &str,
+    cwd: Option<&Path>,
+) -> Result<()> {
+    hooks.iter().try_for_each(|h| run(kind, h, state_json, cwd))
 }
 
 /// Runs hooks in order; failures are logged as warnings and the rest still run
 /// (the spec's rule for poststop).
-pub(crate) fn run_all_warn(kind: &'static str, hooks: &[Hook], state_json: &str) {
+pub(crate) fn run_all_warn(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &str,
+    cwd: Option<&Path>,
+) {
     for h in hooks {
-        if let Err(e) = run(kind, h, state_json) {
+        if let Err(e) = run(kind, h, state_json, cwd) {
             tracing::warn!("{e}");
         }
     }
 }
 
-/// Runs one hook.
-pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<()> {
+/// Runs one hook, in `cwd` when given.
+pub(crate) fn run(
+    kind: &'static str,
+    hook: &Hook,
+    state_json: &str,
+    cwd: Option<&Path>,
+) -> Result<()> {
     let path = hook.path();
     let fail = |reason: String| Error::Hook {
         kind,
@@ -43,6 +65,11 @@ pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(
         if let Some((arg0, rest)) = args.split_first() {
             cmd.arg0(arg0).args(rest);
         }
+    }
+    // A directory that has gone (a bundle removed before start) leaves the hook in
+    // ours rather than failing it for a reason that is not its own.
+    if let Some(dir) = cwd.filter(|d| d.is_dir()) {
+        cmd.current_dir(dir);
     }
     cmd.env_clear();
     for kv in hook.env().iter().flatten() {
@@ -193,7 +220,7 @@ mod tests {
             out.display()
         );
         let h = hook(&["myhook", "-c", &script, "zero", "one"], Some(5));
-        let r = run("prestart", &h, "{\"id\":\"x\"}");
+        let r = run("prestart", &h, "{\"id\":\"x\"}", None);
         let text = std::fs::read_to_string(&out);
         std::fs::remove_dir_all(&dir).unwrap();
         r.unwrap();
@@ -203,7 +230,7 @@ mod tests {
     #[test]
     fn failure_names_status_and_stderr() {
         let h = hook(&["sh", "-c", "echo boom >&2; exit 3"], None);
-        let e = run("poststart", &h, "{}").unwrap_err().to_string();
+        let e = run("poststart", &h, "{}", None).unwrap_err().to_string();
         assert!(
             e.contains("poststart hook /bin/sh")
                 && e.contains("exit status: 3")
@@ -215,7 +242,9 @@ mod tests {
     #[test]
     fn killed_hook_names_the_signal_as_runc() {
         let h = hook(&["sh", "-c", "kill -SYS $$"], None);
-        let e = run("startContainer", &h, "{}").unwrap_err().to_string();
+        let e = run("startContainer", &h, "{}", None)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with(
                 "error running startContainer hook /bin/sh: signal: bad system call (signal 31)"
@@ -228,7 +257,9 @@ mod tests {
     fn timeout_kills() {
         let h = hook(&["sh", "-c", "sleep 20"], Some(1));
         let t = Instant::now();
-        let e = run("createRuntime", &h, "{}").unwrap_err().to_string();
+        let e = run("createRuntime", &h, "{}", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(10));
     }

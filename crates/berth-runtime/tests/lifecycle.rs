@@ -456,6 +456,18 @@ fn sysctls_are_written_and_bad_keys_named() {
     let err = f.create().unwrap_err().to_string();
     assert!(err.contains("/proc/sys/net/ipv4/no_such_key"), "{err}");
     assert!(!f.state_dir_exists());
+
+    // Not namespaced: the host's own setting, refused before anything is made. The
+    // value is the host's current one, so a runtime that wrongly wrote it changes nothing.
+    let host = std::fs::read_to_string("/proc/sys/kernel/randomize_va_space").unwrap();
+    cfg["linux"]["sysctl"] = serde_json::json!({"kernel.randomize_va_space": host.trim()});
+    f.write_config(&cfg);
+    let err = f.create().unwrap_err().to_string();
+    assert!(
+        err.contains("\"kernel.randomize_va_space\" is not in a separate kernel namespace"),
+        "{err}"
+    );
+    assert!(!f.state_dir_exists());
 }
 
 #[test]

@@ -2,13 +2,17 @@
 
 mod cgroups;
 mod checkpoint;
+mod config_errors;
 mod engine_flow;
 mod errors;
 mod events;
 mod exec;
+mod exec_process;
 mod fds;
 mod features;
 mod generated;
+mod home;
+mod hook_cwd;
 mod hook_failures;
 mod hooks;
 mod inside;
@@ -20,6 +24,7 @@ mod pause;
 mod running;
 mod seccomp;
 mod security;
+mod sysctl;
 mod terminal;
 mod update;
 
@@ -62,11 +67,14 @@ pub static ALL: &[Scenario] = table![
     errors::bad_namespace_type,
     errors::bad_duplicate_namespace,
     errors::bad_hook_path,
+    config_errors::config_errors_name_the_field,
+    config_errors::hooks_timeout_not_positive,
     inside::default,
     inside::hostname,
     inside::process,
     inside::process_cwd_created,
     inside::process_user,
+    home::process_home_from_passwd,
     terminal::process_terminal,
     terminal::console_not_bound_over_a_mount_point,
     inside::process_oom_score_adj,
@@ -88,6 +96,8 @@ pub static ALL: &[Scenario] = table![
     inside::linux_masked_paths,
     inside::linux_readonly_paths,
     inside::linux_sysctl,
+    sysctl::linux_sysctl_refused,
+    sysctl::linux_sysctl_namespaced,
     inside::linux_uid_mappings,
     cgroups::linux_cgroups_pids,
     cgroups::linux_cgroups_memory,
@@ -111,6 +121,13 @@ pub static ALL: &[Scenario] = table![
     hooks::hooks_stdin,
     hooks::hooks_env_args,
     hooks::hooks_namespaces,
+    hook_cwd::hooks_cwd_prestart,
+    hook_cwd::hooks_cwd_create_runtime,
+    hook_cwd::hooks_cwd_create_container,
+    hook_cwd::hooks_cwd_start_container,
+    hook_cwd::hooks_cwd_poststart,
+    hook_cwd::hooks_cwd_poststop,
+    hook_cwd::hooks_cwd_poststop_run,
     hook_failures::hooks_timeout,
     hook_failures::prestart_fail,
     hook_failures::poststart_fail,
@@ -145,6 +162,9 @@ pub static ALL: &[Scenario] = table![
     exec::exec_refused,
     exec::exec_tty_console_socket,
     exec::exec_sub_cgroup,
+    exec_process::exec_process_json_defaults,
+    exec_process::exec_cap_unknown_warns,
+    home::exec_home_from_passwd,
     pause::pause_resume,
     pause::ps_formats,
     update::update_resources,

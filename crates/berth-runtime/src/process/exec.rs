@@ -5,6 +5,7 @@
 use super::cstring;
 use crate::error::{Error, Result};
 use oci_spec::runtime::Process;
+use std::cell::RefCell;
 use std::ffi::CString;
 
 /// The PATH used when `process.env` has none (runc's default).
@@ -16,6 +17,11 @@ pub(crate) struct ExecPlan {
     pub env: Vec<CString>,
     /// Paths to try, in order.
     pub candidates: Vec<CString>,
+    /// `process.env` has no HOME (or an empty one): the process user's home from the
+    /// container's passwd is added, as runc does.
+    pub needs_home: bool,
+    /// That home, found by [`ExecPlan::find_home`] in the container.
+    home: RefCell<Option<CString>>,
 }
 
 impl ExecPlan {
@@ -45,7 +51,14 @@ impl ExecPlan {
                 })
                 .collect::<Result<_>>()?
         };
+        let needs_home = env
+            .iter()
+            .rev()
+            .find_map(|kv| kv.strip_prefix("HOME="))
+            .is_none_or(str::is_empty);
         Ok(ExecPlan {
+            needs_home,
+            home: RefCell::new(None),
             args: args
                 .iter()
                 .map(|a| cstring(a.as_bytes(), "process.args"))
@@ -79,10 +92,38 @@ impl ExecPlan {
         }))
     }
 
+    /// In the container, after pivot_root and before the user is changed (the passwd
+    /// file may be readable by root only): the home of `uid` when HOME is needed.
+    pub fn find_home(&self, uid: u32) -> Result<()> {
+        if self.needs_home {
+            *self.home.borrow_mut() = Some(super::passwd::home_of(uid)?);
+        }
+        Ok(())
+    }
+
+    /// The environment for execve: `process.env`, with `HOME=<home>` in place of an
+    /// empty HOME, or at the end when there was none.
+    fn envp(&self) -> Vec<CString> {
+        let Some(home) = self.home.borrow_mut().take() else {
+            return self.env.clone();
+        };
+        let mut value = b"HOME=".to_vec();
+        value.extend_from_slice(home.as_bytes());
+        let mut env: Vec<CString> = self
+            .env
+            .iter()
+            .filter(|e| !e.as_bytes().starts_with(b"HOME="))
+            .cloned()
+            .collect();
+        // Cannot fail: neither part holds a NUL.
+        env.extend(CString::new(value).ok());
+        env
+    }
+
     /// Replaces the process image; returns only on failure.
     pub fn exec(&self, index: usize) -> Error {
         let path = &self.candidates[index];
-        match nix::unistd::execve(path, &self.args, &self.env) {
+        match nix::unistd::execve(path, &self.args, &self.envp()) {
             Err(e) => Error::sys("execve", path.to_string_lossy(), e),
             Ok(never) => match never {},
         }
@@ -108,6 +149,31 @@ mod tests {
             .map(|c| c.to_str().unwrap())
             .collect();
         assert_eq!(c, ["/a/sh", "/b/sh"]);
+    }
+
+    #[test]
+    fn home_is_added_when_missing_or_empty() {
+        let plan = |env: &[&str]| {
+            let p = ProcessBuilder::default()
+                .args(vec!["sh".to_string()])
+                .env(env.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .build()
+                .unwrap();
+            ExecPlan::new(&p).unwrap()
+        };
+        assert!(!plan(&["HOME=/x"]).needs_home);
+        assert!(!plan(&["HOME=", "HOME=/x"]).needs_home);
+        assert!(plan(&["HOME=/x", "HOME="]).needs_home);
+        assert!(plan(&["A=1"]).needs_home);
+        let p = plan(&["A=1", "HOME=", "B=2"]);
+        *p.home.borrow_mut() = Some(c"/home/u".to_owned());
+        let env: Vec<_> = p
+            .envp()
+            .iter()
+            .map(|e| e.to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(env, ["A=1", "B=2", "HOME=/home/u"]);
+        assert_eq!(plan(&["A=1"]).envp().len(), 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod caps;
 mod exec;
 mod lsm;
 mod mempolicy;
+mod passwd;
 mod personality;
 mod rlimits;
 mod sched;

@@ -176,7 +176,12 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
             )))
         }
     };
-    hooks::run_all("createContainer", &plan.create_container_hooks, &creating)?;
+    hooks::run_all(
+        "createContainer",
+        &plan.create_container_hooks,
+        &creating,
+        Some(&plan.rootfs_dir),
+    )?;
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
         let (name, slave) = crate::console::setup(&sock)?;
@@ -222,7 +227,8 @@ pub(crate) fn prepare_exec(p: &ProcessPlan, preserve_fds: u32, hooks_follow: boo
     Ok(())
 }
 
-/// LSM labels and the final CPU affinity, then user, capabilities, no_new_privs and
+/// HOME from the passwd file when needed, LSM labels and the final CPU affinity,
+/// then user, capabilities, no_new_privs and
 /// seccomp, in runc's order: without no_new_privs, loading a filter needs
 /// CAP_SYS_ADMIN, so the filter goes in before the capabilities are dropped, and only
 /// what runc also does there runs under it (prctl, capget/capset, setgroups, setgid,
@@ -238,6 +244,9 @@ pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
         }
         Ok(())
     };
+    // As root and before any filter is loaded: the passwd file may be root's only, and
+    // reading it is berth's business, not the profile's.
+    p.exec.find_home(p.user.uid)?;
     p.lsm.apply()?;
     p.sched.apply_final()?;
     // setgroups is refused in a user namespace whose setgroups file says deny. Read
@@ -373,7 +382,13 @@ fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     load_seccomp_last(p)?;
     if !plan.start_container_hooks.is_empty() {
         let created = STARTING_CREATED.with(|s| s.take());
-        hooks::run_all("startContainer", &plan.start_container_hooks, &created)?;
+        // In the process's cwd, entered during setup (as runc's finalizeNamespace).
+        hooks::run_all(
+            "startContainer",
+            &plan.start_container_hooks,
+            &created,
+            None,
+        )?;
         // Ignored for the hooks (prepare_exec); the process gets the default.
         // SAFETY: setting the default disposition of a valid signal.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };

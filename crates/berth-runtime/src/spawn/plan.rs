@@ -31,6 +31,8 @@ pub(crate) struct InitPlan {
     pub sysctl: Vec<(String, String)>,
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
+    /// The rootfs as the host sees it: createContainer hooks run there, as runc's do.
+    pub rootfs_dir: std::path::PathBuf,
     /// The exec fifo, opened read-write: the init is a reader and a writer of it, so
     /// its plain blocking read(2) waits until `start` writes a byte (never an early
     /// end-of-file), and it is the only reader `start` sees. The wait may run under the
@@ -127,18 +129,8 @@ impl InitPlan {
         };
         let hostname = name(spec.hostname(), "hostname")?;
         let domainname = name(spec.domainname(), "domainname")?;
-        let linux = spec.linux().as_ref();
-        let mut sysctl = Vec::new();
-        for (k, v) in linux
-            .and_then(|l| l.sysctl().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            if k.is_empty() || k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-                return Err(Error::Config(format!("sysctl key {k:?} is not valid")));
-            }
-            sysctl.push((format!("/proc/sys/{}", k.replace('.', "/")), v.clone()));
-        }
+        let sysctl =
+            crate::sysctl::plan(spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()), &ns)?;
         let hooks = spec.hooks().clone().unwrap_or_default();
         let console = match (&options.console_socket, process.terminal) {
             (Some(path), true) => Some(crate::console::connect(path)?),
@@ -180,6 +172,7 @@ impl InitPlan {
             sysctl,
             create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
             start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
+            rootfs_dir: bundle.rootfs.clone(),
             fifo: RefCell::new(Some(fifo)),
             exec_error: RefCell::new(Some(exec_error)),
             console: RefCell::new(console),

@@ -150,17 +150,19 @@ fn listen_fds() -> u32 {
 /// The process to start: `--process FILE`, or the container's process with the
 /// inline arguments and flags on top (runc's `getProcess`).
 pub fn process_of(container: &Container, args: &Args) -> anyhow::Result<Process> {
+    let own = container.config().process().as_ref();
     if let Some(path) = &args.process {
         let data = std::fs::read(path).with_context(|| format!("open {}", path.display()))?;
-        let process: Process = serde_json::from_slice(&data)
-            .map_err(|e| anyhow!("parse process {}: {e}", path.display()))?;
+        let mut process = berth_runtime::process_from_json(&data)
+            .with_context(|| format!("parse process {}", path.display()))?;
+        if let Some(own) = own {
+            inherit_container_defaults(&mut process, own);
+        }
         validate(&process)?;
         return Ok(process);
     }
-    let mut p = container
-        .config()
-        .process()
-        .clone()
+    let mut p = own
+        .cloned()
         .ok_or_else(|| anyhow!("process property must not be empty"))?;
     p.set_args(Some(args.command.clone()));
     if let Some(cwd) = &args.cwd {
@@ -173,7 +175,7 @@ pub fn process_of(container: &Container, args: &Args) -> anyhow::Result<Process>
         p.set_selinux_label(Some(label.clone()));
     }
     if !args.cap.is_empty() {
-        p.set_capabilities(Some(add_caps(p.capabilities().clone(), &args.cap)?));
+        p.set_capabilities(Some(add_caps(p.capabilities().clone(), &args.cap)));
     }
     p.set_env(Some(merge_env(
         p.env().clone().unwrap_or_default(),
@@ -214,6 +216,20 @@ pub fn process_of(container: &Container, args: &Args) -> anyhow::Result<Process>
     Ok(p)
 }
 
+/// What a process.json leaves out that runc 1.1.5 takes from the container's own
+/// process: the capabilities and the SELinux label (its newInitConfig falls back to
+/// the container's config for these). Rlimits and the AppArmor profile are not
+/// inherited: runc's container config does not hold them, so a process.json without
+/// them gets none.
+fn inherit_container_defaults(p: &mut Process, own: &Process) {
+    if p.capabilities().is_none() {
+        p.set_capabilities(own.capabilities().clone());
+    }
+    if p.selinux_label().as_ref().is_none_or(|l| l.is_empty()) {
+        p.set_selinux_label(own.selinux_label().clone());
+    }
+}
+
 /// runc's `validateProcessSpec`.
 fn validate(p: &Process) -> anyhow::Result<()> {
     let cwd = p.cwd();
@@ -247,11 +263,9 @@ fn merge_env(mut env: Vec<String>, extra: &[String]) -> Vec<String> {
 }
 
 /// `--cap`: added to the bounding, effective, permitted and ambient sets (runc 1.1.5
-/// leaves the inheritable set alone).
-fn add_caps(
-    caps: Option<LinuxCapabilities>,
-    extra: &[String],
-) -> anyhow::Result<LinuxCapabilities> {
+/// leaves the inheritable set alone). A name that is not a capability is skipped with
+/// a warning, as runc ignores it ("ignoring unknown or unavailable capabilities").
+fn add_caps(caps: Option<LinuxCapabilities>, extra: &[String]) -> LinuxCapabilities {
     let mut caps = caps.unwrap_or_else(|| {
         let empty = HashSet::new();
         let mut c = LinuxCapabilities::default();
@@ -268,8 +282,10 @@ fn add_caps(
         } else {
             format!("CAP_{}", name.to_ascii_uppercase())
         };
-        let cap: Capability = serde_json::from_value(full.into())
-            .map_err(|_| anyhow!("unknown capability {name:?}"))?;
+        let Ok(cap) = serde_json::from_value::<Capability>(full.into()) else {
+            tracing::warn!("exec --cap {name}: unknown capability, ignored");
+            continue;
+        };
         let add = |set: Option<HashSet<Capability>>| {
             let mut s = set.unwrap_or_default();
             s.insert(cap);
@@ -280,12 +296,13 @@ fn add_caps(
         caps.set_permitted(add(caps.permitted().clone()));
         caps.set_ambient(add(caps.ambient().clone()));
     }
-    Ok(caps)
+    caps
 }
 
 #[cfg(test)]
 mod tests {
-    use super::merge_env;
+    use super::{add_caps, inherit_container_defaults, merge_env};
+    use oci_spec::runtime::Capability;
 
     #[test]
     fn later_env_entries_win() {
@@ -294,5 +311,30 @@ mod tests {
             &["A=1".into(), "PATH=/x".into()],
         );
         assert_eq!(env, ["TERM=xterm", "A=1", "PATH=/x"]);
+    }
+
+    #[test]
+    fn unknown_caps_are_skipped() {
+        let caps = add_caps(None, &["CAP_NOPE".into(), "net_admin".into()]);
+        let bounding = caps.bounding().clone().unwrap_or_default();
+        assert_eq!(bounding.len(), 1);
+        assert!(bounding.contains(&Capability::NetAdmin));
+    }
+
+    #[test]
+    fn process_json_takes_what_it_leaves_out_from_the_container() {
+        let own: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+            "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["sh"],
+            "capabilities": {"bounding": ["CAP_KILL"]},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 10}],
+            "apparmorProfile": "p"
+        }))
+        .unwrap();
+        let mut p = berth_runtime::process_from_json(br#"{"args": ["true"], "cwd": "/"}"#).unwrap();
+        inherit_container_defaults(&mut p, &own);
+        assert_eq!(p.capabilities(), own.capabilities());
+        assert_eq!(p.rlimits(), &None);
+        assert_eq!(p.apparmor_profile(), &None);
+        assert_eq!(p.no_new_privileges(), None);
     }
 }

@@ -32,6 +32,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<i32> {
 fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     berth_runtime::validate_id(&args.id)?;
     let (bundle, mut options) = args.flags.resolve()?;
+    // As runc's `run`, work in the bundle (every path argument is absolute by now): the
+    // poststop hooks this process runs when the container exits then start there, as
+    // they do under runc.
+    std::env::set_current_dir(&bundle).with_context(|| format!("chdir {}", bundle.display()))?;
     // A terminal in the foreground without a console socket: berth bridges it.
     let mut console = None;
     if !args.detach && options.console_socket.is_none() && crate::tty::wants_terminal(&bundle) {

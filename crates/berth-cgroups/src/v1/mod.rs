@@ -262,6 +262,7 @@ impl CgroupManager for V1Manager {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             unit: None,
+            shared: false,
         }
     }
 }

@@ -94,6 +94,13 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// rules, then [`default_device_rules`] (runc's order), so `update` must pass the
     /// container's device rules again.
     fn set(&self, resources: &LinuxResources) -> Result<()>;
+    /// Writes `linux.resources` into a cgroup that has running processes (`update`).
+    /// As runc's update, the device rules are not touched: on v1 they can only be
+    /// replayed through a moment of deny-all, which running processes would see.
+    /// Drivers that replace their device rules atomically may keep `set`.
+    fn update(&self, resources: &LinuxResources) -> Result<()> {
+        self.set(resources)
+    }
     /// Pids of every process in the cgroup (for `kill --all`, `ps`).
     fn pids(&self) -> Result<Vec<i32>>;
     /// Kills what is left (SIGKILL), waits for it to go, and removes every directory

@@ -232,7 +232,11 @@ fn invalid_ids_are_rejected() {
         }
     }
     // Nothing escaped the root.
-    assert!(was_there || !escaped.exists(), "{} was made", escaped.display());
+    assert!(
+        was_there || !escaped.exists(),
+        "{} was made",
+        escaped.display()
+    );
 }
 
 #[test]

@@ -62,8 +62,8 @@ impl Mounts {
         parse_mountinfo_visible(&text, |mp, dev| {
             nix::sys::stat::stat(mp).is_ok_and(|st| {
                 (
-                    u64::from(nix::sys::stat::major(st.st_dev)),
-                    u64::from(nix::sys::stat::minor(st.st_dev)),
+                    nix::sys::stat::major(st.st_dev),
+                    nix::sys::stat::minor(st.st_dev),
                 ) == dev
             })
         })

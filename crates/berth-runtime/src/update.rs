@@ -29,8 +29,7 @@ impl Container {
         // `--memory -1` alone lifts the memory+swap limit too (runc's setMemoryAndSwap).
         let mem = resources.memory().as_ref();
         if mem.and_then(|m| m.limit()) == Some(-1) && mem.and_then(|m| m.swap()).is_none() {
-            if let Some(m) = merged.memory().clone().filter(|m| m.swap().is_some()) {
-                let mut m = m;
+            if let Some(mut m) = merged.memory().filter(|m| m.swap().is_some()) {
                 m.set_swap(Some(-1));
                 merged.set_memory(Some(m));
             }
@@ -49,7 +48,7 @@ impl Container {
 /// order of the two writes follows from them (see the v1 driver).
 fn to_write(merged: &LinuxResources, update: &LinuxResources) -> LinuxResources {
     let mut out = merged.clone();
-    if let Some(mut m) = merged.memory().clone() {
+    if let Some(mut m) = *merged.memory() {
         let given = update.memory().as_ref();
         m.set_limit(given.and_then(|g| g.limit()));
         m.set_swap(given.and_then(|g| g.swap()));

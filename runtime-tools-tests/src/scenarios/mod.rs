@@ -1,5 +1,6 @@
 //! The scenario table: every scenario by name, in run order.
 
+mod cgroup_contract;
 mod cgroups;
 mod checkpoint;
 mod config_errors;
@@ -109,6 +110,15 @@ pub static ALL: &[Scenario] = table![
     cgroups::linux_cgroups_network,
     cgroups::linux_cgroups_relative_pids,
     cgroups::linux_cgroups_mount_own_limits,
+    cgroup_contract::cgroup_cri_paths,
+    cgroup_contract::cgroup_preexisting_frozen_refused,
+    cgroup_contract::cgroup_shared_warns_and_is_kept,
+    cgroup_contract::cgroup_cpuset_empty_parent_filled,
+    cgroup_contract::exec_sub_cgroup_errors,
+    cgroup_contract::update_memory_swap_order,
+    cgroup_contract::update_resources_key_case,
+    cgroup_contract::update_keeps_devices_usable,
+    cgroup_contract::kill_probe_and_all_on_stopped,
     ns::linux_ns_nopath,
     ns::linux_ns_time,
     ns::linux_ns_itype,

@@ -152,6 +152,7 @@ fn restore(
     }
     check(&o.criu)?;
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
+    Runtime::check_cgroup(cgroup.as_ref())?;
     let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
         dir: dir.clone(),

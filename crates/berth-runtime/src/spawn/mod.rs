@@ -72,6 +72,7 @@ pub(crate) fn create(
     crate::id::validate_id(id)?;
     let bundle = Bundle::load(bundle_dir)?;
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
+    let shared = Runtime::check_cgroup(cgroup.as_ref())?;
     let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
         dir: dir.clone(),
@@ -82,11 +83,16 @@ pub(crate) fn create(
 
     let fifo_path = dir.join(EXEC_FIFO);
     let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
-    undo.cgroup = Some(cgroup.as_ref());
+    // A failed create must not kill the processes of a shared cgroup.
+    if !shared {
+        undo.cgroup = Some(cgroup.as_ref());
+    }
     Runtime::setup_cgroup(cgroup.as_ref(), &bundle.spec)?;
     plan.cgroup_join = plan::CgroupJoin::new(cgroup.self_attach())?;
 
-    let mut persisted = Persisted::new(id, &bundle, cgroup.state());
+    let mut cgroup_state = cgroup.state();
+    cgroup_state.shared = shared;
+    let mut persisted = Persisted::new(id, &bundle, cgroup_state);
     persisted.save(&dir)?;
 
     let (parent_ch, child_ch) = channel::pair()?;

@@ -13,6 +13,7 @@
 #   hack/engines/cri.sh
 #   RUNTIMES="berth=target/release/berth" hack/engines/cri.sh
 #   BERTH_CAPTURE_DIR=/tmp/capture hack/engines/cri.sh   # keep the captured config
+#   CGROUP_VIEW=v1-only hack/engines/cri.sh   # the cgroup2 mount hidden (legacy hosts)
 #
 # Output: PASS/FAIL/SKIP lines tagged [runtime], then "N passed, N failed".
 set -uo pipefail
@@ -43,7 +44,11 @@ if [ "${1:-}" = --inner ]; then
         "$work/varlib/upper" "$work/varlib/work"
     # libcni keeps its results cache in /var/lib/cni (compiled into containerd): a
     # private overlay over /var/lib takes those writes, the host's /var/lib untouched.
-    if ! private_cgroupfs "$work/cgsave" || ! mount -t tmpfs -o mode=755 berth-run /run ||
+    # CGROUP_VIEW=v1-only: only the v1 hierarchies in /sys/fs/cgroup, as on a host in
+    # legacy mode (containerd then sees cgroups.Legacy, not Hybrid).
+    hidden=()
+    [ "${CGROUP_VIEW:-}" = v1-only ] && hidden=(unified)
+    if ! private_cgroupfs "$work/cgsave" "${hidden[@]}" || ! mount -t tmpfs -o mode=755 berth-run /run ||
         ! mount -t overlay -o "lowerdir=/var/lib,upperdir=$work/varlib/upper,workdir=$work/varlib/work" \
             berth-varlib /var/lib || ! mkdir -p /var/lib/cni || ! ip link set lo up; then
         echo "FAIL: private /sys/fs/cgroup, /run, /var/lib and loopback in new namespaces"

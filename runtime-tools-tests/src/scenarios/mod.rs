@@ -196,4 +196,5 @@ pub static ALL: &[Scenario] = table![
     generated::generated_runtime_tools_later,
     generated::generated_docker_default,
     generated::generated_podman_default,
+    generated::generated_containerd_cri_default,
 ];

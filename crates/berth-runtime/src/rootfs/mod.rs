@@ -28,6 +28,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::{access, AccessFlags};
 use oci_spec::runtime::Spec;
+pub(crate) use options::RECURSIVE_OPTIONS;
 use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;

@@ -18,6 +18,7 @@ mod options;
 mod pivot;
 mod propagation;
 mod resolve;
+mod sources;
 
 use crate::error::{Error, Result};
 use devices::DevicePlan;

@@ -1,5 +1,9 @@
 //! One entry of the config's `mounts`: planned in the parent (flags, data and paths
 //! prepared), performed by the init on the destination resolved inside the rootfs.
+//!
+//! A bind source may come as an fd the parent opened before the init lost its host
+//! privileges (see [`super::sources`]); the init then binds `/proc/self/fd/<n>`,
+//! which reaches the source without a path lookup the container's root could fail.
 
 use super::buf::StackCStr;
 use super::options::{attr, MountOptions};
@@ -11,6 +15,7 @@ use nix::fcntl::ResolveFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, stat, SFlag};
 use oci_spec::runtime::Mount;
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::fmt::Write;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -89,6 +94,8 @@ pub(super) struct MountPlan {
     /// `rro` on a tmpfs or /dev: the tree is made read-only by `finalize`, after the
     /// files and mounts inside it exist.
     rec_ro_later: bool,
+    /// For a bind: the source opened by the parent (an O_PATH fd), taken by `perform`.
+    source_fd: RefCell<Option<OwnedFd>>,
     /// `cgroup` on v1: (destination of the hierarchy's directory, host directory).
     cgroup_binds: Vec<(CString, CString)>,
     /// `cgroup` on v1: (link name, target) inside the destination.
@@ -233,7 +240,18 @@ impl MountPlan {
             rec_set,
             rec_clr: opts.rec_clr,
             rec_ro_later,
+            source_fd: RefCell::new(None),
         })
+    }
+
+    /// A bind mount's source path, for the parent to open (see [`super::sources`]).
+    pub(super) fn bind_source(&self) -> Option<&CStr> {
+        (self.kind == Kind::Bind).then_some(self.source.as_c_str())
+    }
+
+    /// Hands the init the source the parent opened.
+    pub(super) fn set_source_fd(&self, fd: OwnedFd) {
+        *self.source_fd.borrow_mut() = Some(fd);
     }
 
     /// Whether this is a bind mount onto /dev (then runc leaves /dev alone).
@@ -256,9 +274,15 @@ impl MountPlan {
 
     /// Performs the mount in the init, inside `root` (the rootfs fd).
     pub(super) fn perform(&self, root: BorrowedFd<'_>, new_user_ns: bool) -> Result<()> {
+        // Taken, so the fd is closed once this mount is done.
+        let source_fd = self.source_fd.borrow_mut().take();
         let (leaf, extra) = match self.kind {
             Kind::Bind => {
-                let st = stat(self.source.as_c_str()).map_err(|e| self.err("stat", e))?;
+                let st = match &source_fd {
+                    Some(src) => fstat(src),
+                    None => stat(self.source.as_c_str()),
+                }
+                .map_err(|e| self.err("stat", e))?;
                 let is_dir =
                     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
                 (
@@ -280,8 +304,8 @@ impl MountPlan {
                 return Err(self.not_ordinary_dir());
             }
         }
-        self.check_proc(root, &fd)?;
-        self.mount_kind(root, &fd, created, new_user_ns)?;
+        self.check_proc(root, &fd, source_fd.as_ref())?;
+        self.mount_kind(root, &fd, created, new_user_ns, source_fd.as_ref())?;
         self.set_recursive_attrs(root)
     }
 
@@ -301,9 +325,10 @@ impl MountPlan {
         fd: &OwnedFd,
         created: bool,
         new_user_ns: bool,
+        source_fd: Option<&OwnedFd>,
     ) -> Result<()> {
         match self.kind {
-            Kind::Bind => self.bind(root, fd),
+            Kind::Bind => self.bind(root, fd, source_fd),
             Kind::CgroupV1 => self.mount_cgroup_v1(root, fd),
             Kind::Sysfs | Kind::Cgroup2 => match self.mount_fs(fd, self.data.as_deref()) {
                 Err(Errno::EPERM | Errno::EBUSY) if new_user_ns || self.kind == Kind::Cgroup2 => {
@@ -349,7 +374,12 @@ impl MountPlan {
     /// resolved fd, so a symlink in the rootfs (`/evil -> /proc`) is judged by its
     /// target; a procfs found anywhere else (proc mounted at another place) counts as
     /// inside /proc too.
-    fn check_proc(&self, root: BorrowedFd<'_>, fd: &OwnedFd) -> Result<()> {
+    fn check_proc(
+        &self,
+        root: BorrowedFd<'_>,
+        fd: &OwnedFd,
+        source_fd: Option<&OwnedFd>,
+    ) -> Result<()> {
         let mut resolved = StackCStr::<4096>::new();
         let inside = path_in_root(root, fd, &mut resolved).map_err(|e| self.err("readlink", e))?;
         let path = if inside {
@@ -364,8 +394,11 @@ impl MountPlan {
             match self.kind {
                 Kind::Proc => true,
                 Kind::Bind => {
-                    let src = nix::sys::statfs::statfs(self.source.as_c_str())
-                        .map_err(|e| self.err("statfs", e))?;
+                    let src = match source_fd {
+                        Some(src) => nix::sys::statfs::fstatfs(src),
+                        None => nix::sys::statfs::statfs(self.source.as_c_str()),
+                    }
+                    .map_err(|e| self.err("statfs", e))?;
                     magic(&src) == PROC_SUPER_MAGIC
                 }
                 _ => false,
@@ -429,9 +462,14 @@ impl MountPlan {
         )
     }
 
-    fn bind(&self, root: BorrowedFd<'_>, fd: &OwnedFd) -> Result<()> {
+    fn bind(&self, root: BorrowedFd<'_>, fd: &OwnedFd, source_fd: Option<&OwnedFd>) -> Result<()> {
+        let via_fd = source_fd.map(ProcFd::new);
+        let source = match &via_fd {
+            Some(p) => p.as_cstr(),
+            None => self.source.as_c_str(),
+        };
         mount(
-            Some(self.source.as_c_str()),
+            Some(source),
             ProcFd::new(fd).as_cstr(),
             None::<&CStr>,
             self.flags,

@@ -214,7 +214,8 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     hooks::run_all("createContainer", &plan.create_container_hooks, &creating)?;
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
-        let (name, slave) = crate::console::setup(&sock)?;
+        let p = &plan.process;
+        let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid)?;
         plan.rootfs.bind_console(&name, slave.as_fd())?;
     }
     make_cwd(&plan.process)?;

@@ -387,7 +387,7 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         p.sched.apply_initial()?;
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;
         if let Some(sock) = &plan.console {
-            crate::console::setup(sock)?;
+            crate::console::setup(sock, p.console_size, p.user.uid)?;
         }
         for r in &p.rlimits {
             r.apply()?;

@@ -1,8 +1,8 @@
 //! The terminal bridge of `berth run` in the foreground when the container wants a
 //! terminal and no `--console-socket` was given: berth is its own console socket
 //! listener, receives the pty master, puts the caller's terminal in raw mode, copies
-//! its size, and copies bytes both ways until the container's side closes (as runc
-//! does).
+//! its size (unless the process asks for a size of its own, `process.consoleSize`),
+//! and copies bytes both ways until the container's side closes (as runc does).
 
 use anyhow::{anyhow, Context};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
@@ -15,13 +15,22 @@ use std::thread::JoinHandle;
 
 /// Whether `<bundle>/config.json` asks for a terminal.
 pub fn wants_terminal(bundle: &Path) -> bool {
-    let Ok(data) = std::fs::read(bundle.join("config.json")) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&data)
-        .ok()
-        .and_then(|v| v.pointer("/process/terminal").and_then(|t| t.as_bool()))
+    config_pointer(bundle, "/process/terminal")
+        .and_then(|t| t.as_bool())
         .unwrap_or(false)
+}
+
+/// Whether `<bundle>/config.json` gives the terminal a size (`process.consoleSize`).
+pub fn has_console_size(bundle: &Path) -> bool {
+    config_pointer(bundle, "/process/consoleSize").is_some_and(|v| v.is_object())
+}
+
+fn config_pointer(bundle: &Path, pointer: &str) -> Option<serde_json::Value> {
+    let data = std::fs::read(bundle.join("config.json")).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&data)
+        .ok()?
+        .pointer(pointer)
+        .cloned()
 }
 
 /// A private console socket waiting for the pty master.
@@ -98,8 +107,9 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Starts copying stdin → master and master → stdout.
-    pub fn start(master: OwnedFd) -> anyhow::Result<Self> {
+    /// Starts copying stdin → master and master → stdout. `keep_size`: the pty
+    /// already has the size the process asked for; the caller's is not copied.
+    pub fn start(master: OwnedFd, keep_size: bool) -> anyhow::Result<Self> {
         let stdin = std::io::stdin();
         let saved = match tcgetattr(stdin.as_fd()) {
             Ok(t) => {
@@ -107,7 +117,9 @@ impl Bridge {
                 cfmakeraw(&mut raw);
                 tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
                     .context("set the terminal to raw mode")?;
-                copy_window_size(stdin.as_raw_fd(), master.as_raw_fd());
+                if !keep_size {
+                    copy_window_size(stdin.as_raw_fd(), master.as_raw_fd());
+                }
                 Some(t)
             }
             Err(_) => None,

@@ -20,6 +20,7 @@ mod inside;
 mod lifecycle;
 mod list;
 mod misc;
+mod mounts;
 mod ns;
 mod pause;
 mod running;
@@ -78,6 +79,8 @@ pub static ALL: &[Scenario] = table![
     home::process_home_from_passwd,
     terminal::process_terminal,
     terminal::console_not_bound_over_a_mount_point,
+    terminal::terminal_owner_is_process_user,
+    terminal::terminal_console_size,
     inside::process_oom_score_adj,
     inside::process_rlimits,
     inside::process_rlimits_raise,
@@ -88,6 +91,9 @@ pub static ALL: &[Scenario] = table![
     inside::linux_process_apparmor_profile,
     inside::linux_mount_label,
     inside::mounts,
+    mounts::mounts_recursive_read_only,
+    mounts::mounts_proc_symlink_refused,
+    mounts::userns_inaccessible_bind_sources,
     inside::root_readonly_true,
     inside::linux_rootfs_propagation_shared,
     inside::linux_rootfs_propagation_slave,
@@ -171,6 +177,7 @@ pub static ALL: &[Scenario] = table![
     exec::exec_exit_codes,
     exec::exec_refused,
     exec::exec_tty_console_socket,
+    terminal::exec_tty_console_size_flag,
     exec::exec_sub_cgroup,
     exec_process::exec_process_json_defaults,
     exec_process::exec_cap_unknown_warns,

@@ -18,6 +18,7 @@ mod options;
 mod pivot;
 mod propagation;
 mod resolve;
+mod sources;
 
 use crate::error::{Error, Result};
 use devices::DevicePlan;
@@ -28,6 +29,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::{access, AccessFlags};
 use oci_spec::runtime::Spec;
+pub(crate) use options::RECURSIVE_OPTIONS;
 use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;

@@ -14,6 +14,10 @@
 //! ```
 //! The intermediate is made with glibc's fork(), which resets the allocator's locks in
 //! the child, so the child may allocate even when the embedding program is threaded.
+//! In a user namespace the intermediate also asks the parent to open the bind mount
+//! sources inside its new mount namespace (rootfs/sources.rs) and receives them as
+//! fds; the init inherits them and binds each through /proc/self/fd, allocating
+//! nothing for it.
 //! The child never touches std's global locks (stdout, stderr, env): it reports over
 //! the sync channel or writes to fd 2 directly.
 
@@ -123,6 +127,19 @@ pub(crate) fn create(
             Some(Msg::NeedMaps) => {
                 plan.write_id_maps(intermediate)?;
                 parent_ch.send(&Msg::MapsDone)?;
+            }
+            Some(Msg::NeedMountSources) => {
+                let fds = plan.rootfs.open_bind_sources(intermediate.as_raw());
+                let mut fds = fds.into_iter().peekable();
+                while fds.peek().is_some() {
+                    let chunk = fds
+                        .by_ref()
+                        .take(channel::MOUNT_SOURCES_PER_MSG)
+                        .map(|(i, fd)| (i, std::sync::Arc::new(fd)))
+                        .collect();
+                    parent_ch.send(&Msg::MountSources(chunk))?;
+                }
+                parent_ch.send(&Msg::MountSourcesDone)?;
             }
             Some(Msg::Pid(p)) => {
                 let pid = Pid::from_raw(p);

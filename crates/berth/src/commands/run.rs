@@ -57,10 +57,11 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
             return Err(destroy_after(container, e));
         }
     }
-    let bridge = match console
-        .as_mut()
-        .map(|l| l.master().and_then(crate::tty::Bridge::start))
-    {
+    let keep_size = console.is_some() && crate::tty::has_console_size(&bundle);
+    let bridge = match console.as_mut().map(|l| {
+        l.master()
+            .and_then(|m| crate::tty::Bridge::start(m, keep_size))
+    }) {
         Some(Err(e)) => return Err(destroy_after(container, e)),
         Some(Ok(b)) => Some(b),
         None => None,

@@ -50,8 +50,9 @@ pub enum Error {
     /// The container init reported a failure during setup.
     #[error("container init: {0}")]
     Init(String),
-    /// A hook failed.
-    #[error("error running {kind} hook {path}: {reason}")]
+    /// A hook failed. The words "error running hook" are runc's, which engines and
+    /// runc's tests look for.
+    #[error("error running hook: {kind} hook {path}: {reason}")]
     Hook {
         kind: &'static str,
         path: PathBuf,

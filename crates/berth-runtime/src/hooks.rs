@@ -247,7 +247,7 @@ mod tests {
             .to_string();
         assert!(
             e.starts_with(
-                "error running startContainer hook /bin/sh: signal: bad system call (signal 31)"
+                "error running hook: startContainer hook /bin/sh: signal: bad system call (signal 31)"
             ),
             "{e}"
         );

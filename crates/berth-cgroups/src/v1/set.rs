@@ -100,6 +100,7 @@ fn set_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     write(dir, "devices.deny", "a")?;
     for (rule, line) in rules.iter().zip(&lines) {
+        let Some(line) = line else { continue };
         let file = if rule.allow() {
             "devices.allow"
         } else {

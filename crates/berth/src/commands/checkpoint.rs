@@ -184,8 +184,12 @@ pub fn checkpoint(globals: &Globals, args: CheckpointArgs) -> anyhow::Result<()>
             Some((addr.to_string(), port))
         }
     };
+    let criu = args.criu.options(globals)?;
+    if let Some(parent) = &args.parent_path {
+        check_parent_path(&criu.image_dir, parent)?;
+    }
     let options = CheckpointOptions {
-        criu: args.criu.options(globals)?,
+        criu,
         parent_path: args.parent_path,
         leave_running: args.leave_running,
         pre_dump: args.pre_dump,
@@ -194,6 +198,20 @@ pub fn checkpoint(globals: &Globals, args: CheckpointArgs) -> anyhow::Result<()>
     };
     container.checkpoint(&options)?;
     Ok(())
+}
+
+/// `--parent-path` names a pre-dump's images relative to the image directory (CRIU's
+/// `--prev-images-dir` is resolved there): checked before anything runs, as runc does.
+fn check_parent_path(image_dir: &std::path::Path, parent: &std::path::Path) -> anyhow::Result<()> {
+    if parent.is_absolute() {
+        bail!("--parent-path must be relative");
+    }
+    let real = image_dir.join(parent);
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("invalid --parent-path: {}: not a directory", real.display()),
+        Err(e) => bail!("invalid --parent-path: {}: {e}", real.display()),
+    }
 }
 
 /// Restores a container from an image directory; without `--detach`, waits for it and

@@ -223,7 +223,8 @@ impl Container {
         if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
             let state =
                 serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
-            if let Err(e) = hooks::run_all("poststart", poststart, &state) {
+            let cwd = Some(self.state.bundle.as_path());
+            if let Err(e) = hooks::run_all("poststart", poststart, &state, cwd) {
                 self.kill_and_wait(Signal::SIGKILL);
                 self.destroy();
                 return Err(e);
@@ -312,7 +313,7 @@ impl Container {
         if let Some(poststop) = hooks.poststop().as_deref().filter(|h| !h.is_empty()) {
             let state =
                 serde_json::to_string(&self.state.to_state(Status::Stopped)).unwrap_or_default();
-            hooks::run_all_warn("poststop", poststop, &state);
+            hooks::run_all_warn("poststop", poststop, &state, &self.state.bundle);
         }
     }
 

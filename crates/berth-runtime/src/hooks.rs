@@ -6,32 +6,49 @@
 //! runtime's namespaces during create; createContainer in the container's mount
 //! namespace before pivot_root and startContainer in the container just before the
 //! user program (both run by the init); poststart after start; poststop at delete.
+//!
+//! The working directory is runc's, since hooks written for runc use relative paths:
+//! the bundle for the hooks run in the runtime's namespaces (runc's `create` and `run`
+//! work from the bundle directory), the rootfs for createContainer (runc's init is
+//! there before pivot_root), and the process's cwd for startContainer.
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::Hook;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Runs hooks in order, stopping at the first failure.
-pub(crate) fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<()> {
-    hooks.iter().try_for_each(|h| run(kind, h, state_json))
+/// Runs hooks in order in `cwd` (None: the caller's), stopping at the first failure.
+pub(crate) fn run_all(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &str,
+    cwd: Option<&Path>,
+) -> Result<()> {
+    hooks.iter().try_for_each(|h| run(kind, h, state_json, cwd))
 }
 
 /// Runs hooks in order; failures are logged as warnings and the rest still run
 /// (the spec's rule for poststop).
-pub(crate) fn run_all_warn(kind: &'static str, hooks: &[Hook], state_json: &str) {
+pub(crate) fn run_all_warn(kind: &'static str, hooks: &[Hook], state_json: &str, cwd: &Path) {
     for h in hooks {
-        if let Err(e) = run(kind, h, state_json) {
+        if let Err(e) = run(kind, h, state_json, Some(cwd)) {
             tracing::warn!("{e}");
         }
     }
 }
 
-/// Runs one hook.
-pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<()> {
+/// Runs one hook, in `cwd` when given and still there (a bundle an engine removed
+/// before `delete` leaves the poststop hooks the caller's directory).
+pub(crate) fn run(
+    kind: &'static str,
+    hook: &Hook,
+    state_json: &str,
+    cwd: Option<&Path>,
+) -> Result<()> {
     let path = hook.path();
     let fail = |reason: String| Error::Hook {
         kind,
@@ -43,6 +60,9 @@ pub(crate) fn run(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(
         if let Some((arg0, rest)) = args.split_first() {
             cmd.arg0(arg0).args(rest);
         }
+    }
+    if let Some(dir) = cwd.filter(|d| d.is_dir()) {
+        cmd.current_dir(dir);
     }
     cmd.env_clear();
     for kv in hook.env().iter().flatten() {
@@ -172,7 +192,7 @@ mod tests {
             out.display()
         );
         let h = hook(&["myhook", "-c", &script, "zero", "one"], Some(5));
-        let r = run("prestart", &h, "{\"id\":\"x\"}");
+        let r = run("prestart", &h, "{\"id\":\"x\"}", None);
         let text = std::fs::read_to_string(&out);
         std::fs::remove_dir_all(&dir).unwrap();
         r.unwrap();
@@ -182,7 +202,7 @@ mod tests {
     #[test]
     fn failure_names_status_and_stderr() {
         let h = hook(&["sh", "-c", "echo boom >&2; exit 3"], None);
-        let e = run("poststart", &h, "{}").unwrap_err().to_string();
+        let e = run("poststart", &h, "{}", None).unwrap_err().to_string();
         assert!(
             e.contains("poststart hook /bin/sh")
                 && e.contains("exit status: 3")
@@ -192,10 +212,22 @@ mod tests {
     }
 
     #[test]
+    fn runs_in_the_given_directory() {
+        let dir = std::env::temp_dir().join(format!("berth-hook-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let h = hook(&["sh", "-c", "pwd > here"], None);
+        let r = run("createContainer", &h, "{}", Some(&dir));
+        let text = std::fs::read_to_string(dir.join("here"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        assert_eq!(text.unwrap().trim(), dir.to_str().unwrap());
+    }
+
+    #[test]
     fn timeout_kills() {
         let h = hook(&["sh", "-c", "sleep 20"], Some(1));
         let t = Instant::now();
-        let e = run("createRuntime", &h, "{}").unwrap_err().to_string();
+        let e = run("createRuntime", &h, "{}", None).unwrap_err().to_string();
         assert!(e.contains("timed out"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(10));
     }

@@ -176,7 +176,12 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
             )))
         }
     };
-    hooks::run_all("createContainer", &plan.create_container_hooks, &creating)?;
+    hooks::run_all(
+        "createContainer",
+        &plan.create_container_hooks,
+        &creating,
+        Some(plan.rootfs.path()),
+    )?;
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
         let (name, slave) = crate::console::setup(&sock)?;
@@ -350,7 +355,8 @@ fn wait_for_start(plan: &InitPlan) -> Result<()> {
 /// fds, umask, execve.
 fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     let created = STARTING_CREATED.with(|s| s.take());
-    hooks::run_all("startContainer", &plan.start_container_hooks, &created)?;
+    // In the process's cwd, entered in setup.
+    hooks::run_all("startContainer", &plan.start_container_hooks, &created, None)?;
     let p = &plan.process;
     close_fds(plan.preserve_fds)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(

@@ -132,11 +132,13 @@ pub(crate) fn create(
                     "prestart",
                     hooks.prestart().as_deref().unwrap_or_default(),
                     &creating,
+                    Some(&bundle.dir),
                 )?;
                 hooks::run_all(
                     "createRuntime",
                     hooks.create_runtime().as_deref().unwrap_or_default(),
                     &creating,
+                    Some(&bundle.dir),
                 )?;
                 let created = state_json(&persisted, Status::Created);
                 parent_ch.send(&Msg::HooksDone { creating, created })?;

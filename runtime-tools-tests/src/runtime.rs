@@ -238,7 +238,7 @@ impl Runtime {
         let mut polls = 0u32;
         loop {
             polls += 1;
-            if self.reaping.get() && polls % 10 == 0 {
+            if self.reaping.get() && polls.is_multiple_of(10) {
                 crate::reaper::reap_orphans();
             }
             let mut pending = false;

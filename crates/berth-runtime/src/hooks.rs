@@ -227,7 +227,9 @@ mod tests {
     fn timeout_kills() {
         let h = hook(&["sh", "-c", "sleep 20"], Some(1));
         let t = Instant::now();
-        let e = run("createRuntime", &h, "{}", None).unwrap_err().to_string();
+        let e = run("createRuntime", &h, "{}", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(10));
     }

@@ -48,10 +48,11 @@ pub fn prepare(c: &mut Ctx, cfg: Value) -> Result<(String, Bundle), Verdict> {
 /// `run -d` of a prepared bundle; the container's stdio are the bundle's output files.
 pub fn run_detached(c: &Ctx, b: &Bundle, id: &str) -> Result<(), Verdict> {
     let bp = b.path_str();
-    let out = c
-        .suite
-        .rt
-        .run_to(&["run", "-d", "--bundle", &bp, id], &b.stdout_path(), &b.stderr_path());
+    let out = c.suite.rt.run_to(
+        &["run", "-d", "--bundle", &bp, id],
+        &b.stdout_path(),
+        &b.stderr_path(),
+    );
     ensure!(out.ok(), "run -d failed: {}", out.describe());
     Ok(())
 }

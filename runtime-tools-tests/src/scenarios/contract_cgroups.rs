@@ -36,7 +36,7 @@ fn v2_only() -> Res {
 /// Without a cgroupsPath and limits the container runs; with a cgroupsPath and a pids
 /// limit it runs with the limit (on v2 its cgroup has every controller the root has),
 /// and exec works in it.
-pub fn contract_cgroups_limits_and_exec(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_limits_and_exec(c: &mut Ctx) -> Res {
     let mut config = cfg(&["sleep", "60"]);
     crate::spec::remove(&mut config, "linux/cgroupsPath");
     let (id, b) = prepare(c, config)?;
@@ -75,7 +75,7 @@ pub fn contract_cgroups_limits_and_exec(c: &mut Ctx) -> Res {
 
 /// On cgroup v1, linux.resources.unified is refused as an invalid configuration and
 /// nothing is left behind.
-pub fn contract_cgroups_v1_unified_refused(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_v1_unified_refused(c: &mut Ctx) -> Res {
     if unified_host() {
         skip!("cgroup v1 only");
     }
@@ -97,13 +97,16 @@ pub fn contract_cgroups_v1_unified_refused(c: &mut Ctx) -> Res {
     );
     expect_gone(c, &id, "after the refused run")?;
     let left = cgroup::existing(&format!("/{}/{id}", c.suite.cg_parent));
-    ensure!(left.is_empty(), "cgroups left after the refused run: {left:?}");
+    ensure!(
+        left.is_empty(),
+        "cgroups left after the refused run: {left:?}"
+    );
     Ok(())
 }
 
 /// An exec'd process is in the same cgroups as the init, in every hierarchy (on a
 /// hybrid host the cgroup2 line too), and the init's are the container's cgroupsPath.
-pub fn contract_cgroups_exec_joins_init_cgroup(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_exec_joins_init_cgroup(c: &mut Ctx) -> Res {
     let (id, b) = prepare(c, cfg(&["sleep", "60"]))?;
     run_detached(c, &b, &id)?;
     let pid = c.pid(&id)?;
@@ -220,7 +223,10 @@ pub fn contract_cgroups_v2_exec_in_non_root_cgroup(c: &mut Ctx) -> Res {
     );
     let me = "cat /proc/self/cgroup";
     ensure!(run(c, me)?.stdout.trim() == "0::/", "exec is not in 0::/");
-    run(c, "mkdir /sys/fs/cgroup/foo && echo 1 > /sys/fs/cgroup/foo/cgroup.procs")?;
+    run(
+        c,
+        "mkdir /sys/fs/cgroup/foo && echo 1 > /sys/fs/cgroup/foo/cgroup.procs",
+    )?;
     let out = run(c, me)?;
     ensure!(
         out.stdout.trim() == "0::/",
@@ -288,7 +294,9 @@ pub fn contract_cgroups_v2_unified_only(c: &mut Ctx) -> Res {
     if swap {
         set(&mut unified, "memory.swap.max", json!("20971520"));
     }
-    let id = v2_container(c, |cfg| set(cfg, "linux/resources/unified", unified.clone()))?;
+    let id = v2_container(c, |cfg| {
+        set(cfg, "linux/resources/unified", unified.clone())
+    })?;
     let out = c.must(&[
         "exec",
         &id,
@@ -365,7 +373,7 @@ pub fn contract_cgroups_v2_mount_has_no_extra_cgroups(c: &mut Ctx) -> Res {
 
 /// A loop device under BFQ: blockIO weight 333 and a per-device weight 444 show in
 /// io.bfq.weight (v2) or blkio.bfq.weight_device (v1). Skipped without losetup or BFQ.
-pub fn contract_cgroups_bfq_device_weight(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_bfq_device_weight(c: &mut Ctx) -> Res {
     let id = c.new_id();
     let b = c.bundle(&id, false)?;
     full_busybox(&b)?;
@@ -409,22 +417,24 @@ pub fn contract_cgroups_bfq_device_weight(c: &mut Ctx) -> Res {
         "linux/resources/blockIO",
         json!({"weight": 333, "weightDevice": [{"major": maj, "minor": min, "weight": 444}]}),
     );
-    set(
-        &mut config,
-        "linux/cgroupsPath",
-        json!(c.cgroups_path(&id)),
-    );
+    set(&mut config, "linux/cgroupsPath", json!(c.cgroups_path(&id)));
     b.write_config(&config)?;
     let run = run_detached(c, &b, &id);
     detach(&dev);
     run?;
     let rel = format!("/{}/{id}", c.suite.cg_parent);
     let (dir, file) = if unified_host() {
-        (std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')), "io.bfq.weight")
+        (
+            std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')),
+            "io.bfq.weight",
+        )
     } else {
         let blkio = cgroup::v1_controller("blkio")
             .ok_or_else(|| Verdict::Skip("no v1 blkio hierarchy".into()))?;
-        (blkio.join(rel.trim_start_matches('/')), "blkio.bfq.weight_device")
+        (
+            blkio.join(rel.trim_start_matches('/')),
+            "blkio.bfq.weight_device",
+        )
     };
     let weights = read_cg(&dir, file)?;
     ensure!(

@@ -33,11 +33,7 @@ fn run_in_root(
 ) -> Result<(String, crate::bundle::Bundle), Verdict> {
     let id = c.new_id_in(root);
     let mut config = cfg(&["sleep", "60"]);
-    set(
-        &mut config,
-        "linux/cgroupsPath",
-        json!(c.cgroups_path(&id)),
-    );
+    set(&mut config, "linux/cgroupsPath", json!(c.cgroups_path(&id)));
     let b = c.bundle(&id, false)?;
     b.write_config(&config)?;
     let bp = b.path_str();
@@ -81,7 +77,10 @@ pub fn contract_list_formats(c: &mut Ctx) -> Res {
         let out = rt.run(args);
         ensure!(out.ok(), "{}", out.describe());
         let lines: Vec<&str> = out.stdout.lines().collect();
-        let head: Vec<&str> = lines.first().map(|l| l.split_whitespace().collect()).unwrap_or_default();
+        let head: Vec<&str> = lines
+            .first()
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
         ensure!(
             head.len() >= 5 && head[..5] == ["ID", "PID", "STATUS", "BUNDLE", "CREATED"],
             "`{}` header {:?}",
@@ -116,7 +115,11 @@ pub fn contract_list_formats(c: &mut Ctx) -> Res {
     let list: Value = serde_json::from_str(out.stdout.trim())
         .map_err(|e| Verdict::Fail(format!("list --format json ({e}): {}", out.stdout)))?;
     let arr = list.as_array().cloned().unwrap_or_default();
-    ensure!(arr.len() == 3, "list --format json has {} entries", arr.len());
+    ensure!(
+        arr.len() == 3,
+        "list --format json has {} entries",
+        arr.len()
+    );
     for (entry, (id, bundle)) in arr.iter().zip(&boxes) {
         ensure!(
             entry["id"] == json!(id)
@@ -136,12 +139,28 @@ pub fn contract_list_formats(c: &mut Ctx) -> Res {
             .find(&format!("\"id\":\"{id}\""))
             .and_then(|i| out.stdout[..i].rfind('{').map(|s| (s, i)));
         let Some((start, _)) = at else {
-            fail!("list --format json has no \"id\":\"{id}\" member: {}", out.stdout);
+            fail!(
+                "list --format json has no \"id\":\"{id}\" member: {}",
+                out.stdout
+            );
         };
-        let end = out.stdout[start..].find('}').map_or(out.stdout.len(), |e| start + e);
+        let end = out.stdout[start..]
+            .find('}')
+            .map_or(out.stdout.len(), |e| start + e);
         let obj = &out.stdout[start..end];
-        let keys = ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created"];
-        let pos: Vec<Option<usize>> = keys.iter().map(|k| obj.find(&format!("\"{k}\":"))).collect();
+        let keys = [
+            "ociVersion",
+            "id",
+            "pid",
+            "status",
+            "bundle",
+            "rootfs",
+            "created",
+        ];
+        let pos: Vec<Option<usize>> = keys
+            .iter()
+            .map(|k| obj.find(&format!("\"{k}\":")))
+            .collect();
         ensure!(
             pos.iter().all(Option::is_some) && pos.windows(2).all(|w| w[0] < w[1]),
             "list --format json keys are not in runc's order {keys:?}: {obj}"
@@ -211,14 +230,14 @@ pub fn contract_spec_then_run(c: &mut Ctx) -> Res {
     let text = b.read("config.json");
     let mut config: Value = serde_json::from_str(&text)
         .map_err(|e| Verdict::Fail(format!("spec wrote no JSON config ({e}): {text:?}")))?;
-    set(&mut config, "process/args", json!(["/bin/echo", "Hello World"]));
-    // No terminal: the driver has no controlling terminal to bridge.
-    set(&mut config, "process/terminal", json!(false));
     set(
         &mut config,
-        "linux/cgroupsPath",
-        json!(c.cgroups_path(&id)),
+        "process/args",
+        json!(["/bin/echo", "Hello World"]),
     );
+    // No terminal: the driver has no controlling terminal to bridge.
+    set(&mut config, "process/terminal", json!(false));
+    set(&mut config, "linux/cgroupsPath", json!(c.cgroups_path(&id)));
     b.write_raw_config(&serde_json::to_string_pretty(&config).unwrap_or_default())?;
     let out = c.suite.rt.run_opts(&["run", &id], here);
     ensure!(
@@ -274,12 +293,23 @@ pub fn contract_log_json(c: &mut Ctx) -> Res {
     let logs = log.display().to_string();
     let (id, b) = prepare(c, cfg(&["/nonexistent-binary"]))?;
     let bp = b.path_str();
-    let out = c.rt(&["--log", &logs, "--log-format", "json", "run", "--bundle", &bp, &id]);
+    let out = c.rt(&[
+        "--log",
+        &logs,
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        &bp,
+        &id,
+    ]);
     ensure!(!out.ok(), "run of a missing binary succeeded");
     let lines = json_lines(&std::fs::read_to_string(&log).unwrap_or_default())?;
     ensure!(
         lines.iter().any(|l| l["level"] == "error"
-            && l["msg"].as_str().is_some_and(|m| m.contains("/nonexistent-binary"))),
+            && l["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("/nonexistent-binary"))),
         "no error line naming /nonexistent-binary in the log: {lines:?}"
     );
     ensure!(
@@ -288,19 +318,36 @@ pub fn contract_log_json(c: &mut Ctx) -> Res {
         out.stderr
     );
     std::fs::remove_file(&log)?;
-    let out = c.rt(&["--log", &logs, "--log-format", "json", "state", &format!("{id}-unknown")]);
+    let out = c.rt(&[
+        "--log",
+        &logs,
+        "--log-format",
+        "json",
+        "state",
+        &format!("{id}-unknown"),
+    ]);
     ensure!(!out.ok(), "state of an unknown id succeeded");
     let lines = json_lines(&std::fs::read_to_string(&log).unwrap_or_default())?;
     ensure!(
         lines.iter().any(|l| l["level"] == "error"
-            && l["msg"].as_str().is_some_and(|m| m.contains("does not exist"))),
+            && l["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("does not exist"))),
         "no error line saying the container does not exist: {lines:?}"
     );
     std::fs::remove_file(&log)?;
     let (id, b) = prepare(c, cfg(&["/bin/echo", "Hello World"]))?;
     let bp = b.path_str();
     let out = c.rt(&[
-        "--log", &logs, "--log-format", "json", "--debug", "run", "--bundle", &bp, &id,
+        "--log",
+        &logs,
+        "--log-format",
+        "json",
+        "--debug",
+        "run",
+        "--bundle",
+        &bp,
+        &id,
     ]);
     ensure!(out.ok(), "--debug run: {}", out.describe());
     ensure!(

@@ -22,7 +22,11 @@ fn redundant_default(c: &mut Ctx, node: Value, major: u32, minor: u32) -> Res {
     full_busybox(&b)?;
     let bp = b.path_str();
     let out = c.rt(&["run", "--bundle", &bp, &id]);
-    ensure!(out.ok(), "run with {path} in linux.devices: {}", out.describe());
+    ensure!(
+        out.ok(),
+        "run with {path} in linux.devices: {}",
+        out.describe()
+    );
     let f: Vec<&str> = out.stdout.split_whitespace().collect();
     ensure!(
         f.len() >= 6
@@ -101,7 +105,7 @@ fn kmsg_denied(c: &Ctx, id: &str, when: &str) -> Res {
 
 /// Deny-all device rules with /dev/kmsg made: it can be neither written nor read,
 /// and an unrelated update (pids limit) does not reopen it.
-pub fn contract_cgroups_devices_kmsg_denied(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_devices_kmsg_denied(c: &mut Ctx) -> Res {
     let (id, _b) = kmsg_container(c, json!([{"allow": false, "access": "rwm"}]), false)?;
     kmsg_denied(c, &id, "at start")?;
     c.must(&["update", &id, "--pids-limit", "42"])?;
@@ -112,7 +116,7 @@ pub fn contract_cgroups_devices_kmsg_denied(c: &mut Ctx) -> Res {
 
 /// /dev/kmsg allowed `rw` after deny-all: the hostname is written to it, a line is
 /// read from it, and access(2) with F_OK succeeds.
-pub fn contract_cgroups_devices_kmsg_allowed(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_devices_kmsg_allowed(c: &mut Ctx) -> Res {
     let rules = json!([
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rw"}
@@ -120,7 +124,10 @@ pub fn contract_cgroups_devices_kmsg_allowed(c: &mut Ctx) -> Res {
     let (id, _b) = kmsg_container(c, rules, true)?;
     let out = c.must(&["exec", &id, "sh", "-c", "hostname | tee /dev/kmsg"])?;
     ensure!(
-        out.stdout.lines().next().is_some_and(|l| l.contains("myhostname")),
+        out.stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("myhostname")),
         "write to /dev/kmsg: {:?}",
         out.stdout
     );
@@ -147,7 +154,9 @@ impl Drop for LoopDev {
 
 /// `(major, minor)` of a block device node path, from sysfs.
 fn dev_numbers(name: &str) -> Option<(u64, u64)> {
-    let t = crate::ctx::read_trim(std::path::Path::new(&format!("/sys/class/block/{name}/dev")));
+    let t = crate::ctx::read_trim(std::path::Path::new(&format!(
+        "/sys/class/block/{name}/dev"
+    )));
     let (a, b) = t.split_once(':')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
@@ -191,7 +200,7 @@ fn readable_block_device(
 
 /// A readable block device allowed `rwm` after deny-all: CAP_MKNOD makes a second
 /// node for it, and its first sector is read through that node.
-pub fn contract_cgroups_devices_block_mknod(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_devices_block_mknod(c: &mut Ctx) -> Res {
     let id = c.new_id();
     let b = c.bundle(&id, false)?;
     full_busybox(&b)?;
@@ -224,10 +233,12 @@ pub fn contract_cgroups_devices_block_mknod(c: &mut Ctx) -> Res {
         ),
     ]);
     let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
-    let want = format!("512 bytes{}", head.map(|h| format!(", starting {h}")).unwrap_or_default());
-    let ok = out.ok()
-        && lines.first() == Some(&"512")
-        && head.is_none_or(|h| lines.get(1) == Some(&h));
+    let want = format!(
+        "512 bytes{}",
+        head.map(|h| format!(", starting {h}")).unwrap_or_default()
+    );
+    let ok =
+        out.ok() && lines.first() == Some(&"512") && head.is_none_or(|h| lines.get(1) == Some(&h));
     ensure!(
         ok,
         "mknod and read of the allowed block device {major}:{minor}: {}; stdout {:?} want {want:?}",

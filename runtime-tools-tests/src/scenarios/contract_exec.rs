@@ -28,15 +28,16 @@ pub fn contract_exec_options(c: &mut Ctx) -> Res {
     let out = c.must(&["exec", &id, "ls", "-la"])?;
     let l: Vec<&str> = out.stdout.lines().collect();
     ensure!(
-        l.len() >= 3
-            && l[0].contains("total")
-            && l[1].ends_with(" .")
-            && l[2].ends_with(" .."),
+        l.len() >= 3 && l[0].contains("total") && l[1].ends_with(" .") && l[2].ends_with(" .."),
         "exec ls -la in the cwd /: {:?}",
         out.stdout
     );
     let out = c.must(&["exec", "--cwd", "/bin", &id, "pwd"])?;
-    ensure!(out.stdout.trim() == "/bin", "exec --cwd /bin pwd: {:?}", out.stdout);
+    ensure!(
+        out.stdout.trim() == "/bin",
+        "exec --cwd /bin pwd: {:?}",
+        out.stdout
+    );
     let out = c.must(&["exec", "--env", "RUNC_EXEC_TEST=true", &id, "env"])?;
     ensure!(
         out.stdout.lines().any(|l| l == "RUNC_EXEC_TEST=true"),

@@ -52,18 +52,18 @@ pub fn contract_hooks_bind_files_into_container(c: &mut Ctx) -> Res {
         format!("touch ./lib/cc-lib && mount --bind {bundle}/cc-lib ./lib/cc-lib");
     let mut config = cfg(&["cat", "/hook-index"]);
     push(&mut config, "hooks/createRuntime", sh_hook(&create_runtime));
-    push(&mut config, "hooks/createContainer", sh_hook(&create_container));
+    push(
+        &mut config,
+        "hooks/createContainer",
+        sh_hook(&create_container),
+    );
     push(
         &mut config,
         "hooks/startContainer",
         sh_hook("cat /lib/cr-lib /lib/cc-lib > /hook-index"),
     );
     set(&mut config, "root/readonly", json!(false));
-    set(
-        &mut config,
-        "linux/cgroupsPath",
-        json!(c.cgroups_path(&id)),
-    );
+    set(&mut config, "linux/cgroupsPath", json!(c.cgroups_path(&id)));
     b.write_config(&config)?;
     let out = c.rt(&["run", "--bundle", &bundle, &id]);
     ensure!(out.ok(), "run with the library hooks: {}", out.describe());
@@ -98,11 +98,7 @@ pub fn contract_hooks_cwd(c: &mut Ctx) -> Res {
         sh_hook("pwd > /cwd-startContainer"),
     );
     set(&mut config, "process/cwd", json!("/tmp"));
-    set(
-        &mut config,
-        "linux/cgroupsPath",
-        json!(c.cgroups_path(&id)),
-    );
+    set(&mut config, "linux/cgroupsPath", json!(c.cgroups_path(&id)));
     b.write_config(&config)?;
     let elsewhere = c.suite.bundles.join(format!("{id}-caller"));
     std::fs::create_dir_all(&elsewhere)?;
@@ -124,7 +120,11 @@ pub fn contract_hooks_cwd(c: &mut Ctx) -> Res {
     ] {
         let got = b.read(&format!("cwd-{kind}"));
         if got.trim() != want.display().to_string() {
-            problems.push(format!("{kind} ran in {:?}, want {}", got.trim(), want.display()));
+            problems.push(format!(
+                "{kind} ran in {:?}, want {}",
+                got.trim(),
+                want.display()
+            ));
         }
     }
     let got = b.read("rootfs/cwd-startContainer");

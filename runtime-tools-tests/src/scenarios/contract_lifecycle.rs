@@ -8,8 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::contract::{
-    cfg, expect_gone, expect_status, prepare, run_detached, run_tty, run_tty_shell,
-    wait_until,
+    cfg, expect_gone, expect_status, prepare, run_detached, run_tty, run_tty_shell, wait_until,
 };
 use crate::ctx::Ctx;
 use crate::runtime::Opts;
@@ -34,11 +33,7 @@ pub fn contract_create_exec_start(c: &mut Ctx) -> Res {
     let _master = run_tty(c, &b, &id, &["create"])?;
     expect_status(c, &id, "created")?;
     let out = c.rt(&["exec", &id, "true"]);
-    ensure!(
-        out.ok(),
-        "exec in a created container: {}",
-        out.describe()
-    );
+    ensure!(out.ok(), "exec in a created container: {}", out.describe());
     expect_status(c, &id, "created")?;
     c.must(&["start", &id])?;
     c.wait_status(&id, "running", Duration::from_secs(5))?;
@@ -50,7 +45,10 @@ pub fn contract_create_exec_start(c: &mut Ctx) -> Res {
 /// bundle's) and holds the init's pid: create, run -d and a foreground run; an exec's
 /// pid file names the exec'd process, not the init.
 pub fn contract_pid_file_in_callers_cwd(c: &mut Ctx) -> Res {
-    let cwd = c.suite.bundles.join(format!("{}-{}-cwd", c.name, std::process::id()));
+    let cwd = c
+        .suite
+        .bundles
+        .join(format!("{}-{}-cwd", c.name, std::process::id()));
     std::fs::create_dir_all(&cwd)?;
     c.own_dir(&cwd);
     let here = Opts {
@@ -80,7 +78,14 @@ pub fn contract_pid_file_in_callers_cwd(c: &mut Ctx) -> Res {
     c.must(&["start", &id])?;
     expect_status(c, &id, "running")?;
     let out = c.suite.rt.run_opts(
-        &["exec", "--pid-file", "exec.pid", &id, "echo", "Hello from exec"],
+        &[
+            "exec",
+            "--pid-file",
+            "exec.pid",
+            &id,
+            "echo",
+            "Hello from exec",
+        ],
         here,
     );
     ensure!(out.ok(), "exec --pid-file: {}", out.describe());
@@ -160,7 +165,10 @@ pub fn contract_run_detached(c: &mut Ctx) -> Res {
 /// A foreground run prints the process's output, exits 0 and leaves nothing behind
 /// (state fails, the cgroup is gone); also as uid 1000 gid 100.
 pub fn contract_run_foreground(c: &mut Ctx) -> Res {
-    for user in [json!({"uid": 0, "gid": 0}), json!({"uid": 1000, "gid": 100})] {
+    for user in [
+        json!({"uid": 0, "gid": 0}),
+        json!({"uid": 1000, "gid": 100}),
+    ] {
         let mut config = cfg(&["/bin/echo", "Hello World"]);
         set(&mut config, "process/user", user.clone());
         let (id, b) = prepare(c, config)?;
@@ -307,8 +315,16 @@ pub fn contract_delete(c: &mut Ctx) -> Res {
         }
         let what = if paused { "paused" } else { "running" };
         let out = c.rt(&["delete", "--force", &id]);
-        ensure!(out.ok(), "delete --force of a {what} container: {}", out.describe());
-        expect_gone(c, &id, &format!("after delete --force of a {what} container"))?;
+        ensure!(
+            out.ok(),
+            "delete --force of a {what} container: {}",
+            out.describe()
+        );
+        expect_gone(
+            c,
+            &id,
+            &format!("after delete --force of a {what} container"),
+        )?;
         ensure!(
             wait_until(Duration::from_secs(5), || dead(pid)),
             "the {what} container's process {pid} survives delete --force"
@@ -326,3 +342,51 @@ pub fn contract_delete(c: &mut Ctx) -> Res {
     Ok(())
 }
 
+/// A foreground run of `echo Hello World` with `cfg`, which must succeed.
+fn run_hello(c: &mut Ctx, config: serde_json::Value, what: &str) -> Res {
+    let (id, b) = prepare(c, config)?;
+    let bp = b.path_str();
+    let out = c.rt(&["run", "--bundle", &bp, &id]);
+    ensure!(
+        out.ok() && out.stdout.contains("Hello World"),
+        "run {what}: {}; stdout {:?}",
+        out.describe(),
+        out.stdout
+    );
+    Ok(())
+}
+
+/// Without a pid namespace, /proc a recursive bind of the host's (runc#2897: what a
+/// rootless runc without pid namespace does), the container runs.
+pub fn contract_run_host_pid_namespace(c: &mut Ctx) -> Res {
+    let mut config = cfg(&["/bin/echo", "Hello World"]);
+    let ns: Vec<serde_json::Value> = config["linux"]["namespaces"]
+        .as_array()
+        .map(|a| a.iter().filter(|n| n["type"] != "pid").cloned().collect())
+        .unwrap_or_default();
+    set(&mut config, "linux/namespaces", json!(ns));
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        for m in mounts.iter_mut().filter(|m| m["type"] == "proc") {
+            *m = json!({"destination": "/proc", "type": "none", "source": "/proc",
+                        "options": ["rbind", "nosuid", "nodev", "noexec"]});
+        }
+    }
+    run_hello(
+        c,
+        config,
+        "in the host's pid namespace with /proc bound from the host",
+    )
+}
+
+/// A seccomp profile allowing by default that also allows one syscall by name (a
+/// redundant rule) is accepted and the container runs.
+pub fn contract_run_redundant_seccomp_rule(c: &mut Ctx) -> Res {
+    let mut config = cfg(&["/bin/echo", "Hello World"]);
+    set(
+        &mut config,
+        "linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["bdflush"], "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    run_hello(c, config, "with a redundant seccomp allow rule")
+}

@@ -75,7 +75,10 @@ fn expect_shares(dir: &Path, shares: u64) -> Res {
         );
     } else {
         let got = read_cg(dir, "cpu.shares")?;
-        ensure!(got == shares.to_string(), "cpu.shares is {got:?} want {shares}");
+        ensure!(
+            got == shares.to_string(),
+            "cpu.shares is {got:?} want {shares}"
+        );
     }
     Ok(())
 }
@@ -98,7 +101,7 @@ fn start(c: &mut Ctx, cpu: Option<Value>) -> Result<(String, Bundle, PathBuf), V
 
 /// Period, quota (-1 removes it) and shares, one at a time and together, by flags,
 /// by `-r -` on stdin and by `-r FILE`.
-pub fn contract_cgroups_update_cpu_limits(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_update_cpu_limits(c: &mut Ctx) -> Res {
     let (id, b, dir) = start(c, None)?;
     expect_quota(&dir, 500000, 1000000)?;
     expect_shares(&dir, 100)?;
@@ -127,7 +130,14 @@ pub fn contract_cgroups_update_cpu_limits(c: &mut Ctx) -> Res {
     update(
         c,
         &id,
-        &["--cpu-period", "900000", "--cpu-quota", "600000", "--cpu-share", "200"],
+        &[
+            "--cpu-period",
+            "900000",
+            "--cpu-quota",
+            "600000",
+            "--cpu-share",
+            "200",
+        ],
     )?;
     expect_quota(&dir, 600000, 900000)?;
     expect_shares(&dir, 200)?;
@@ -142,7 +152,7 @@ pub fn contract_cgroups_update_cpu_limits(c: &mut Ctx) -> Res {
 
 /// At create: a period alone leaves the quota unlimited; a period the kernel refuses
 /// (100) fails run with exit 1; a quota alone gets the default period 100000.
-pub fn contract_cgroups_cpu_period_or_quota_alone(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_cpu_period_or_quota_alone(c: &mut Ctx) -> Res {
     let (id, _b, dir) = start(c, Some(json!({"period": 1000000})))?;
     expect_quota(&dir, -1, 1000000)?;
     c.must(&["delete", "--force", &id])?;
@@ -162,7 +172,7 @@ pub fn contract_cgroups_cpu_period_or_quota_alone(c: &mut Ctx) -> Res {
 
 /// With no period or quota set at create, updating the period alone keeps the quota
 /// unlimited, and updating the quota alone uses the default period.
-pub fn contract_cgroups_update_cpu_without_previous(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_update_cpu_without_previous(c: &mut Ctx) -> Res {
     let (id, _b, dir) = start(c, Some(json!({})))?;
     update(c, &id, &["--cpu-period", "50000"])?;
     expect_quota(&dir, -1, 50000)?;
@@ -177,7 +187,7 @@ pub fn contract_cgroups_update_cpu_without_previous(c: &mut Ctx) -> Res {
 /// v1, a pod cgroup made beforehand in every hierarchy (as kubelet makes them) with a
 /// 50% CPU quota: the container runs in it; a 60% quota is refused with exit 1; 30%
 /// with a shorter period is applied.
-pub fn contract_cgroups_update_cpu_in_pod(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_update_cpu_in_pod(c: &mut Ctx) -> Res {
     if unified_host() {
         skip!("cgroup v1 only (runc's test requires cgroups_v1)");
     }
@@ -225,7 +235,7 @@ pub fn contract_cgroups_update_cpu_in_pod(c: &mut Ctx) -> Res {
 /// v1 with real-time group scheduling: the parents given the root's rt period and
 /// runtime, `update -r -` sets realtimeRuntime alone, then with realtimePeriod, and
 /// the --cpu-rt-* flags set both.
-pub fn contract_cgroups_update_rt(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_update_rt(c: &mut Ctx) -> Res {
     if unified_host() {
         skip!("cgroup v1 only");
     }
@@ -249,7 +259,10 @@ pub fn contract_cgroups_update_rt(c: &mut Ctx) -> Res {
     }
     run_detached(c, &b, &id)?;
     let expect = |period: &str, runtime: &str| -> Res {
-        let (p, r) = (read_cg(&dir, "cpu.rt_period_us")?, read_cg(&dir, "cpu.rt_runtime_us")?);
+        let (p, r) = (
+            read_cg(&dir, "cpu.rt_period_us")?,
+            read_cg(&dir, "cpu.rt_runtime_us")?,
+        );
         ensure!(
             p == period && r == runtime,
             "rt period/runtime are {p}/{r} want {period}/{runtime}"
@@ -257,7 +270,10 @@ pub fn contract_cgroups_update_rt(c: &mut Ctx) -> Res {
         Ok(())
     };
     for (json, period) in [
-        (r#"{"cpu": {"realtimeRuntime": 500001}}"#, root_period.as_str()),
+        (
+            r#"{"cpu": {"realtimeRuntime": 500001}}"#,
+            root_period.as_str(),
+        ),
         (
             r#"{"cpu": {"realtimePeriod": 800001, "realtimeRuntime": 500001}}"#,
             "800001",
@@ -275,20 +291,27 @@ pub fn contract_cgroups_update_rt(c: &mut Ctx) -> Res {
         ensure!(out.ok(), "update -r - {json}: {}", out.describe());
         expect(period, "500001")?;
     }
-    update(c, &id, &["--cpu-rt-period", "900001", "--cpu-rt-runtime", "600001"])?;
+    update(
+        c,
+        &id,
+        &["--cpu-rt-period", "900001", "--cpu-rt-runtime", "600001"],
+    )?;
     expect("900001", "600001")?;
     c.must(&["delete", "--force", &id])?;
     Ok(())
 }
 
 /// An update of a paused container applies and leaves it paused; resume works.
-pub fn contract_cgroups_update_paused(c: &mut Ctx) -> Res {
+pub fn contract_cgroup_update_paused(c: &mut Ctx) -> Res {
     let (id, _b, _dir) = start(c, None)?;
     c.must(&["pause", &id])?;
     update(c, &id, &["--pids-limit", "30"])?;
     expect_status(c, &id, "paused")?;
     if let Some(pids) = cgroup::controller("pids") {
-        let max = read_cg(&pids.dir(&format!("/{}/{id}", c.suite.cg_parent)), "pids.max")?;
+        let max = read_cg(
+            &pids.dir(&format!("/{}/{id}", c.suite.cg_parent)),
+            "pids.max",
+        )?;
         ensure!(max == "30", "pids.max after the update is {max:?}");
     }
     c.must(&["resume", &id])?;

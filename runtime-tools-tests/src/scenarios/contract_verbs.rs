@@ -34,7 +34,10 @@ pub fn contract_ps(c: &mut Ctx) -> Res {
     let row = out.stdout.lines().nth(1).unwrap_or("");
     ensure!(
         row.split_whitespace().next() == Some("root")
-            && row.split_whitespace().nth(1).is_some_and(|p| p.parse::<u32>().is_ok()),
+            && row
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|p| p.parse::<u32>().is_ok()),
         "ps row: {row:?}, want root and a pid"
     );
     let out = c.must(&["ps", "-f", "json", &id])?;
@@ -66,8 +69,7 @@ pub fn contract_ps(c: &mut Ctx) -> Res {
 
 /// A stats event line as runc's tests match it.
 fn stats_line(line: &str, id: &str) -> bool {
-    line.starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{id}\","))
-        && line.contains("\"data\"")
+    line.starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{id}\",")) && line.contains("\"data\"")
 }
 
 /// `events --stats` prints one stats event; `events` with the default, 1s and 100ms
@@ -154,7 +156,10 @@ pub fn contract_events_oom(c: &mut Ctx) -> Res {
     ensure!(
         seen,
         "no {want} event; events printed {:?}",
-        ev.stdout().lines().filter(|l| !l.contains("\"stats\"")).collect::<Vec<_>>()
+        ev.stdout()
+            .lines()
+            .filter(|l| !l.contains("\"stats\""))
+            .collect::<Vec<_>>()
     );
     Ok(())
 }

@@ -356,7 +356,12 @@ fn wait_for_start(plan: &InitPlan) -> Result<()> {
 fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     let created = STARTING_CREATED.with(|s| s.take());
     // In the process's cwd, entered in setup.
-    hooks::run_all("startContainer", &plan.start_container_hooks, &created, None)?;
+    hooks::run_all(
+        "startContainer",
+        &plan.start_container_hooks,
+        &created,
+        None,
+    )?;
     let p = &plan.process;
     close_fds(plan.preserve_fds)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(

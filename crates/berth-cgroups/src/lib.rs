@@ -14,6 +14,7 @@ mod convert;
 mod detect;
 mod devices;
 mod error;
+mod exec_join;
 mod fsutil;
 mod path;
 mod stats;

@@ -131,7 +131,8 @@ impl Container {
         };
         let cgroup = self.cgroup()?;
         if let (Some(cg), true) = (&cgroup, options.sub_cgroups.is_empty()) {
-            plan.cgroup_join = crate::spawn::plan::CgroupJoin::new(cg.self_attach())?;
+            let attach = cg.self_attach().for_exec(self.state.pid);
+            plan.cgroup_join = crate::spawn::plan::CgroupJoin::new(attach)?;
         }
         let (parent_ch, child_ch) = channel::pair()?;
         // SAFETY: the child runs only `intermediate`, which never returns.

@@ -254,6 +254,18 @@ mod tests {
     }
 
     #[test]
+    fn runs_in_the_given_directory() {
+        let dir = std::env::temp_dir().join(format!("berth-hook-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let h = hook(&["sh", "-c", "pwd > here"], None);
+        let r = run("createContainer", &h, "{}", Some(&dir));
+        let text = std::fs::read_to_string(dir.join("here"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        assert_eq!(text.unwrap().trim(), dir.to_str().unwrap());
+    }
+
+    #[test]
     fn timeout_kills() {
         let h = hook(&["sh", "-c", "sleep 20"], Some(1));
         let t = Instant::now();

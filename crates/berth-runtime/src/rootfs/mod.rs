@@ -191,6 +191,12 @@ impl RootfsPlan {
         })
     }
 
+    /// The rootfs directory (createContainer hooks run there, as under runc).
+    pub fn path(&self) -> &std::path::Path {
+        use std::os::unix::ffi::OsStrExt;
+        std::path::Path::new(std::ffi::OsStr::from_bytes(self.rootfs.as_bytes()))
+    }
+
     /// In the init, in its mount namespace, before createContainer hooks: makes the
     /// mount tree private/slave as runc does, bind-mounts the rootfs onto itself,
     /// performs every mount of `mounts` in order, creates `linux.devices` and the

@@ -27,7 +27,8 @@ pub use detect::{detect, CgroupSetup};
 pub use devices::{default_device_rules, effective_device_rules};
 pub use error::{Error, Result};
 pub use stats::{
-    Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
+    oom_kills, Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats,
+    Throttling,
 };
 
 use oci_spec::runtime::LinuxResources;

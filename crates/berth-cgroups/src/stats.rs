@@ -171,6 +171,20 @@ pub(crate) fn parse_flat_keyed(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// Clock ticks per second for cpuacct.stat (USER_HZ).
+/// The kernel's count of OOM kills in a container's memory cgroup now: v1's
+/// `memory.oom_control` `oom_kill` (Linux 4.13+), v2's `memory.events` `oom_kill`
+/// (hierarchical: kills in sub-cgroups count). `None` when there is no memory cgroup,
+/// the kernel keeps no count, or the cgroup is gone. One small file read: cheap enough
+/// for every process exit (the embedder API compares it before and after a process).
+pub fn oom_kills(state: &crate::CgroupState) -> Option<u64> {
+    let (key, file) = match state.driver.as_str() {
+        "v1" => ("memory", "memory.oom_control"),
+        _ => ("", "memory.events"),
+    };
+    let text = fsutil::read(state.paths.get(key)?, file).ok()?;
+    parse_flat_keyed(&text).get("oom_kill").copied()
+}
+
 fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no memory effects.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

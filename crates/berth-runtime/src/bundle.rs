@@ -36,15 +36,23 @@ impl Bundle {
         let seccomp_wait_killable_recv = take_wait_killable_recv(&mut value);
         let spec: Spec = crate::parse::from_value(value)
             .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
-        crate::parse::check_hook_timeouts(spec.hooks().as_ref())?;
-        check_version(spec.version())?;
+        check_spec(&spec)?;
         let root = spec
             .root()
             .as_ref()
             .ok_or_else(|| Error::Config("root is missing".into()))?;
         let rootfs = dir.join(root.path());
+        let mut bundle = Bundle::checked(dir, &rootfs, spec)?;
+        bundle.seccomp_wait_killable_recv = seccomp_wait_killable_recv;
+        Ok(bundle)
+    }
+
+    /// The rest of what every bundle must satisfy, however it was given (after
+    /// [`check_spec`]): a rootfs directory (resolved to its canonical path) and
+    /// process args.
+    fn checked(dir: PathBuf, rootfs: &Path, spec: Spec) -> Result<Self> {
         let rootfs =
-            std::fs::canonicalize(&rootfs).map_err(|e| Error::io("resolve rootfs", &rootfs, e))?;
+            std::fs::canonicalize(rootfs).map_err(|e| Error::io("resolve rootfs", rootfs, e))?;
         if !rootfs.is_dir() {
             return Err(Error::Config(format!(
                 "rootfs {} is not a directory",
@@ -62,9 +70,89 @@ impl Bundle {
             dir,
             rootfs,
             spec,
-            seccomp_wait_killable_recv,
+            seccomp_wait_killable_recv: false,
         })
     }
+}
+
+/// A bundle held in memory: a spec and the rootfs it runs in, for
+/// [`crate::Runtime::create_from_spec`] (no config.json is read).
+///
+/// `root.path` of the spec is ignored: the rootfs given here is used (and recorded
+/// in the spec the container keeps). Relative bind mount sources are resolved
+/// against [`SpecBundle::with_bundle_dir`]'s directory, and refused without one.
+#[derive(Debug, Clone)]
+pub struct SpecBundle {
+    spec: Spec,
+    rootfs: PathBuf,
+    bundle_dir: Option<PathBuf>,
+}
+
+impl SpecBundle {
+    /// `spec` with `rootfs` (absolute, or relative to the caller's working directory)
+    /// as the container's root filesystem.
+    pub fn new(spec: Spec, rootfs: impl Into<PathBuf>) -> Self {
+        SpecBundle {
+            spec,
+            rootfs: rootfs.into(),
+            bundle_dir: None,
+        }
+    }
+
+    /// The directory to record as the container's bundle (the state's `bundle`,
+    /// what hooks are told, and where relative bind sources are found). The library
+    /// writes nothing there.
+    pub fn with_bundle_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.bundle_dir = Some(dir.into());
+        self
+    }
+
+    /// The bundle directory set with [`SpecBundle::with_bundle_dir`].
+    pub fn bundle_dir(&self) -> Option<&Path> {
+        self.bundle_dir.as_deref()
+    }
+
+    /// The checked bundle; `state_dir` is the bundle when none was given.
+    pub(crate) fn into_bundle(self, state_dir: &Path) -> Result<Bundle> {
+        let SpecBundle {
+            spec,
+            rootfs,
+            bundle_dir,
+        } = self;
+        let dir = match bundle_dir {
+            Some(d) => std::path::absolute(&d).map_err(|e| Error::Bundle {
+                path: d.clone(),
+                reason: format!("cannot resolve bundle directory: {e}"),
+            })?,
+            None => {
+                if let Some(m) = spec.mounts().iter().flatten().find(|m| {
+                    crate::rootfs::is_bind(m)
+                        && m.source().as_ref().is_some_and(|s| s.is_relative())
+                }) {
+                    return Err(Error::Config(format!(
+                        "mount {}: a relative bind source needs a bundle directory",
+                        m.destination().display()
+                    )));
+                }
+                state_dir.to_path_buf()
+            }
+        };
+        check_spec(&spec)?;
+        let mut bundle = Bundle::checked(dir, &rootfs, spec)?;
+        // The spec the container keeps names its real rootfs, so that later steps
+        // (checkpoint's root, hooks reading config.json) need no bundle to resolve it.
+        let mut root = bundle.spec.root().clone().unwrap_or_default();
+        root.set_path(bundle.rootfs.clone());
+        bundle.spec.set_root(Some(root));
+        Ok(bundle)
+    }
+}
+
+/// The spec's own checks, before its rootfs is looked at: hook timeouts and a
+/// supported version.
+fn check_spec(spec: &Spec) -> Result<()> {
+    crate::parse::check_hook_timeouts(spec.hooks().as_ref())?;
+    check_version(spec.version())
 }
 
 /// Removes SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV from `linux.seccomp.flags` (oci-spec

@@ -3,6 +3,11 @@
 //! speak: one message whose payload is the pty's name and whose control data carries
 //! the fd), and makes the slave its controlling terminal and stdio.
 //!
+//! An embedder may have the master handed back in-process instead
+//! ([`Console::InProcess`]): the library makes a socketpair, gives one end to the
+//! process as its "console socket" and receives the master from the other end, so the
+//! child side is the same for both.
+//!
 //! Before the master leaves, the pty gets `process.consoleSize`, and the slave is
 //! given to the process's user (its group stays the one devpts chose, the mount's
 //! `gid=`, usually tty), as runc's fixStdioPermissions does, so a process that is not
@@ -15,7 +20,87 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where the pty master of a process with `process.terminal` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Console {
+    /// runc's `--console-socket`: the master is sent to this AF_UNIX socket, with the
+    /// pty's name as the payload (the protocol containerd's runc shim and conmon speak).
+    Socket(PathBuf),
+    /// The master is handed back to the caller in-process:
+    /// [`crate::Container::take_pty_master`] after `create`,
+    /// [`crate::ExecProcess::take_pty_master`] after `exec`.
+    InProcess,
+}
+
+/// The two ends of an in-process hand-off: (the process's end, the caller's end).
+pub(crate) fn in_process_pair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("socketpair", "console hand-off", e))?;
+    Ok((a, b))
+}
+
+/// The console end for a process (`terminal`) and the caller's end for an in-process
+/// hand-off; the errors name runc's flag, as the CLI reports them.
+pub(crate) fn plan(
+    console: Option<&Console>,
+    terminal: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match (console, terminal) {
+        (Some(Console::Socket(path)), true) => Ok((Some(connect(path)?), None)),
+        (Some(Console::InProcess), true) => {
+            let (theirs, ours) = in_process_pair()?;
+            Ok((Some(theirs), Some(ours)))
+        }
+        (None, true) => Err(Error::Config(
+            "process.terminal is true but no --console-socket was given".into(),
+        )),
+        (Some(_), false) => Err(Error::Config(
+            "--console-socket was given but process.terminal is false".into(),
+        )),
+        (None, false) => Ok((None, None)),
+    }
+}
+
+/// Receives the pty master from the caller's end of an in-process hand-off, once the
+/// process has sent it (or is gone: then the error says so).
+pub(crate) fn recv_master(ours: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    use std::os::fd::FromRawFd;
+    let mut name = [0u8; 128];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        ours.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("recvmsg", "console hand-off", e))?;
+    let mut fds = Vec::new();
+    for c in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("recvmsg", "console hand-off", e))?
+    {
+        if let ControlMessageOwned::ScmRights(list) = c {
+            fds.extend(list);
+        }
+    }
+    // SAFETY: each fd was just received and is owned by nobody else.
+    let mut owned = fds
+        .into_iter()
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    owned
+        .next()
+        .ok_or_else(|| Error::Init("the process sent no pty master".into()))
+}
 
 /// In the parent: connects to the console socket early, so a bad path fails `create`
 /// before anything is set up.

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::hooks;
 use crate::runtime::Runtime;
 use crate::state::{Persisted, State, Status, EXEC_ERROR, EXEC_FIFO};
+use crate::wait::WaitHandle;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -33,20 +34,85 @@ impl ExitStatus {
 }
 
 /// One container in a [`Runtime`]'s state directory.
+///
+/// A handle is a view of the state on disk: several may exist for one container (in
+/// several processes), and dropping one changes nothing. The one that `create`
+/// returned also holds what only the creating process can have: the init's
+/// [`WaitHandle`] (the init is this process's child) and, with
+/// [`Console::InProcess`](crate::Console::InProcess), the pty master.
 #[derive(Debug)]
 pub struct Container {
     pub(crate) runtime: Runtime,
     pub(crate) state: Persisted,
+    /// The init's pidfd, opened by `create` before anyone could reap it.
+    pub(crate) init: Option<WaitHandle>,
+    pub(crate) pty_master: Option<OwnedFd>,
 }
 
 impl Container {
     pub(crate) fn load(runtime: &Runtime, id: &str) -> Result<Self> {
         crate::id::validate_id(id)?;
         let state = Persisted::load(&runtime.container_dir(id), id)?;
-        Ok(Container {
+        Ok(Container::from_state(runtime, state))
+    }
+
+    /// A handle on a container whose state is `state`, with nothing live yet.
+    pub(crate) fn from_state(runtime: &Runtime, state: Persisted) -> Self {
+        Container {
             runtime: runtime.clone(),
             state,
-        })
+            init: None,
+            pty_master: None,
+        }
+    }
+
+    /// The pty master of a `process.terminal` init created with
+    /// [`Console::InProcess`](crate::Console::InProcess); `None` otherwise, or once
+    /// taken. Reading it gives the container's terminal output, writing it types.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
+    }
+
+    /// A handle to wait for the init's exit (see [`WaitHandle`]).
+    ///
+    /// From the container `create` returned: the pidfd opened at create (so it is
+    /// the init even if it has exited since), and the OOM baseline taken then. From
+    /// a loaded container: a pidfd opened now, checked against the init's recorded
+    /// start time, with the OOM baseline taken now; its status can be collected only
+    /// by the init's parent (the process that created it), others get
+    /// [`Error::NotChild`] but can still watch the fd.
+    pub fn wait_handle(&self) -> Result<WaitHandle> {
+        if let Some(h) = &self.init {
+            return h.try_clone();
+        }
+        let what = format!("init of container {}", self.state.id);
+        if self.state.pid <= 0 {
+            return Err(self.bad_status(Status::Stopped, "the container has no init"));
+        }
+        let handle = WaitHandle::open(
+            self.state.pid,
+            what,
+            self.state.cgroup.clone(),
+            self.state
+                .cgroup
+                .as_ref()
+                .and_then(berth_cgroups::oom_kills),
+        )?;
+        // The pid may have been reused since: the start time tells.
+        let start = proc_start_time(self.state.pid);
+        if self.state.pid_start_time != 0 && start != Some(self.state.pid_start_time) {
+            return Err(self.bad_status(Status::Stopped, "the init has exited"));
+        }
+        Ok(handle)
+    }
+
+    /// The kernel's count of OOM kills in the container's memory cgroup now (see
+    /// [`berth_cgroups::oom_kills`]); `None` without a memory cgroup or a count.
+    pub fn oom_kills(&self) -> Option<u64> {
+        self.state
+            .cgroup
+            .as_ref()
+            .and_then(berth_cgroups::oom_kills)
     }
 
     /// The id.

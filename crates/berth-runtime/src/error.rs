@@ -70,6 +70,17 @@ pub enum Error {
     /// `exec --cgroup` names a sub-cgroup that cannot be joined.
     #[error("{0}")]
     SubCgroup(String),
+    /// A process's exit status was asked for by a process that is not its parent
+    /// (only the caller of `create` or `exec` can collect it).
+    #[error(
+        "{what} (pid {pid}) is not a child of this process: its exit status cannot be collected"
+    )]
+    NotChild {
+        /// The process's host pid.
+        pid: i32,
+        /// Which process (e.g. "init of container x").
+        what: String,
+    },
     /// The state file is unreadable.
     #[error("state of container {id}: {reason}")]
     State { id: String, reason: String },

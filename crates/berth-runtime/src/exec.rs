@@ -8,12 +8,15 @@
 //! caller can wait for it. The process reports setup errors over the sync channel;
 //! the channel closing on execve (it is close-on-exec) means success.
 
+use crate::console::Console;
 use crate::container::{Container, ExitStatus};
 use crate::error::{Error, Result};
 use crate::process::ProcessPlan;
 use crate::spawn::channel::{self, Channel, Msg};
 use crate::spawn::init;
 use crate::state::Status;
+use crate::stdio::Stdio;
+use crate::wait::WaitHandle;
 use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
@@ -21,11 +24,13 @@ use oci_spec::runtime::Process;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-/// Options of `exec` (runc's flags beyond the process itself).
-#[derive(Debug, Clone, Default)]
+/// Options of `exec` (runc's flags beyond the process itself, and the embedder's
+/// stdio).
+#[derive(Debug, Default)]
 pub struct ExecOptions {
-    /// `--console-socket` for `process.terminal`.
-    pub console_socket: Option<PathBuf>,
+    /// Where the pty master goes for `process.terminal` (runc's `--console-socket`,
+    /// or back to the caller).
+    pub console: Option<Console>,
     /// `--pid-file`.
     pub pid_file: Option<PathBuf>,
     /// `--preserve-fds N`.
@@ -36,12 +41,16 @@ pub struct ExecOptions {
     /// the container's cgroup to run the process in; without a controller the path is
     /// used in every hierarchy.
     pub sub_cgroups: Vec<String>,
+    /// The process's stdin, stdout and stderr (inherited from the caller by default).
+    pub stdio: Stdio,
 }
 
-/// A process started by `exec`.
+/// A process started by `exec`: a child of the process that called `exec`.
 #[derive(Debug)]
 pub struct ExecProcess {
     pid: i32,
+    handle: Option<WaitHandle>,
+    pty_master: Option<OwnedFd>,
 }
 
 impl ExecProcess {
@@ -52,7 +61,30 @@ impl ExecProcess {
 
     /// Waits for it (the caller of `exec` is its parent).
     pub fn wait(&self) -> Result<ExitStatus> {
-        crate::container::wait_pid(self.pid, "exec process")
+        match &self.handle {
+            Some(h) => h.wait().map(|e| e.status),
+            None => crate::container::wait_pid(self.pid, "exec process"),
+        }
+    }
+
+    /// A handle to wait for its exit without polling (see [`WaitHandle`]); its OOM
+    /// baseline is the container's count when the process was started. `None` on a
+    /// kernel without pidfd_open (before 5.3).
+    pub fn wait_handle(&self) -> Result<WaitHandle> {
+        match &self.handle {
+            Some(h) => h.try_clone(),
+            None => Err(Error::sys(
+                "pidfd_open",
+                format!("exec process {}", self.pid),
+                nix::Error::ENOSYS,
+            )),
+        }
+    }
+
+    /// The pty master of a `process.terminal` process started with
+    /// [`Console::InProcess`]; `None` otherwise, or once taken.
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
     }
 }
 
@@ -73,6 +105,8 @@ struct ExecPlan {
     /// (fd, flag, path) of each namespace that differs from ours.
     join: Vec<(OwnedFd, CloneFlags, String)>,
     console: Option<OwnedFd>,
+    /// The caller's fds for the process's 0, 1, 2 (-1: inherit).
+    stdio: [std::os::fd::RawFd; 3],
     preserve_fds: u32,
     /// The container's `process.oomScoreAdj`: runc gives it to every exec'd process,
     /// whatever the process.json says.
@@ -108,18 +142,15 @@ impl Container {
                 filter.set_wait_killable_recv();
             }
         }
+        // runc ignores a console socket given for a process without a terminal.
+        let terminal = process.terminal().unwrap_or(false);
+        let (console, console_receiver) =
+            crate::console::plan(options.console.as_ref().filter(|_| terminal), terminal)?;
         let mut plan = ExecPlan {
             process: process_plan,
             join: namespaces_of(self.state.pid)?,
-            console: match (&options.console_socket, process.terminal().unwrap_or(false)) {
-                (Some(p), true) => Some(crate::console::connect(p)?),
-                (None, true) => {
-                    return Err(Error::Config(
-                        "process.terminal is true but no --console-socket was given".into(),
-                    ))
-                }
-                _ => None,
-            },
+            console,
+            stdio: options.stdio.raw(),
             preserve_fds: options.preserve_fds,
             oom_score_adj: self
                 .state
@@ -177,6 +208,18 @@ impl Container {
             }
         };
         let _ = waitpid(middle, None);
+        // As for the init: opened while the process, our child, cannot have been
+        // reaped. The OOM baseline is the container's count now.
+        let handle = WaitHandle::open(
+            pid,
+            format!("exec process of container {}", self.state.id),
+            self.state.cgroup.clone(),
+            self.state
+                .cgroup
+                .as_ref()
+                .and_then(berth_cgroups::oom_kills),
+        )
+        .ok();
         // The process closes the channel by execve; an error message means setup
         // failed; a seccomp listener fd (SCMP_ACT_NOTIFY) goes to the listener.
         loop {
@@ -213,10 +256,19 @@ impl Container {
                 }
             }
         }
+        // Sent before execve, so queued by now (or the process is gone: an error).
+        let pty_master = match &console_receiver {
+            Some(ours) => Some(crate::console::recv_master(ours)?),
+            None => None,
+        };
         if let Some(f) = &options.pid_file {
             crate::spawn::write_pid_file(f, pid)?;
         }
-        Ok(ExecProcess { pid })
+        Ok(ExecProcess {
+            pid,
+            handle,
+            pty_master,
+        })
     }
 }
 
@@ -330,6 +382,7 @@ fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags, String)>> {
 
 fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
+        crate::stdio::install(plan.stdio)?;
         let mut keep = vec![ch.as_raw_fd()];
         keep.extend(plan.join.iter().map(|(fd, _, _)| fd.as_raw_fd()));
         keep.extend(plan.console.iter().map(|fd| fd.as_raw_fd()));

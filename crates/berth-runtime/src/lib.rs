@@ -26,9 +26,13 @@ mod spawn;
 mod spec;
 mod state;
 mod stats;
+mod stdio;
 mod sysctl;
 mod update;
+mod wait;
 
+pub use bundle::SpecBundle;
+pub use console::Console;
 pub use container::{Container, ExitStatus};
 pub use error::{Error, Result};
 pub use exec::{ExecOptions, ExecProcess};
@@ -40,6 +44,8 @@ pub use signal::{parse_signal, KillSignal};
 pub use spec::default_spec;
 pub use state::{State, Status};
 pub use stats::Stats;
+pub use stdio::Stdio;
+pub use wait::{Exit, WaitHandle};
 
 /// The OCI runtime spec version berth implements.
 pub const OCI_VERSION: &str = "1.2.0";

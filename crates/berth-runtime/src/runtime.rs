@@ -1,26 +1,34 @@
 //! The entry point: a state directory (runc's `--root`) and the containers in it.
 
+use crate::bundle::SpecBundle;
+use crate::console::Console;
 use crate::container::Container;
 use crate::error::{Error, Result};
+use crate::stdio::Stdio;
 use std::path::{Path, PathBuf};
 
 /// runc's default is /run/runc; berth keeps its own.
 pub const DEFAULT_ROOT: &str = "/run/berth";
 
-/// Options of `create` (runc's flags).
-#[derive(Debug, Clone, Default)]
+/// Options of `create` (runc's flags, and the embedder's stdio).
+#[derive(Debug, Default)]
 pub struct CreateOptions {
     /// `--pid-file`: written with the init's pid (decimal, no newline) once created.
     pub pid_file: Option<PathBuf>,
-    /// `--console-socket`: unix socket that receives the pty master when
-    /// `process.terminal` is true.
-    pub console_socket: Option<PathBuf>,
+    /// Where the pty master goes when `process.terminal` is true (runc's
+    /// `--console-socket`, or back to the caller). Required with a terminal, refused
+    /// without one.
+    pub console: Option<Console>,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// `--no-new-keyring`: stay in the caller's session keyring.
     pub no_new_keyring: bool,
-    /// `--preserve-fds N`: fds 3..3+N of the caller are passed to the process.
+    /// `--preserve-fds N`: fds 3..3+N of the caller are passed to the process as they
+    /// are.
     pub preserve_fds: u32,
+    /// The init's stdin, stdout and stderr (inherited from the caller by default).
+    /// The createContainer and startContainer hooks, which the init runs, get them too.
+    pub stdio: Stdio,
 }
 
 /// A state directory holding containers by id.
@@ -53,10 +61,30 @@ impl Runtime {
         &self.root
     }
 
-    /// Creates container `id` from the bundle: on return the init is blocked before the
-    /// user program, status `created`.
+    /// Creates container `id` from the bundle directory (`config.json` and the rootfs
+    /// it names): on return the init is blocked before the user program, status
+    /// `created`, and it is a child of the calling process (see [`Container::wait_handle`]).
     pub fn create(&self, id: &str, bundle: &Path, options: &CreateOptions) -> Result<Container> {
-        crate::spawn::create(self, id, bundle, options)
+        let bundle = crate::bundle::Bundle::load(bundle)?;
+        crate::spawn::create(self, id, bundle, false, options)
+    }
+
+    /// Creates container `id` from a spec held in memory and its rootfs, with no
+    /// config.json read. What is recorded as the bundle (in the state, and given to
+    /// hooks) is [`SpecBundle::bundle_dir`] if set; otherwise the container's own
+    /// directory in the state root, where the library then writes a `config.json` of
+    /// the spec (with `root.path` set to the rootfs), for hooks that read
+    /// `<bundle>/config.json`. Otherwise as [`Runtime::create`].
+    pub fn create_from_spec(
+        &self,
+        id: &str,
+        spec: SpecBundle,
+        options: &CreateOptions,
+    ) -> Result<Container> {
+        crate::id::validate_id(id)?;
+        let own_dir = spec.bundle_dir().is_none();
+        let bundle = spec.into_bundle(&self.container_dir(id))?;
+        crate::spawn::create(self, id, bundle, own_dir, options)
     }
 
     /// Loads an existing container.

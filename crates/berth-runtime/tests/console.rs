@@ -46,7 +46,7 @@ fn pty_master_reaches_the_console_socket() {
 
     let runtime = Runtime::new(dir.join("root")).unwrap();
     let opts = CreateOptions {
-        console_socket: Some(sock),
+        console: Some(berth_runtime::Console::Socket(sock)),
         ..Default::default()
     };
     let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
@@ -114,7 +114,7 @@ fn pty_belongs_to_the_process_user_and_has_the_console_size() {
     let receiver = support::accept_fd(listener);
     let runtime = Runtime::new(dir.join("root")).unwrap();
     let opts = CreateOptions {
-        console_socket: Some(sock),
+        console: Some(berth_runtime::Console::Socket(sock)),
         ..Default::default()
     };
     let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
@@ -187,7 +187,7 @@ fn console_is_not_bound_over_a_directory_or_a_mount_point() {
         let _receiver = support::accept_fd(listener);
         let runtime = Runtime::new(dir.join("root")).unwrap();
         let opts = CreateOptions {
-            console_socket: Some(sock),
+            console: Some(berth_runtime::Console::Socket(sock)),
             ..Default::default()
         };
         let err = match runtime.create(&id, &dir.join("bundle"), &opts) {

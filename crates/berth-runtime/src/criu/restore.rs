@@ -228,10 +228,7 @@ fn restore(
         crate::spawn::write_pid_file(p, pid)?;
     }
     undo.armed = false;
-    Ok(Container {
-        runtime: runtime.clone(),
-        state: persisted,
-    })
+    Ok(Container::from_state(runtime, persisted))
 }
 
 /// `--cgroup-root` values: one path for every controller when they agree (the usual

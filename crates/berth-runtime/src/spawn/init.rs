@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 /// child of our parent (CLONE_PARENT) and tells the parent its pid.
 pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
     let r = (|| -> Result<()> {
+        crate::stdio::install(plan.stdio)?;
         close_others(plan.fds(&ch), plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
         set_dumpable_off();

@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::hooks;
 use crate::runtime::{CreateOptions, Runtime};
 use crate::state::{Persisted, Status, EXEC_FIFO};
+use crate::wait::WaitHandle;
 use berth_cgroups::CgroupManager;
 use channel::Msg;
 use nix::sys::signal::{kill, Signal};
@@ -67,14 +68,17 @@ impl Drop for Undo<'_> {
     }
 }
 
+/// Creates container `id` from a checked bundle. With `write_config`, the bundle
+/// directory is the container's state directory and gets a config.json of the spec
+/// (an in-memory create: see [`Runtime::create_from_spec`]).
 pub(crate) fn create(
     runtime: &Runtime,
     id: &str,
-    bundle_dir: &Path,
+    bundle: Bundle,
+    write_config: bool,
     options: &CreateOptions,
 ) -> Result<Container> {
     crate::id::validate_id(id)?;
-    let bundle = Bundle::load(bundle_dir)?;
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
     let shared = Runtime::check_cgroup(cgroup.as_ref())?;
     let dir = runtime.new_container_dir(id)?;
@@ -85,6 +89,9 @@ pub(crate) fn create(
         armed: true,
     };
 
+    if write_config {
+        write_config_json(&dir, &bundle.spec)?;
+    }
     let fifo_path = dir.join(EXEC_FIFO);
     let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
     // A failed create must not kill the processes of a shared cgroup.
@@ -96,6 +103,7 @@ pub(crate) fn create(
 
     let mut cgroup_state = cgroup.state();
     cgroup_state.shared = shared;
+    let oom_before = berth_cgroups::oom_kills(&cgroup_state);
     let mut persisted = Persisted::new(id, &bundle, cgroup_state);
     persisted.save(&dir)?;
 
@@ -122,6 +130,7 @@ pub(crate) fn create(
 
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
     let mut init_pid = None;
+    let mut init_handle = None;
     loop {
         match parent_ch.recv()? {
             Some(Msg::NeedMaps) => {
@@ -149,6 +158,16 @@ pub(crate) fn create(
                 persisted.pid = p;
                 persisted.pid_start_time = crate::container::proc_start_time(p).unwrap_or(0);
                 init_pid = Some(pid);
+                // Now, while the init (our child since CLONE_PARENT) cannot have been
+                // reaped: the pidfd is then surely the init's. A kernel without
+                // pidfd_open (before 5.3) leaves the container without a handle.
+                init_handle = WaitHandle::open(
+                    p,
+                    format!("init of container {id}"),
+                    persisted.cgroup.clone(),
+                    oom_before,
+                )
+                .ok();
             }
             Some(Msg::RuntimeHooks) => {
                 let creating = state_json(&persisted, Status::Creating);
@@ -204,6 +223,11 @@ pub(crate) fn create(
         }
     }
     drop(parent_ch);
+    // The init sent the master before it reported ready: it is queued by now.
+    let pty_master = match &plan.console_receiver {
+        Some(ours) => Some(crate::console::recv_master(ours)?),
+        None => None,
+    };
 
     persisted.created_done = true;
     persisted.save(&dir)?;
@@ -211,10 +235,19 @@ pub(crate) fn create(
         write_pid_file(pid_file, persisted.pid)?;
     }
     undo.armed = false;
-    Ok(Container {
-        runtime: runtime.clone(),
-        state: persisted,
-    })
+    let mut container = Container::from_state(runtime, persisted);
+    container.init = init_handle;
+    container.pty_master = pty_master;
+    Ok(container)
+}
+
+/// The spec as `<state dir>/config.json`, for hooks that read `<bundle>/config.json`
+/// when the bundle is the state directory.
+fn write_config_json(dir: &Path, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let path = dir.join("config.json");
+    let data =
+        serde_json::to_vec(spec).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    std::fs::write(&path, data).map_err(|e| Error::io("write", &path, e))
 }
 
 /// Sends the seccomp notify fd to the listener with the container process state, as the

@@ -39,6 +39,12 @@ pub(crate) struct InitPlan {
     /// user's seccomp filter, where read is the one syscall it can count on.
     pub fifo: RefCell<Option<OwnedFd>>,
     pub console: RefCell<Option<OwnedFd>>,
+    /// The caller's end of an in-process console hand-off (parent only: the children
+    /// close it with the caller's other fds).
+    pub console_receiver: Option<OwnedFd>,
+    /// The caller's fds for the init's 0, 1, 2 (-1: inherit), put in place first thing
+    /// in the intermediate.
+    pub stdio: [std::os::fd::RawFd; 3],
     /// `exec.err` in the state directory, for a failure after `start`.
     pub exec_error: RefCell<Option<OwnedFd>>,
     pub new_keyring: bool,
@@ -138,20 +144,8 @@ impl InitPlan {
         let sysctl =
             crate::sysctl::plan(spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()), &ns)?;
         let hooks = spec.hooks().clone().unwrap_or_default();
-        let console = match (&options.console_socket, process.terminal) {
-            (Some(path), true) => Some(crate::console::connect(path)?),
-            (None, true) => {
-                return Err(Error::Config(
-                    "process.terminal is true but no --console-socket was given".into(),
-                ))
-            }
-            (Some(_), false) => {
-                return Err(Error::Config(
-                    "--console-socket was given but process.terminal is false".into(),
-                ))
-            }
-            (None, false) => None,
-        };
+        let (console, console_receiver) =
+            crate::console::plan(options.console.as_ref(), process.terminal)?;
         nix::unistd::mkfifo(fifo_path, Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys("mkfifo", fifo_path.display(), e))?;
         let fifo = nix::fcntl::open(
@@ -182,6 +176,8 @@ impl InitPlan {
             fifo: RefCell::new(Some(fifo)),
             exec_error: RefCell::new(Some(exec_error)),
             console: RefCell::new(console),
+            console_receiver,
+            stdio: options.stdio.raw(),
             new_keyring: !options.no_new_keyring,
             preserve_fds: options.preserve_fds,
             cgroup_join: CgroupJoin::default(),

@@ -3,7 +3,7 @@
 use crate::cli::Globals;
 use crate::paths;
 use anyhow::Context;
-use berth_runtime::CreateOptions;
+use berth_runtime::{Console, CreateOptions, Stdio};
 use std::path::{Path, PathBuf};
 
 /// Flags shared by `create` and `run`.
@@ -48,10 +48,11 @@ impl CreateFlags {
         };
         let options = CreateOptions {
             pid_file: abs(&self.pid_file, "pid-file")?,
-            console_socket: abs(&self.console_socket, "console-socket")?,
+            console: abs(&self.console_socket, "console-socket")?.map(Console::Socket),
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            stdio: Stdio::inherit(),
         };
         Ok((bundle, options))
     }

@@ -4,7 +4,7 @@
 use crate::cli::Globals;
 use crate::paths;
 use anyhow::{anyhow, bail, Context};
-use berth_runtime::{Container, ExecOptions, Status};
+use berth_runtime::{Console, Container, ExecOptions, Status};
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -118,23 +118,24 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
             .transpose()
     };
     let mut options = ExecOptions {
-        console_socket: abs(&args.console_socket, "console-socket")?,
+        console: abs(&args.console_socket, "console-socket")?.map(Console::Socket),
         pid_file: abs(&args.pid_file, "pid-file")?,
         preserve_fds: args.preserve_fds + listen_fds(),
         ignore_paused: args.ignore_paused,
         sub_cgroups: args.cgroup.clone(),
+        ..Default::default()
     };
     // runc's checkTerminal.
-    if args.detach && terminal && options.console_socket.is_none() {
+    if args.detach && terminal && options.console.is_none() {
         bail!("cannot allocate tty if runc will detach without setting console socket");
     }
-    if (!args.detach || !terminal) && options.console_socket.is_some() {
+    if (!args.detach || !terminal) && options.console.is_some() {
         bail!("cannot use console socket if runc will not detach or allocate tty");
     }
     let mut console = None;
     if terminal && !args.detach {
         let listener = crate::tty::Listener::new(&format!("exec-{}", args.id))?;
-        options.console_socket = Some(listener.path().to_path_buf());
+        options.console = Some(Console::Socket(listener.path().to_path_buf()));
         console = Some(listener);
     }
     let child = container.exec(&process, &options)?;

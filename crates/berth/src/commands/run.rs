@@ -38,9 +38,11 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     std::env::set_current_dir(&bundle).with_context(|| format!("chdir {}", bundle.display()))?;
     // A terminal in the foreground without a console socket: berth bridges it.
     let mut console = None;
-    if !args.detach && options.console_socket.is_none() && crate::tty::wants_terminal(&bundle) {
+    if !args.detach && options.console.is_none() && crate::tty::wants_terminal(&bundle) {
         let listener = crate::tty::Listener::new(&args.id)?;
-        options.console_socket = Some(listener.path().to_path_buf());
+        options.console = Some(berth_runtime::Console::Socket(
+            listener.path().to_path_buf(),
+        ));
         console = Some(listener);
     }
     if !args.detach && !args.no_subreaper {

@@ -461,8 +461,13 @@ impl Container {
     }
 
     /// Waits for the init to end; only for a caller that is the init's parent (the
-    /// process that called `create`, as `berth run` is).
+    /// process that called `create`, as `berth run` is). On the container `create`
+    /// returned this goes through its [`WaitHandle`], so a handle taken before sees
+    /// the same exit.
     pub fn wait(&self) -> Result<ExitStatus> {
+        if let Some(h) = &self.init {
+            return h.wait().map(|e| e.status);
+        }
         wait_pid(
             self.state.pid,
             &format!("init of container {}", self.state.id),

@@ -6,6 +6,51 @@
 //! [`Container::kill`], [`Container::delete`]. Inputs are `oci-spec` types; every
 //! failure is an [`Error`] naming the id, path or syscall and why. The library never
 //! prints and never exits the process: the caller decides how to report.
+//!
+//! # Embedding
+//!
+//! A program links the library to run containers without the CLI: a spec held in
+//! memory and a rootfs ([`SpecBundle`], [`Runtime::create_from_spec`]) or a bundle
+//! directory ([`Runtime::create`]); the process's stdin, stdout and stderr as fds
+//! ([`Stdio`]), or its pty master handed back ([`Console::InProcess`]); the exit
+//! through a pidfd ([`WaitHandle`]: blocking, or readiness in an event loop) with the
+//! OOM-kill fact ([`Exit`]). A [`Runtime`] is a value holding its state root and
+//! nothing else: several, with different roots, can live in one process.
+//!
+//! ```no_run
+//! use berth_runtime::{CreateOptions, Runtime, SpecBundle, Stdio};
+//! use std::io::Read;
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let runtime = Runtime::new("/run/my-embedder")?;
+//!     let mut spec = berth_runtime::default_spec();
+//!     let mut process = spec.process().clone().unwrap_or_default();
+//!     process.set_terminal(Some(false));
+//!     process.set_args(Some(vec!["echo".into(), "hello".into()]));
+//!     spec.set_process(Some(process));
+//!
+//!     // The container's stdout is a pipe; the library keeps no copy of our fds.
+//!     let (mut out, out_w) = std::io::pipe()?;
+//!     let options = CreateOptions {
+//!         stdio: Stdio { stdout: Some(out_w.into()), ..Stdio::null()? },
+//!         ..Default::default()
+//!     };
+//!     let mut c = runtime.create_from_spec(
+//!         "hello",
+//!         SpecBundle::new(spec, "/srv/busybox-rootfs"),
+//!         &options,
+//!     )?;
+//!     drop(options);
+//!     let exit = c.wait_handle()?;
+//!     c.start()?;
+//!     let mut text = String::new();
+//!     out.read_to_string(&mut text)?;
+//!     let exit = exit.wait()?;
+//!     println!("{text:?} {:?} oom-killed: {}", exit.status, exit.oom_killed);
+//!     c.delete(false)?;
+//!     Ok(())
+//! }
+//! ```
 
 mod bundle;
 mod console;

@@ -13,7 +13,7 @@ use crate::container::ExitStatus;
 use crate::error::{Error, Result};
 use berth_cgroups::CgroupState;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// How a process ended, as [`WaitHandle::wait`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct Exit {
 ///
 /// Collecting the status reaps the process, so it works only in the process that
 /// called `create` or `exec` (its parent). The first [`Exit`] is kept: later calls,
-/// from any thread, return it again.
+/// from any thread and on any clone of the handle, return it again.
 #[derive(Debug)]
 pub struct WaitHandle {
     pid: i32,
@@ -52,7 +52,9 @@ pub struct WaitHandle {
     cgroup: Option<CgroupState>,
     /// The count when the process was started (or the handle made).
     oom_before: Option<u64>,
-    exit: OnceLock<Exit>,
+    /// The exit once collected, shared by the handle's clones: whichever collects
+    /// it, all report it.
+    exit: Arc<OnceLock<Exit>>,
 }
 
 impl WaitHandle {
@@ -71,13 +73,13 @@ impl WaitHandle {
             what,
             cgroup,
             oom_before,
-            exit: OnceLock::new(),
+            exit: Arc::new(OnceLock::new()),
         })
     }
 
-    /// A second handle on the same process (a duplicate of the pidfd). Whichever
-    /// handle collects the status first reaps the process; the other then cannot
-    /// collect it.
+    /// A second handle on the same process (a duplicate of the pidfd). The exit is
+    /// shared: whichever handle collects it first reaps the process, and every clone
+    /// then reports the same [`Exit`].
     pub(crate) fn try_clone(&self) -> Result<Self> {
         Ok(WaitHandle {
             pid: self.pid,
@@ -88,10 +90,7 @@ impl WaitHandle {
             what: self.what.clone(),
             cgroup: self.cgroup.clone(),
             oom_before: self.oom_before,
-            exit: match self.exit.get() {
-                Some(e) => OnceLock::from(*e),
-                None => OnceLock::new(),
-            },
+            exit: Arc::clone(&self.exit),
         })
     }
 

@@ -10,7 +10,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The container id is not acceptable.
     #[error("invalid container id {id:?}: {reason}")]
-    InvalidId { id: String, reason: &'static str },
+    InvalidId {
+        /// The id as given.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// No container with that id.
     #[error("container {0} does not exist")]
     NotFound(String),
@@ -20,13 +25,21 @@ pub enum Error {
     /// The operation does not fit the container's current status.
     #[error("container {id} is {status}: {reason}")]
     BadStatus {
+        /// The container's id.
         id: String,
+        /// Its status now (`created`, `running`, ...).
         status: String,
+        /// Why the operation needs another.
         reason: String,
     },
     /// The bundle or its config.json is unusable.
     #[error("bundle {path}: {reason}")]
-    Bundle { path: PathBuf, reason: String },
+    Bundle {
+        /// The bundle directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// config.json asks for something invalid or unsupported.
     #[error("config: {0}")]
     Config(String),
@@ -36,15 +49,21 @@ pub enum Error {
     /// A system call failed.
     #[error("{call} {target}: {errno}")]
     Sys {
+        /// The system call (or step) that failed.
         call: &'static str,
+        /// What it was applied to (a path, pid or container).
         target: String,
+        /// The kernel's error.
         errno: nix::Error,
     },
     /// File I/O failed.
     #[error("{op} {path}: {source}")]
     Io {
+        /// The operation (read, write, create ...).
         op: &'static str,
+        /// The file it was applied to.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
     /// The container init reported a failure during setup.
@@ -54,8 +73,11 @@ pub enum Error {
     /// runc's tests look for.
     #[error("error running hook: {kind} hook {path}: {reason}")]
     Hook {
+        /// The hook's kind (prestart, createRuntime, poststart ...).
         kind: &'static str,
+        /// The hook's program.
         path: PathBuf,
+        /// How it failed (exit status, signal, timeout).
         reason: String,
     },
     /// A cgroup operation failed.
@@ -63,10 +85,20 @@ pub enum Error {
     Cgroup(#[from] berth_cgroups::Error),
     /// CRIU (checkpoint, restore) failed or cannot work here.
     #[error("criu {op}: {reason}")]
-    Criu { op: &'static str, reason: String },
+    Criu {
+        /// checkpoint or restore (or the check before them).
+        op: &'static str,
+        /// What went wrong, with CRIU's own log lines when there are some.
+        reason: String,
+    },
     /// The container's cgroup exists already in a state it cannot be used in.
     #[error("cgroup {path}: {reason}")]
-    CgroupInUse { path: String, reason: String },
+    CgroupInUse {
+        /// The cgroup's path.
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// `exec --cgroup` names a sub-cgroup that cannot be joined.
     #[error("{0}")]
     SubCgroup(String),
@@ -83,7 +115,12 @@ pub enum Error {
     },
     /// The state file is unreadable.
     #[error("state of container {id}: {reason}")]
-    State { id: String, reason: String },
+    State {
+        /// The container's id.
+        id: String,
+        /// Why the state cannot be read.
+        reason: String,
+    },
 }
 
 /// An I/O error's reason as runc prints it: the C library's words in lower case,

@@ -52,6 +52,9 @@
 //! }
 //! ```
 
+// Every public item says what it is: the crate is read through its rustdoc.
+#![warn(missing_docs)]
+
 mod bundle;
 mod console;
 mod container;

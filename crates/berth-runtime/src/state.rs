@@ -48,16 +48,26 @@ impl std::fmt::Display for Status {
 /// and `owner`, in runc's field order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
+    /// The OCI runtime spec version the state follows.
     #[serde(rename = "ociVersion")]
     pub oci_version: String,
+    /// The container's id.
     pub id: String,
+    /// The init's host pid (0 once stopped, as runc reports it).
     pub pid: i32,
+    /// The container's status.
     pub status: Status,
+    /// The bundle directory (for an in-memory create without one, the container's
+    /// directory in the state root).
     pub bundle: PathBuf,
+    /// The root filesystem's host path.
     pub rootfs: PathBuf,
+    /// When it was created (RFC 3339, nanoseconds, UTC).
     pub created: String,
+    /// The spec's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
+    /// The owner's user name (empty, as runc leaves it).
     pub owner: String,
 }
 

@@ -223,8 +223,13 @@ impl Container {
         if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
             let state =
                 serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
-            if let Err(e) = hooks::run_all("poststart", poststart, &state, Some(&self.state.bundle))
-            {
+            if let Err(e) = hooks::run_all(
+                "poststart",
+                poststart,
+                &state,
+                Some(&self.state.bundle),
+                hooks::Inherit::Runtime,
+            ) {
                 self.kill_and_wait(Signal::SIGKILL);
                 self.destroy();
                 return Err(e);

@@ -23,6 +23,7 @@ mod features;
 mod generated;
 mod home;
 mod hook_cwd;
+mod hook_env;
 mod hook_failures;
 mod hooks;
 mod inside;
@@ -153,6 +154,8 @@ pub static ALL: &[Scenario] = table![
     hook_cwd::hooks_cwd_poststart,
     hook_cwd::hooks_cwd_poststop,
     hook_cwd::hooks_cwd_poststop_run,
+    hook_env::hooks_env_inherit,
+    hook_env::hooks_env_given,
     hook_failures::hooks_timeout,
     hook_failures::prestart_fail,
     hook_failures::poststart_fail,

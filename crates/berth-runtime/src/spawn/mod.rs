@@ -157,12 +157,14 @@ pub(crate) fn create(
                     hooks.prestart().as_deref().unwrap_or_default(),
                     &creating,
                     Some(&bundle.dir),
+                    hooks::Inherit::Runtime,
                 )?;
                 hooks::run_all(
                     "createRuntime",
                     hooks.create_runtime().as_deref().unwrap_or_default(),
                     &creating,
                     Some(&bundle.dir),
+                    hooks::Inherit::Runtime,
                 )?;
                 let created = state_json(&persisted, Status::Created);
                 parent_ch.send(&Msg::HooksDone { creating, created })?;

@@ -80,6 +80,9 @@ struct ExecPlan {
     /// How the intermediate joins the container's cgroups itself (empty with
     /// `--cgroup` sub-cgroups: then the parent places it).
     cgroup_join: crate::spawn::plan::CgroupJoin,
+    /// The init's root, for a container that shares our mount namespace: joining
+    /// its namespaces does not enter its root, so the process chroots there itself.
+    root: Option<OwnedFd>,
 }
 
 impl Container {
@@ -128,7 +131,25 @@ impl Container {
                 .as_ref()
                 .and_then(|p| p.oom_score_adj()),
             cgroup_join: Default::default(),
+            root: None,
         };
+        if !plan
+            .join
+            .iter()
+            .any(|(_, f, _)| *f == CloneFlags::CLONE_NEWNS)
+            && !self.has_mount_namespace()
+        {
+            let path = format!("/proc/{}/root", self.state.pid);
+            let fd = nix::fcntl::open(
+                path.as_str(),
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::sys("open", &path, e))?;
+            plan.root = Some(fd);
+        }
         let cgroup = self.cgroup()?;
         if let (Some(cg), true) = (&cgroup, options.sub_cgroups.is_empty()) {
             let attach = cg.self_attach().for_exec(self.state.pid);
@@ -305,6 +326,21 @@ fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i
     Ok(())
 }
 
+impl Container {
+    /// Whether the config gives the container a mount namespace (new or joined).
+    fn has_mount_namespace(&self) -> bool {
+        self.state
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount)
+            })
+    }
+}
+
 /// Opens the init's namespaces that differ from ours.
 fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags, String)>> {
     let mut out = Vec::new();
@@ -334,6 +370,7 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
         keep.extend(plan.join.iter().map(|(fd, _, _)| fd.as_raw_fd()));
         keep.extend(plan.console.iter().map(|fd| fd.as_raw_fd()));
         keep.extend(plan.cgroup_join.unified.iter().map(|fd| fd.as_raw_fd()));
+        keep.extend(plan.root.iter().map(|fd| fd.as_raw_fd()));
         init::close_others(keep, plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
         init::set_dumpable_off();
@@ -383,6 +420,11 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
             .filter(|(_, f, _)| *f == CloneFlags::CLONE_NEWCGROUP)
         {
             nix::sched::setns(fd, *flag).map_err(|e| Error::sys("setns", path, e))?;
+        }
+        if let Some(root) = &plan.root {
+            nix::unistd::fchdir(root).map_err(|e| Error::sys("fchdir", "the init's root", e))?;
+            nix::unistd::chroot(".").map_err(|e| Error::sys("chroot", "the init's root", e))?;
+            nix::unistd::chdir("/").map_err(|e| Error::sys("chdir", "/", e))?;
         }
         let p = &plan.process;
         p.sched.apply_initial()?;

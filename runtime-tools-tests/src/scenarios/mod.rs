@@ -32,6 +32,7 @@ mod list;
 mod misc;
 mod mounts;
 mod ns;
+mod ns_shared_mounts;
 mod pause;
 mod running;
 mod seccomp;
@@ -138,6 +139,8 @@ pub static ALL: &[Scenario] = table![
     ns::linux_ns_nopath,
     ns::linux_ns_time,
     ns::linux_ns_itype,
+    ns_shared_mounts::linux_ns_itype_generator_mounts,
+    ns_shared_mounts::linux_ns_itype_cleanup,
     ns::linux_ns_path,
     ns::linux_ns_path_type,
     hooks::hooks,

@@ -41,11 +41,13 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use plan::InitPlan;
 
-/// Undoes a partial create: kills the init, removes the cgroup and the state directory.
+/// Undoes a partial create: kills the init, detaches what it mounted in the runtime's
+/// mount namespace, removes the cgroup and the state directory.
 struct Undo<'a> {
     dir: PathBuf,
     cgroup: Option<&'a dyn CgroupManager>,
     pids: Vec<Pid>,
+    shared_ns_mount: Option<crate::rootfs::SharedNsMount>,
     armed: bool,
 }
 
@@ -57,6 +59,11 @@ impl Drop for Undo<'_> {
         for pid in &self.pids {
             let _ = kill(*pid, Signal::SIGKILL);
             let _ = waitpid(*pid, None);
+        }
+        if let Some(m) = &self.shared_ns_mount {
+            if let Err(e) = crate::rootfs::release_shared_ns(m) {
+                tracing::warn!("cleanup after failed create: {e}");
+            }
         }
         if let Some(cg) = self.cgroup {
             if let Err(e) = cg.destroy() {
@@ -82,6 +89,7 @@ pub(crate) fn create(
         dir: dir.clone(),
         cgroup: None,
         pids: Vec::new(),
+        shared_ns_mount: None,
         armed: true,
     };
 
@@ -97,6 +105,10 @@ pub(crate) fn create(
     let mut cgroup_state = cgroup.state();
     cgroup_state.shared = shared;
     let mut persisted = Persisted::new(id, &bundle, cgroup_state);
+    // Recorded before anything is mounted under it, so that a delete after a crash
+    // of this process finds it too.
+    persisted.shared_ns_mount = plan.rootfs.bind_in_shared_ns()?;
+    undo.shared_ns_mount = persisted.shared_ns_mount.clone();
     persisted.save(&dir)?;
 
     let (parent_ch, child_ch) = channel::pair()?;

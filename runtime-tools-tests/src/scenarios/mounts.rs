@@ -51,11 +51,14 @@ fn writes_with(c: &mut Ctx, options: &[&str]) -> Result<String, Verdict> {
                   touch /mnt/subvol/bar 2>/dev/null && echo sub-rw || echo sub-ro";
     let a = sh(script);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let cfg = default_config(&a, "/placeholder");
+    let mut cfg = default_config(&a, "/placeholder");
     let (id, b) = c.prepare(cfg.clone(), false)?;
+    // The config is written again below: keep the run's own cgroupsPath, not the
+    // placeholder (a fixed path is shared with whatever else runs on the host).
+    let cg = c.cgroups_path(&id);
+    set(&mut cfg, "linux/cgroupsPath", json!(cg));
     let vol = b.dir.join("volume");
     volume(&vol)?;
-    let mut cfg = cfg;
     push(
         &mut cfg,
         "mounts",
@@ -153,6 +156,10 @@ pub fn userns_inaccessible_bind_sources(c: &mut Ctx) -> Res {
     set(&mut cfg, "linux/uidMappings", map.clone());
     set(&mut cfg, "linux/gidMappings", map);
     let (id, b) = c.prepare(cfg.clone(), false)?;
+    // The config is written again below: keep the run's own cgroupsPath, not the
+    // placeholder (a fixed path is shared with whatever else runs on the host).
+    let cg = c.cgroups_path(&id);
+    set(&mut cfg, "linux/cgroupsPath", json!(cg));
     for n in ["1", "2"] {
         std::fs::create_dir_all(b.rootfs().join(format!("tmp/mount-{n}")))?;
         let dir = b.dir.join(format!("source-inaccessible-{n}"));
@@ -181,6 +188,10 @@ pub fn userns_inaccessible_bind_sources(c: &mut Ctx) -> Res {
     // The same mounts with exec (runc: "userns with inaccessible mount + exec").
     set(&mut cfg, "process/args", json!(["/bin/sleep", "60"]));
     let (id, b2) = c.prepare(cfg.clone(), false)?;
+    // The config is written again below: keep the run's own cgroupsPath, not the
+    // placeholder (a fixed path is shared with whatever else runs on the host).
+    let cg = c.cgroups_path(&id);
+    set(&mut cfg, "linux/cgroupsPath", json!(cg));
     for n in ["1", "2"] {
         let from = b.dir.join(format!("source-inaccessible-{n}"));
         std::fs::create_dir_all(b2.rootfs().join(format!("tmp/mount-{n}")))?;

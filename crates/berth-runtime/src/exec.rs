@@ -195,12 +195,13 @@ impl Container {
                         )
                     })?;
                     let metadata = sc.listener_metadata().clone().unwrap_or_default();
-                    let mut state = self.state.clone();
-                    state.pid = pid;
+                    // The state is the container's (its pid the init's, as runc
+                    // sends it); the message's own pid is the exec'd process.
                     crate::spawn::send_seccomp_listener(
                         &path,
                         &fd,
-                        &state,
+                        pid,
+                        &self.state,
                         &metadata,
                         Status::Running,
                     )?;

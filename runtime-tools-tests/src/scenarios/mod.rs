@@ -3,6 +3,7 @@
 mod cgroups;
 mod checkpoint;
 mod config_errors;
+mod contract_seccomp;
 mod engine_flow;
 mod errors;
 mod events;
@@ -23,6 +24,7 @@ mod ns;
 mod pause;
 mod running;
 mod seccomp;
+mod seccomp_agent;
 mod security;
 mod sysctl;
 mod terminal;
@@ -152,6 +154,15 @@ pub static ALL: &[Scenario] = table![
     seccomp::seccomp_notify_write_refused,
     seccomp::seccomp_notify_no_agent,
     seccomp::seccomp_start_container_hook_filtered,
+    contract_seccomp::contract_seccomp_errno_kill_actions,
+    contract_seccomp::contract_seccomp_syscall_rules,
+    contract_seccomp::contract_seccomp_notify_run,
+    contract_seccomp::contract_seccomp_notify_exec,
+    contract_seccomp::contract_seccomp_notify_important_syscalls,
+    contract_seccomp::contract_seccomp_notify_listener_paths,
+    contract_seccomp::contract_seccomp_notify_agent_killed,
+    contract_seccomp::contract_seccomp_notify_agent_errno,
+    contract_seccomp::contract_seccomp_notify_start_container_hook,
     security::security_scheduling,
     security::security_memory_policy,
     security::security_personality,

@@ -155,9 +155,14 @@ pub(crate) fn create(
                     .and_then(|s| s.listener_metadata().clone())
                     .unwrap_or_default();
                 match path {
-                    Some(path) => {
-                        send_seccomp_listener(&path, &fd, &persisted, &metadata, Status::Creating)?
-                    }
+                    Some(path) => send_seccomp_listener(
+                        &path,
+                        &fd,
+                        persisted.pid,
+                        &persisted,
+                        &metadata,
+                        Status::Creating,
+                    )?,
                     None => {
                         return Err(Error::Config(
                             "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
@@ -196,9 +201,12 @@ pub(crate) fn create(
 
 /// Sends the seccomp notify fd to the listener with the container process state, as the
 /// runtime spec describes: one message, the JSON as payload and the fd as SCM_RIGHTS.
+/// `pid` is the process whose filter it is; the state is the container's. A
+/// listenerPath starting with `@` names an abstract socket, as runc (Go) dials it.
 pub(crate) fn send_seccomp_listener(
     path: &Path,
     fd: &std::os::fd::OwnedFd,
+    pid: i32,
     p: &Persisted,
     metadata: &str,
     status: Status,
@@ -208,13 +216,13 @@ pub(crate) fn send_seccomp_listener(
     let doc = serde_json::json!({
         "ociVersion": crate::OCI_VERSION,
         "fds": ["seccompFd"],
-        "pid": p.pid,
+        "pid": pid,
         "metadata": metadata,
         "state": p.to_state(status),
     });
     let payload = doc.to_string();
     // runc's words first: engines and runc's tests look for them.
-    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+    let sock = connect_listener(path).map_err(|e| {
         Error::io(
             "failed to connect with seccomp agent at linux.seccomp.listenerPath",
             path,
@@ -227,6 +235,18 @@ pub(crate) fn send_seccomp_listener(
     sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
         .map_err(|e| Error::sys("sendmsg", path.display(), e))?;
     Ok(())
+}
+
+/// Connects to the listener: `@name` is the abstract socket `name`, anything else a
+/// socket file.
+fn connect_listener(path: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+    match path.as_os_str().as_bytes().strip_prefix(b"@") {
+        Some(name) => UnixStream::connect_addr(&SocketAddr::from_abstract_name(name)?),
+        None => UnixStream::connect(path),
+    }
 }
 
 fn state_json(p: &Persisted, status: Status) -> String {
@@ -243,4 +263,30 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     ));
     std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("rename pid file", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_listener;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    use std::path::Path;
+
+    #[test]
+    fn listener_paths_reach_abstract_and_file_sockets() {
+        let name = format!("berth-unit-listener-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract address");
+        let abstract_listener = UnixListener::bind_addr(&addr).expect("bind abstract");
+        connect_listener(Path::new(&format!("@{name}"))).expect("connect @name");
+        drop(abstract_listener);
+        let dir = std::env::temp_dir().join(format!("berth-unit-listener-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let sock = dir.join("l.sock");
+        let file_listener = UnixListener::bind(&sock).expect("bind file");
+        connect_listener(&sock).expect("connect to the file");
+        drop(file_listener);
+        // The file name `@...` is not looked up as a file: nothing listens there.
+        assert!(connect_listener(Path::new(&format!("@{name}-none"))).is_err());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

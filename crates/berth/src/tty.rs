@@ -1,12 +1,12 @@
 //! The terminal bridge of `berth run` in the foreground when the container wants a
 //! terminal and no `--console-socket` was given: berth is its own console socket
-//! listener, receives the pty master, puts the caller's terminal in raw mode, copies
-//! its size, and copies bytes both ways until the container's side closes (as runc
-//! does).
+//! listener, receives the pty master, puts the caller's terminal (stdio, or the
+//! controlling terminal when stdio is redirected) in raw mode, copies its size, and
+//! copies bytes both ways until the container's side closes (as runc does).
 
 use anyhow::{anyhow, Context};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, OutputFlags, SetArg, Termios};
 use std::io::{IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
@@ -84,7 +84,9 @@ fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 // SAFETY: a descriptor just received, owned by nobody else.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                let master = unsafe { OwnedFd::from_raw_fd(*fd) };
+                prepare_master(&master)?;
+                return Ok(master);
             }
         }
     }
@@ -93,25 +95,55 @@ fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
 
 /// Restores the caller's terminal settings when dropped.
 pub struct Bridge {
-    saved: Option<Termios>,
+    /// The caller's terminal and its settings before raw mode.
+    saved: Option<(OwnedFd, Termios)>,
     output: Option<JoinHandle<()>>,
 }
 
+/// The caller's terminal, as runc finds it: stderr, stdout or stdin if one is a
+/// terminal, else the controlling terminal (`/dev/tty`) when stdio is all redirected.
+fn host_console() -> Option<OwnedFd> {
+    for fd in [
+        std::io::stderr().as_fd(),
+        std::io::stdout().as_fd(),
+        std::io::stdin().as_fd(),
+    ] {
+        if tcgetattr(fd).is_ok() {
+            return fd.try_clone_to_owned().ok();
+        }
+    }
+    std::fs::File::open("/dev/tty").ok().map(OwnedFd::from)
+}
+
+/// Done as soon as the master arrives (the process may already be about to run):
+/// the container's output passes on as written (ONLCR off, as runc sets it), and the
+/// pty takes the caller's terminal size.
+fn prepare_master(master: &OwnedFd) -> anyhow::Result<()> {
+    if let Ok(mut t) = tcgetattr(master.as_fd()) {
+        t.output_flags.remove(OutputFlags::ONLCR);
+        tcsetattr(master.as_fd(), SetArg::TCSANOW, &t)
+            .context("clear ONLCR on the container's terminal")?;
+    }
+    if let Some(host) = host_console() {
+        copy_window_size(host.as_raw_fd(), master.as_raw_fd());
+    }
+    Ok(())
+}
+
 impl Bridge {
-    /// Starts copying stdin → master and master → stdout.
+    /// Starts copying stdin → master and master → stdout; the caller's terminal, if
+    /// any, goes raw meanwhile.
     pub fn start(master: OwnedFd) -> anyhow::Result<Self> {
-        let stdin = std::io::stdin();
-        let saved = match tcgetattr(stdin.as_fd()) {
-            Ok(t) => {
+        let mut saved = None;
+        if let Some(host) = host_console() {
+            if let Ok(t) = tcgetattr(host.as_fd()) {
                 let mut raw = t.clone();
                 cfmakeraw(&mut raw);
-                tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
+                tcsetattr(host.as_fd(), SetArg::TCSANOW, &raw)
                     .context("set the terminal to raw mode")?;
-                copy_window_size(stdin.as_raw_fd(), master.as_raw_fd());
-                Some(t)
+                saved = Some((host, t));
             }
-            Err(_) => None,
-        };
+        }
         let mut to_container =
             std::fs::File::from(master.try_clone().context("dup the pty master")?);
         std::thread::spawn(move || {
@@ -150,8 +182,8 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+        if let Some((host, t)) = &self.saved {
+            let _ = tcsetattr(host.as_fd(), SetArg::TCSANOW, t);
         }
     }
 }

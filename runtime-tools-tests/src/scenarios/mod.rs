@@ -4,6 +4,7 @@ mod cgroups;
 mod checkpoint;
 mod config_errors;
 mod contract_seccomp;
+mod contract_tty;
 mod engine_flow;
 mod errors;
 mod events;
@@ -79,6 +80,9 @@ pub static ALL: &[Scenario] = table![
     home::process_home_from_passwd,
     terminal::process_terminal,
     terminal::console_not_bound_over_a_mount_point,
+    contract_tty::contract_tty_run,
+    contract_tty::contract_tty_exec,
+    contract_tty::contract_terminal_false,
     inside::process_oom_score_adj,
     inside::process_rlimits,
     inside::process_rlimits_raise,

@@ -3,6 +3,7 @@
 mod cgroups;
 mod checkpoint;
 mod config_errors;
+mod contract_mounts;
 mod contract_seccomp;
 mod contract_tty;
 mod engine_flow;
@@ -101,6 +102,10 @@ pub static ALL: &[Scenario] = table![
     inside::linux_devices,
     inside::linux_masked_paths,
     inside::linux_readonly_paths,
+    contract_mounts::contract_mask_paths,
+    contract_mounts::contract_mask_prohibit_symlink,
+    contract_mounts::contract_no_pivot_bare_proc,
+    contract_mounts::contract_bind_rw_of_ro_source,
     inside::linux_sysctl,
     sysctl::linux_sysctl_refused,
     sysctl::linux_sysctl_namespaced,

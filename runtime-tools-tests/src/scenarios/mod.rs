@@ -3,6 +3,7 @@
 mod cgroups;
 mod checkpoint;
 mod config_errors;
+mod contract_checkpoint;
 mod contract_mounts;
 mod contract_seccomp;
 mod contract_tty;
@@ -192,6 +193,10 @@ pub static ALL: &[Scenario] = table![
     list::list_many,
     features::features_document,
     checkpoint::checkpoint_restore,
+    contract_checkpoint::contract_checkpoint_parent_path_refused,
+    contract_checkpoint::contract_checkpoint_restore_cycles,
+    contract_checkpoint::contract_checkpoint_pre_dump_pipes,
+    contract_checkpoint::contract_checkpoint_criu_config,
     fds::preserve_fds,
     fds::no_runtime_fds_leak,
     fds::concurrent_start_and_delete,

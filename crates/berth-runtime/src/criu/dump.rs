@@ -3,8 +3,8 @@
 //! unless it is left running.
 
 use super::{
-    check, external_mounts, failed, joined_netns, rootfs_of, run_captured, CriuOptions,
-    DESCRIPTORS, EXT_NETNS,
+    check, config_file, external_mounts, failed, joined_netns, rootfs_of, run_captured,
+    CriuOptions, DESCRIPTORS, EXT_NETNS,
 };
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -41,7 +41,9 @@ impl Container {
                 self.bad_status(status, "cannot checkpoint a container that is not running")
             );
         }
-        let o = &options.criu;
+        let mut o = options.criu.clone();
+        o.config = config_file(self.config());
+        let o = &o;
         check(&o.criu)?;
         for d in [Some(o.image_dir.as_path()), o.work_dir.as_deref()]
             .into_iter()

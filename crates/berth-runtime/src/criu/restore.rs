@@ -8,7 +8,8 @@
 //! child, as a created init is: `berth restore` without `--detach` waits for it.
 
 use super::{
-    check, external_mounts, failed, joined_netns, rootfs_of, CriuOptions, DESCRIPTORS, EXT_NETNS,
+    check, config_file, external_mounts, failed, joined_netns, rootfs_of, CriuOptions, DESCRIPTORS,
+    EXT_NETNS,
 };
 use crate::bundle::Bundle;
 use crate::container::{proc_start_time, Container};
@@ -125,8 +126,10 @@ fn restore(
     options: &RestoreOptions,
 ) -> Result<Container> {
     crate::id::validate_id(id)?;
-    let o = &options.criu;
     let bundle = Bundle::load(bundle_dir)?;
+    let mut o = options.criu.clone();
+    o.config = config_file(&bundle.spec);
+    let o = &o;
     if !o.image_dir.join("inventory.img").is_file() {
         return Err(Error::Criu {
             op: "restore",

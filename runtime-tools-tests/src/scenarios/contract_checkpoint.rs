@@ -30,15 +30,25 @@ use crate::{ensure, fail, skip};
 const SPINNER: &str =
     "exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); sleep 0.2; done";
 
-/// Skips unless `criu check` passes here.
+/// Skips unless `criu check` passes here (asked once per run: under emulation a
+/// check takes seconds).
 fn need_criu() -> Res {
+    static VERDICT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    match VERDICT.get_or_init(criu_unusable) {
+        Some(why) => skip!("{why}"),
+        None => Ok(()),
+    }
+}
+
+/// Why CRIU cannot work here, or `None` when `criu check` passes.
+fn criu_unusable() -> Option<String> {
     let out = Command::new("timeout")
         // No default configuration: one naming a log file would take the reason.
         .args(["30", "criu", "check", "--no-default-config"])
         .stdin(Stdio::null())
         .output();
     match out {
-        Err(e) => skip!("criu cannot be run: {e}"),
+        Err(e) => Some(format!("criu cannot be run: {e}")),
         Ok(o) if !o.status.success() => {
             let text = format!(
                 "{}{}",
@@ -49,10 +59,11 @@ fn need_criu() -> Res {
                 .lines()
                 .rev()
                 .find(|l| !l.trim().is_empty())
-                .unwrap_or("no reason given");
-            skip!("CRIU cannot work here (`criu check`: {why})")
+                .unwrap_or("no reason given")
+                .to_string();
+            Some(format!("CRIU cannot work here (`criu check`: {why})"))
         }
-        Ok(_) => Ok(()),
+        Ok(_) => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Checkpoint and restore through CRIU's command line (`criu dump`, `criu restore`).
-//! Before anything is changed, `criu check` must pass: where CRIU cannot work on this
-//! kernel, the error carries CRIU's own reason in one line.
+//! When CRIU fails, `criu check` tells whether it can work on this kernel at all:
+//! where it cannot, the error carries CRIU's own reason in one line. (Not checked
+//! first: a check costs as much as a small dump, on every call.)
 //!
 //! What CRIU must be told about a container, at dump and again at restore:
 //! - bind mounts from the host are external mounts (`--ext-mount-map`): keyed by their
@@ -319,14 +320,24 @@ fn create_tempfile(op: &str) -> Result<(PathBuf, std::fs::File)> {
 fn failed(op: &'static str, id: &str, opts: &CriuOptions, output: &str) -> Error {
     let log = log_path(opts, op);
     let from_log = std::fs::read_to_string(&log).unwrap_or_default();
-    let reason = from_log
+    // CRIU's first error is the cause; its last is usually "Dumping FAILED".
+    let errors: Vec<&str> = from_log
         .lines()
         .chain(output.lines())
-        .rfind(|l| l.contains("Error"))
-        .or_else(|| output.lines().rev().find(|l| !l.trim().is_empty()))
-        .unwrap_or("no reason given")
-        .trim()
-        .to_string();
+        .filter(|l| l.contains("Error"))
+        .map(str::trim)
+        .collect();
+    let reason = match errors.as_slice() {
+        [] => output
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no reason given")
+            .trim()
+            .to_string(),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first} ... {last}"),
+    };
     Error::Criu {
         op,
         reason: format!("container {id}: {reason} (log: {})", log.display()),
@@ -334,16 +345,17 @@ fn failed(op: &'static str, id: &str, opts: &CriuOptions, output: &str) -> Error
 }
 
 /// `(destination, source)` of every bind mount and device node of the config: the
-/// mounts CRIU must treat as external.
-fn external_mounts(spec: &Spec) -> Vec<(String, String)> {
+/// mounts CRIU must treat as external. A destination reached through a symlink in
+/// `rootfs` is named where the mount really is (runc resolves it the same way).
+fn external_mounts(spec: &Spec, rootfs: Option<&Path>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let bind = crate::rootfs::is_bind(m);
         if let (true, Some(src)) = (bind, m.source()) {
-            out.push((
-                m.destination().display().to_string(),
-                src.display().to_string(),
-            ));
+            let dest = rootfs
+                .and_then(|r| crate::rootfs::resolve_destination(r, m.destination()))
+                .unwrap_or_else(|| m.destination().clone());
+            out.push((dest.display().to_string(), src.display().to_string()));
         }
     }
     // The devices every container gets and the config's: in a user namespace they are
@@ -458,7 +470,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            external_mounts(&spec),
+            external_mounts(&spec, None),
             vec![
                 ("/etc/hosts".into(), "/tmp/hosts".into()),
                 ("/data".into(), "/srv/data".into()),

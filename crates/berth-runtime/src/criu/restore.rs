@@ -153,7 +153,6 @@ fn restore(
                 .into(),
         });
     }
-    check(&o.criu)?;
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
     let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
@@ -184,7 +183,7 @@ fn restore(
     if o.empty_net_ns {
         cmd.arg("--empty-ns=net");
     }
-    for (dest, src) in external_mounts(&bundle.spec) {
+    for (dest, src) in external_mounts(&bundle.spec, Some(&rootfs)) {
         cmd.arg("--ext-mount-map").arg(format!("{dest}:{src}"));
     }
     for root_arg in cgroup_roots(&cgroup.state().paths) {
@@ -211,6 +210,8 @@ fn restore(
     let ok = run_in_cgroup(&cmd, cgroup.as_ref())?;
     drop(netns);
     if !ok {
+        // Whether CRIU can work here at all says more than its restore log.
+        check(&o.criu)?;
         return Err(failed("restore", id, o, ""));
     }
     let pid: i32 = std::fs::read_to_string(&pidfile)

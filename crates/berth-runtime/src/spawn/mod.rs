@@ -108,6 +108,9 @@ pub(crate) fn create(
     if plan.cgroup_join.is_empty() {
         cgroup.apply(intermediate.as_raw())?;
     }
+    if let Some(uid) = cgroup_owner(&bundle.spec) {
+        cgroup.delegate(uid)?;
+    }
     parent_ch.send(&Msg::Go)?;
 
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
@@ -249,6 +252,59 @@ fn connect_listener(path: &Path) -> std::io::Result<std::os::unix::net::UnixStre
     }
 }
 
+/// runc's rule for handing a container its cgroup: with a new cgroup namespace and a
+/// writable `cgroup` mount at /sys/fs/cgroup, the cgroup belongs to the process's
+/// user as the host sees it (through the uid mappings in a user namespace; a user
+/// without a mapping gets nothing).
+pub(crate) fn cgroup_owner(spec: &oci_spec::runtime::Spec) -> Option<u32> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let linux = spec.linux().as_ref()?;
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let own_cgroupns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
+    if !own_cgroupns {
+        return None;
+    }
+    let writable_cgroupfs = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|m| {
+            let dest = std::path::Path::new(m.destination())
+                .components()
+                .collect::<std::path::PathBuf>();
+            let read_only =
+                m.options()
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .fold(false, |ro, o| match o.as_str() {
+                        "ro" => true,
+                        "rw" => false,
+                        _ => ro,
+                    });
+            m.source().as_deref() == Some(std::path::Path::new("cgroup"))
+                && dest == std::path::Path::new("/sys/fs/cgroup")
+                && !read_only
+        });
+    if !writable_cgroupfs {
+        return None;
+    }
+    let uid = spec.process().as_ref().map_or(0, |p| p.user().uid());
+    if !namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User)
+    {
+        return Some(uid);
+    }
+    linux.uid_mappings().as_deref()?.iter().find_map(|m| {
+        let off = uid.checked_sub(m.container_id())?;
+        (off < m.size()).then(|| m.host_id() + off)
+    })
+}
+
 fn state_json(p: &Persisted, status: Status) -> String {
     serde_json::to_string(&p.to_state(status)).unwrap_or_default()
 }
@@ -271,6 +327,48 @@ mod tests {
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixListener};
     use std::path::Path;
+
+    #[test]
+    fn cgroup_owner_follows_runc() {
+        let spec = |ns: serde_json::Value, opts: &[&str], uid: u32| -> oci_spec::runtime::Spec {
+            serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.2.0",
+                "process": {"user": {"uid": uid, "gid": 0}, "args": ["sh"], "cwd": "/"},
+                "mounts": [{"destination": "/sys/fs/cgroup/", "type": "cgroup",
+                            "source": "cgroup", "options": opts}],
+                "linux": {"namespaces": ns,
+                          "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}
+            }))
+            .expect("spec")
+        };
+        let userns_cg = serde_json::json!([{"type": "user"}, {"type": "cgroup"}]);
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg.clone(), &["rw"], 0)),
+            Some(100000)
+        );
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg.clone(), &["nosuid"], 7)),
+            Some(100007)
+        );
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg.clone(), &["ro"], 0)),
+            None
+        );
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg, &["ro", "rw"], 0)),
+            Some(100000)
+        );
+        let userns_only = serde_json::json!([{"type": "user"}]);
+        assert_eq!(super::cgroup_owner(&spec(userns_only, &["rw"], 0)), None);
+        let joined =
+            serde_json::json!([{"type": "user"}, {"type": "cgroup", "path": "/proc/1/ns/cgroup"}]);
+        assert_eq!(super::cgroup_owner(&spec(joined, &["rw"], 0)), None);
+        let cg_only = serde_json::json!([{"type": "cgroup"}]);
+        assert_eq!(
+            super::cgroup_owner(&spec(cg_only, &["rw"], 1000)),
+            Some(1000)
+        );
+    }
 
     #[test]
     fn listener_paths_reach_abstract_and_file_sockets() {

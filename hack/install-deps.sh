@@ -12,6 +12,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(
     build-essential pkg-config libseccomp-dev busybox-static
+    # protoc: hack/cri-client generates its CRI client from the protos at build time.
+    protobuf-compiler
     runc crun podman conmon uidmap jq hyperfine iproute2 util-linux time
     # What the engine tests use from Podman's recommends (installed without them):
     # --init, the default network, rootfs storage.

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Every engine test, one after the other, each bounded in time: Podman, containerd and
-# Docker (skipped with the reason if dockerd is not installed), each against runc and
-# berth. Prints each script's output, one summary line per engine, and the total.
+# Every engine test, one after the other, each bounded in time: Podman, containerd,
+# containerd's CRI plugin (Kubernetes' node path) and Docker (skipped with the reason
+# if dockerd is not installed), each against runc and berth. Prints each script's
+# output, one summary line per engine, and the total.
 #
 #   hack/engines/run.sh                       # BERTH defaults to target/release/berth
 #   ENGINES="podman containerd" hack/engines/run.sh
+#   ENGINES=cri hack/engines/run.sh            # the CRI stage alone
 #
 # Exit status 0 only if every engine script passed.
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
-ENGINES=${ENGINES:-podman containerd docker}
+ENGINES=${ENGINES:-podman containerd cri docker}
 ENGINE_TIMEOUT=${ENGINE_TIMEOUT:-300}
 
 passed=0

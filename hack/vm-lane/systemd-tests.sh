@@ -34,6 +34,19 @@ v=$(cat "$dir/pids.max" 2>&1); [ "$v" = 50 ] && pass pids-max || fail pids-max "
 v=$(systemctl show -p MemoryMax,TasksMax "$unit" 2>&1 | sort | tr '\n' ' ')
 [ "$v" = "MemoryMax=67108864 TasksMax=50 " ] && pass unit-properties || fail unit-properties "$v"
 if out=$(berth start vm1 2>&1); then pass start; else fail start "$out"; fi
+# runc#3551 (dev.bats "runc exec vs systemctl daemon-reload"): a daemon-reload makes
+# systemd apply the unit's settings again; an exec with a terminal must still get its
+# pty (/dev/pts/N) through the device rules afterwards.
+exec_tty() { berth exec -t vm1 sh -c 'ls -l /proc/self/fd/0; echo 123' </dev/null 2>&1; }
+if ! out=$(exec_tty) || [[ $out != *123* ]]; then
+    fail exec-tty-after-daemon-reload "before the reload: $out"
+elif ! out=$(systemctl daemon-reload 2>&1); then
+    fail exec-tty-after-daemon-reload "systemctl daemon-reload: $out"
+elif out=$(exec_tty) && [[ $out == *123* ]]; then
+    pass exec-tty-after-daemon-reload
+else
+    fail exec-tty-after-daemon-reload "after the reload: $out"
+fi
 if berth pause vm1 && grep -qx "frozen 1" "$dir/cgroup.events"; then pass pause; else fail pause "$(cat "$dir/cgroup.events" 2>&1)"; fi
 if berth resume vm1 && grep -qx "frozen 0" "$dir/cgroup.events"; then pass resume; else fail resume "$(cat "$dir/cgroup.events" 2>&1)"; fi
 if berth update --pids-limit 60 vm1 && [ "$(cat "$dir/pids.max")" = 60 ]; then pass update; else fail update "pids.max $(cat "$dir/pids.max" 2>&1)"; fi

@@ -10,7 +10,7 @@ use serde_json::Value;
 /// Busybox applets the scenarios use, linked into every rootfs.
 const APPLETS: &[&str] = &[
     "sh", "true", "false", "sleep", "cat", "echo", "touch", "ls", "hostname", "id", "mkdir",
-    "test", "kill", "wc", "grep", "readlink", "stat", "printf",
+    "test", "kill", "wc", "grep", "readlink", "stat", "printf", "tty", "stty",
 ];
 
 /// One bundle directory: `<dir>/config.json` and `<dir>/rootfs`.

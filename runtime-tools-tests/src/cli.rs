@@ -9,10 +9,12 @@ pub struct Args {
     pub filter: Option<String>,
     pub list: bool,
     pub keep_going: bool,
+    /// `--view v1-only`: run in a private view of /sys/fs/cgroup (see view.rs).
+    pub view: Option<String>,
 }
 
 pub const USAGE: &str = "usage: berth-conformance --runtime PATH [--root DIR] [--checker PATH] \
-[--filter SUBSTRING] [--list] [--keep-going]";
+[--filter SUBSTRING[,SUBSTRING...]] [--list] [--keep-going] [--view v1-only]";
 
 pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut a = Args {
@@ -22,6 +24,7 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         filter: None,
         list: false,
         keep_going: false,
+        view: None,
     };
     let mut runtime = None;
     while let Some(arg) = it.next() {
@@ -42,6 +45,10 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--filter" => a.filter = Some(value("--filter")?),
             "--list" => a.list = true,
             "--keep-going" => a.keep_going = true,
+            "--view" => match value("--view")?.as_str() {
+                "v1-only" => a.view = Some("v1-only".into()),
+                other => return Err(format!("unknown view {other:?} (known: v1-only)\n{USAGE}")),
+            },
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -85,5 +92,8 @@ mod tests {
         assert!(p(&["--list"]).is_ok());
         assert!(p(&["--runtime"]).is_err());
         assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["--runtime", "/r", "--view", "v2"]).is_err());
+        let a = p(&["--runtime", "/r", "--view=v1-only"]).expect("parse");
+        assert_eq!(a.view.as_deref(), Some("v1-only"));
     }
 }

@@ -28,6 +28,8 @@ pub struct Ctx<'a> {
     pub suite: &'a Suite,
     pub name: &'static str,
     ids: Vec<String>,
+    /// Containers kept in another state directory (`--root`), with that directory.
+    alt_ids: Vec<(PathBuf, String)>,
     bundles: Vec<PathBuf>,
     cgroups: Vec<String>,
     helpers: Vec<i32>,
@@ -40,6 +42,7 @@ impl<'a> Ctx<'a> {
             suite,
             name,
             ids: Vec::new(),
+            alt_ids: Vec::new(),
             bundles: Vec::new(),
             cgroups: Vec::new(),
             helpers: Vec::new(),
@@ -52,6 +55,15 @@ impl<'a> Ctx<'a> {
         self.suite.counter.set(n);
         let id = format!("{}-{}-{}", self.name, std::process::id(), n);
         self.ids.push(id.clone());
+        id
+    }
+
+    /// A fresh id (as `new_id`) for a container kept under the state directory
+    /// `root`, registered for cleanup there.
+    pub fn new_id_in(&mut self, root: &Path) -> String {
+        let id = self.new_id();
+        self.ids.retain(|i| i != &id);
+        self.alt_ids.push((root.to_path_buf(), id.clone()));
         id
     }
 
@@ -198,6 +210,21 @@ impl<'a> Ctx<'a> {
         reap: bool,
     ) -> Result<Value, Verdict> {
         let t = Instant::now();
+        // Without reaping, the runtime's own commands must not reap either.
+        self.suite.rt.set_reaping(reap);
+        let res = self.poll_status_inner(id, want, limit, reap, t);
+        self.suite.rt.set_reaping(true);
+        res
+    }
+
+    fn poll_status_inner(
+        &self,
+        id: &str,
+        want: &str,
+        limit: Duration,
+        reap: bool,
+        t: Instant,
+    ) -> Result<Value, Verdict> {
         loop {
             if reap {
                 reaper::reap_orphans();
@@ -273,6 +300,12 @@ impl Drop for Ctx<'_> {
         for id in self.ids.iter().rev() {
             let _ = self.suite.rt.run(&["kill", id, "KILL"]);
             let _ = self.suite.rt.run(&["delete", "--force", id]);
+        }
+        for (root, id) in self.alt_ids.iter().rev() {
+            if let Ok(rt) = self.suite.rt.with_root(root) {
+                let _ = rt.run(&["kill", id, "KILL"]);
+                let _ = rt.run(&["delete", "--force", id]);
+            }
         }
         for pid in self.helpers.drain(..) {
             let p = nix::unistd::Pid::from_raw(pid);

@@ -21,6 +21,7 @@ pub struct Runtime {
     scratch: PathBuf,
     counter: Cell<u64>,
     deadline: Cell<Option<Instant>>,
+    reaping: Cell<bool>,
 }
 
 /// The result of one runtime command.
@@ -67,6 +68,7 @@ impl Runtime {
             scratch,
             counter: Cell::new(0),
             deadline: Cell::new(None),
+            reaping: Cell::new(true),
         }
     }
 
@@ -97,74 +99,19 @@ impl Runtime {
     /// Runs the runtime with stdout and stderr sent to the given files (left in place; the
     /// runtime hands them on to the container). The returned stderr holds the file's text.
     pub fn run_to(&self, args: &[&str], out: &Path, err: &Path) -> CmdOut {
-        let mut argv = vec![
-            self.path.display().to_string(),
-            "--root".to_string(),
-            self.root.display().to_string(),
-        ];
-        argv.extend(args.iter().map(|a| a.to_string()));
-        let mut res = CmdOut {
-            argv: argv.join(" "),
-            code: None,
-            timed_out: false,
-            stdout: String::new(),
-            stderr: String::new(),
-        };
-        if self.deadline.get().is_some_and(|d| Instant::now() > d) {
-            res.timed_out = true;
-            res.stderr = format!("not run: the scenario used up its {SCENARIO_BUDGET:?} budget");
-            return res;
-        }
-        let files = File::create(out).and_then(|o| File::create(err).map(|e| (o, e)));
-        let (o, e) = match files {
-            Ok(f) => f,
-            Err(e) => {
-                res.stderr = format!("cannot create output files {}: {e}", out.display());
-                return res;
-            }
-        };
-        // Its own process group, so a timeout can end the runtime with everything it forked.
-        let child = Command::new(&self.path)
-            .process_group(0)
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(o)
-            .stderr(e)
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                res.stderr = format!("cannot run {}: {e}", self.path.display());
-                return res;
-            }
-        };
-        let started = Instant::now();
-        loop {
-            match child.try_wait() {
-                Ok(Some(st)) => {
-                    res.code = st.code();
-                    break;
-                }
-                Ok(None) if started.elapsed() > COMMAND_TIMEOUT => {
-                    // The group leader is unreaped until wait below, so the pgid is still ours.
-                    let pgid = nix::unistd::Pid::from_raw(-(child.id() as i32));
-                    let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    res.timed_out = true;
-                    break;
-                }
-                Ok(None) => sleep(Duration::from_millis(3)),
-                Err(e) => {
-                    res.stderr = format!("waitpid on {}: {e}", child.id());
-                    break;
-                }
-            }
-        }
-        res.stderr = std::fs::read_to_string(err).unwrap_or_default();
-        res
+        let cmd = self.command(args);
+        self.run_cmds(vec![(cmd, args, out, err)])
+            .pop()
+            .unwrap_or_else(|| self.not_run(args, "no result".into()))
+    }
+
+    /// Whether orphans are reaped while a command runs (the default, as an engine's
+    /// shim reaps): a container's exec'd process reparented to the driver must not
+    /// stay a zombie, or the pid namespace's init cannot finish dying and a runtime
+    /// that waits for it (runc's `delete --force`) times out. Off for scenarios that
+    /// need a zombie to stay.
+    pub fn set_reaping(&self, on: bool) {
+        self.reaping.set(on);
     }
 }
 
@@ -294,14 +241,23 @@ impl Runtime {
                     .and_then(|o| File::create(err).map(|e| (o, e)))
                     .and_then(|(o, e)| cmd.stdout(o).stderr(e).spawn());
                 match spawned {
-                    Ok(c) => child = Some(c),
+                    Ok(c) => {
+                        // Ours to wait for: the orphan reaper below leaves it alone.
+                        crate::reaper::protect(c.id() as i32);
+                        child = Some(c)
+                    }
                     Err(e) => res.stderr = format!("cannot run {}: {e}", self.path.display()),
                 }
             }
             all.push((res, child, out, err));
         }
         let started = Instant::now();
+        let mut polls = 0u32;
         loop {
+            polls += 1;
+            if self.reaping.get() && polls.is_multiple_of(10) {
+                crate::reaper::reap_orphans();
+            }
             let mut pending = false;
             for (res, slot, _, _) in all.iter_mut() {
                 let Some(c) = slot.as_mut() else { continue };
@@ -321,6 +277,7 @@ impl Runtime {
                     }
                     Err(e) => res.stderr = format!("waitpid on {}: {e}", c.id()),
                 }
+                crate::reaper::unprotect(c.id() as i32);
                 *slot = None;
             }
             if !pending {
@@ -337,5 +294,121 @@ impl Runtime {
                 res
             })
             .collect()
+    }
+}
+
+/// What a command needs beyond its arguments: where it runs and what it reads.
+#[derive(Default, Clone, Copy)]
+pub struct Opts<'a> {
+    /// The runtime's working directory (a relative `--pid-file`, `run` without
+    /// `--bundle`); the driver's own otherwise.
+    pub cwd: Option<&'a Path>,
+    /// A file handed to the runtime as stdin (`update -r -`); /dev/null otherwise.
+    pub stdin: Option<&'a Path>,
+}
+
+/// A runtime command left running in the background (`events`): killed with its
+/// process group and reaped when dropped, and kept from the orphan reaper meanwhile.
+pub struct Background {
+    child: std::process::Child,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+impl Background {
+    /// What it has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for it to exit on its own; its exit code, or None if it
+    /// is still running (it is left running) or was killed by a signal.
+    pub fn wait_exit(&mut self, limit: Duration) -> Result<Option<i32>, String> {
+        let t = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Ok(st.code()),
+                Ok(None) if t.elapsed() > limit => {
+                    return Err(format!("still running after {limit:?}"))
+                }
+                Ok(None) => sleep(Duration::from_millis(20)),
+                Err(e) => return Err(format!("waitpid {}: {e}", self.child.id())),
+            }
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        if let Ok(None) = self.child.try_wait() {
+            let pgid = nix::unistd::Pid::from_raw(-pid);
+            let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        crate::reaper::unprotect(pid);
+        let _ = std::fs::remove_file(&self.out);
+        let _ = std::fs::remove_file(&self.err);
+    }
+}
+
+impl Runtime {
+    /// Like `run`, with a working directory and stdin of the caller's choice.
+    pub fn run_opts(&self, args: &[&str], opts: Opts<'_>) -> CmdOut {
+        let (out, err) = self.next_files();
+        let mut cmd = self.command(args);
+        if let Some(d) = opts.cwd {
+            cmd.current_dir(d);
+        }
+        if let Some(p) = opts.stdin {
+            match File::open(p) {
+                Ok(f) => {
+                    cmd.stdin(f);
+                }
+                Err(e) => return self.not_run(args, format!("stdin {}: {e}", p.display())),
+            }
+        }
+        let res = self
+            .run_cmds(vec![(cmd, args, out.as_path(), err.as_path())])
+            .pop()
+            .unwrap_or_else(|| self.not_run(args, "no result".into()));
+        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(&err);
+        res
+    }
+
+    /// Starts `args` in the background with stdout and stderr sent to files.
+    pub fn spawn(&self, args: &[&str]) -> Result<Background, String> {
+        let (out, err) = self.next_files();
+        let files = File::create(&out).and_then(|o| File::create(&err).map(|e| (o, e)));
+        let (o, e) = files.map_err(|e| format!("output files {}: {e}", out.display()))?;
+        let child = self
+            .command(args)
+            .stdout(o)
+            .stderr(e)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.path.display()))?;
+        crate::reaper::protect(child.id() as i32);
+        Ok(Background { child, out, err })
+    }
+
+    /// The same runtime binary with another state directory (`--root`); its command
+    /// output files live in a scratch directory of their own.
+    pub fn with_root(&self, root: &Path) -> std::io::Result<Runtime> {
+        let n = self.counter.get() + 1;
+        self.counter.set(n);
+        let scratch = self.scratch.join(format!("root-{n}"));
+        std::fs::create_dir_all(&scratch)?;
+        let rt = Runtime::new(self.path.clone(), root.to_path_buf(), scratch);
+        rt.deadline.set(self.deadline.get());
+        Ok(rt)
+    }
+
+    fn next_files(&self) -> (PathBuf, PathBuf) {
+        let n = self.counter.get() + 1;
+        self.counter.set(n);
+        let f = |ext| self.scratch.join(format!("cmd-{n}.{ext}"));
+        (f("out"), f("err"))
     }
 }

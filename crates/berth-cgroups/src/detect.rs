@@ -27,6 +27,8 @@ pub(crate) struct V1Mount {
     pub mount_point: PathBuf,
     /// Which cgroup of the hierarchy the mount shows (mountinfo's "root" field).
     pub root: String,
+    /// The file system's device (mountinfo's "major:minor" field).
+    pub dev: (u64, u64),
 }
 
 /// One cgroup2 mount.
@@ -34,6 +36,7 @@ pub(crate) struct V1Mount {
 pub(crate) struct V2Mount {
     pub mount_point: PathBuf,
     pub root: String,
+    pub dev: (u64, u64),
 }
 
 /// Every cgroup mount of the caller's mount namespace.
@@ -45,11 +48,25 @@ pub(crate) struct Mounts {
 }
 
 impl Mounts {
-    /// Reads /proc/self/mountinfo.
+    /// Reads /proc/self/mountinfo, keeping only the mounts that can be reached at their
+    /// mount point now.
+    ///
+    /// mountinfo also lists mounts that a later mount covers: a private view of
+    /// /sys/fs/cgroup made by mounting a tmpfs over it and binding the v1 hierarchies
+    /// back leaves the host's cgroup2 mount listed at /sys/fs/cgroup/unified although
+    /// nothing is there. runc decides hybrid mode by statfs of that path; a mount point
+    /// that shows another device (or is gone) is treated as absent here too.
     pub fn read() -> Result<Mounts> {
         let text =
             std::fs::read_to_string(MOUNTINFO).map_err(|e| Error::io("read", MOUNTINFO, e))?;
-        parse_mountinfo(&text)
+        parse_mountinfo_visible(&text, |mp, dev| {
+            nix::sys::stat::stat(mp).is_ok_and(|st| {
+                (
+                    nix::sys::stat::major(st.st_dev),
+                    nix::sys::stat::minor(st.st_dev),
+                ) == dev
+            })
+        })
     }
 
     /// The layout these mounts make.
@@ -100,6 +117,12 @@ fn is_mount_option(opt: &str) -> bool {
     ) || opt.starts_with("release_agent=")
 }
 
+/// mountinfo's `major:minor`.
+fn parse_dev(field: &str) -> Option<(u64, u64)> {
+    let (a, b) = field.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
 /// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
 fn unescape(field: &str) -> String {
     let b = field.as_bytes();
@@ -126,7 +149,19 @@ fn unescape(field: &str) -> String {
 }
 
 /// Parses the text of a mountinfo file, keeping only cgroup and cgroup2 mounts.
+#[cfg(test)]
 pub(crate) fn parse_mountinfo(text: &str) -> Result<Mounts> {
+    parse_mountinfo_visible(text, |_, _| true)
+}
+
+/// Parses mountinfo text like [`parse_mountinfo`], keeping a mount only if `visible`
+/// says its mount point shows its device (`major`, `minor`) now: a covered mount, or
+/// one whose mount point is gone, is left out. Of several mounts at one mount point
+/// the last one listed is the one on top.
+pub(crate) fn parse_mountinfo_visible(
+    text: &str,
+    visible: impl Fn(&Path, (u64, u64)) -> bool,
+) -> Result<Mounts> {
     let mut mounts = Mounts::default();
     for line in text.lines() {
         if !line.contains("cgroup") {
@@ -145,8 +180,25 @@ pub(crate) fn parse_mountinfo(text: &str) -> Result<Mounts> {
             });
         }
         let (root, mount_point) = (unescape(pre[3]), PathBuf::from(unescape(pre[4])));
+        if !matches!(post[0], "cgroup" | "cgroup2") {
+            continue;
+        }
+        let dev = parse_dev(pre[2]).ok_or_else(|| Error::Parse {
+            path: MOUNTINFO.into(),
+            reason: format!("bad device {:?} in line {line:?}", pre[2]),
+        })?;
+        if !visible(&mount_point, dev) {
+            continue;
+        }
+        // A later mount at the same place covers the earlier one.
+        mounts.v1.retain(|m| m.mount_point != mount_point);
+        mounts.v2.retain(|m| m.mount_point != mount_point);
         match post[0] {
-            "cgroup2" => mounts.v2.push(V2Mount { mount_point, root }),
+            "cgroup2" => mounts.v2.push(V2Mount {
+                mount_point,
+                root,
+                dev,
+            }),
             "cgroup" => {
                 let controllers: Vec<String> = post[2]
                     .split(',')
@@ -164,6 +216,7 @@ pub(crate) fn parse_mountinfo(text: &str) -> Result<Mounts> {
                     controllers,
                     mount_point,
                     root,
+                    dev,
                 });
             }
             _ => {}
@@ -216,6 +269,31 @@ mod tests {
         assert_eq!(unescape("/mnt/my\\040mem"), "/mnt/my mem");
         assert_eq!(unescape("/a\\\\b"), "/a\\\\b");
         assert_eq!(unescape("/end\\04"), "/end\\04");
+    }
+
+    /// A private view: a tmpfs over /sys/fs/cgroup with the v1 hierarchies bound back.
+    /// The host's cgroup2 mount is still listed but its mount point is gone.
+    #[test]
+    fn covered_mounts_are_left_out() {
+        let text = format!(
+            "{HYBRID}\
+60 31 0:90 / /sys/fs/cgroup rw - tmpfs v1view rw\n\
+61 60 0:32 /sub /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+62 60 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n"
+        );
+        let shown = |p: &Path| match p.to_str().unwrap() {
+            "/sys/fs/cgroup/memory" | "/mnt/my mem" => Some((0, 32)),
+            "/sys/fs/cgroup/cpuset" => Some((0, 31)),
+            _ => None,
+        };
+        let m = parse_mountinfo_visible(&text, |p, dev| shown(p) == Some(dev)).unwrap();
+        assert!(m.v2.is_empty(), "covered cgroup2 mount kept: {:?}", m.v2);
+        assert_eq!(m.setup().unwrap(), CgroupSetup::Legacy);
+        let names: Vec<_> = m.v1.iter().map(|m| m.controllers.join(",")).collect();
+        assert_eq!(names, ["memory", "cpuset"]);
+        // The mount on top wins, with its own root.
+        assert_eq!(m.v1[0].root, "/sub");
+        assert_eq!(m.v1[0].mount_point, Path::new("/sys/fs/cgroup/memory"));
     }
 
     #[test]

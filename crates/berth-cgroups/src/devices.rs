@@ -47,8 +47,16 @@ pub fn effective_device_rules(spec: Option<&[LinuxDeviceCgroup]>) -> Vec<LinuxDe
     rules
 }
 
-/// A rule in the devices.allow / devices.deny form: `c 1:3 rwm`, `a *:* rwm`.
-pub(crate) fn rule_string(index: usize, r: &LinuxDeviceCgroup) -> Result<String> {
+/// The access letters the kernel knows (`r`, `w`, `m`) that `access` names, in that
+/// order. Other letters are ignored, as runc's permission sets ignore them (runc's own
+/// tests send `rwa`): they name no access the kernel can check.
+pub(crate) fn access_letters(access: &str) -> String {
+    "rwm".chars().filter(|&c| access.contains(c)).collect()
+}
+
+/// A rule in the devices.allow / devices.deny form: `c 1:3 rwm`, `a *:* rwm`; `None`
+/// for a rule that names no access the kernel knows (it changes nothing).
+pub(crate) fn rule_string(index: usize, r: &LinuxDeviceCgroup) -> Result<Option<String>> {
     let bad = |reason: String| Error::Resource {
         path: "linux.resources.devices".into(),
         reason,
@@ -70,21 +78,15 @@ pub(crate) fn rule_string(index: usize, r: &LinuxDeviceCgroup) -> Result<String>
             "device access at {index} field cannot be empty"
         )));
     }
-    if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-        return Err(bad(format!(
-            "rule {index}: invalid device access {access:?}"
-        )));
-    }
+    let letters = access_letters(access);
     let num = |n: Option<i64>| match n {
         None | Some(-1) => Ok("*".to_string()),
         Some(n) if n >= 0 => Ok(n.to_string()),
         Some(n) => Err(bad(format!("rule {index}: invalid device number {n}"))),
     };
-    Ok(format!(
-        "{typ} {}:{} {access}",
-        num(r.major())?,
-        num(r.minor())?
-    ))
+    let line = format!("{typ} {}:{} {letters}", num(r.major())?, num(r.minor())?);
+    // A wildcard rule resets the list whatever its letters (see is_wildcard).
+    Ok((typ == 'a' || !letters.is_empty()).then_some(line))
 }
 
 /// Whether a rule resets the whole list (`a` with any numbers): the kernel treats a
@@ -102,7 +104,7 @@ mod tests {
         let strs: Vec<_> = default_device_rules()
             .iter()
             .enumerate()
-            .map(|(i, r)| rule_string(i, r).unwrap())
+            .map(|(i, r)| rule_string(i, r).unwrap().unwrap())
             .collect();
         assert_eq!(
             strs,
@@ -125,7 +127,7 @@ mod tests {
         let all = effective_device_rules(Some(&[deny.clone()]));
         assert_eq!(all[0], deny);
         assert_eq!(all.len(), 12);
-        assert_eq!(rule_string(0, &deny).unwrap(), "a *:* rwm");
+        assert_eq!(rule_string(0, &deny).unwrap().as_deref(), Some("a *:* rwm"));
         assert!(is_wildcard(&deny));
     }
 
@@ -136,8 +138,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("device access at 3"));
-        r.set_access(Some("rwx".into()));
-        assert!(rule_string(0, &r).is_err());
+        r.set_typ(Some(LinuxDeviceType::C));
+        r.set_major(Some(1));
+        r.set_minor(Some(11));
+        // Letters the kernel does not know are ignored, as runc does (`rwa` in its tests).
+        r.set_access(Some("rwa".into()));
+        assert_eq!(rule_string(0, &r).unwrap().as_deref(), Some("c 1:11 rw"));
+        r.set_access(Some("x".into()));
+        assert_eq!(rule_string(0, &r).unwrap(), None);
         r.set_access(Some("r".into()));
         r.set_typ(Some(LinuxDeviceType::P));
         assert!(rule_string(0, &r).is_err());

@@ -78,12 +78,19 @@ pub(crate) fn mkdir_tracked(
     Ok(())
 }
 
-/// Pids listed in `dir/cgroup.procs`; a missing directory lists none.
+/// Pids listed in `dir/cgroup.procs` (thread ids of `cgroup.threads` in a threaded
+/// cgroup); a missing directory lists none.
 pub(crate) fn procs(dir: &Path) -> Result<Vec<i32>> {
-    let path = dir.join("cgroup.procs");
+    let mut path = dir.join("cgroup.procs");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        // A threaded cgroup (v2) lists threads only. Their ids still name the
+        // processes for kill(2), which signals a whole thread group.
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            path = dir.join("cgroup.threads");
+            std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?
+        }
         Err(e) => return Err(Error::io("read", path, e)),
     };
     text.lines()

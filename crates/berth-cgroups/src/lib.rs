@@ -14,6 +14,7 @@ mod convert;
 mod detect;
 mod devices;
 mod error;
+mod exec_join;
 mod fsutil;
 mod path;
 mod stats;
@@ -49,6 +50,23 @@ pub struct CgroupState {
     /// The systemd unit (driver `systemd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// The cgroup already held processes when the container was created (a cgroup
+    /// shared with another container, which runc allows with a warning): `delete`
+    /// must not kill what is left in it, only remove the directories if they are
+    /// empty ([`release_shared`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+}
+
+/// Lets go of a shared cgroup ([`CgroupState::shared`]): each directory is removed if
+/// it is empty now; one still in use by others is left as it is.
+pub fn release_shared(state: &CgroupState) {
+    let mut seen = std::collections::BTreeSet::new();
+    for dir in state.paths.values().filter(|d| seen.insert(d.as_path())) {
+        if let Err(e) = std::fs::remove_dir(dir) {
+            tracing::debug!(dir = %dir.display(), error = %e, "shared cgroup kept");
+        }
+    }
 }
 
 /// How a single-threaded process joins a container's cgroups by itself, without the
@@ -77,6 +95,13 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// rules, then [`default_device_rules`] (runc's order), so `update` must pass the
     /// container's device rules again.
     fn set(&self, resources: &LinuxResources) -> Result<()>;
+    /// Writes `linux.resources` into a cgroup that has running processes (`update`).
+    /// As runc's update, the device rules are not touched: on v1 they can only be
+    /// replayed through a moment of deny-all, which running processes would see.
+    /// Drivers that replace their device rules atomically may keep `set`.
+    fn update(&self, resources: &LinuxResources) -> Result<()> {
+        self.set(resources)
+    }
     /// Pids of every process in the cgroup (for `kill --all`, `ps`).
     fn pids(&self) -> Result<Vec<i32>>;
     /// Kills what is left (SIGKILL), waits for it to go, and removes every directory

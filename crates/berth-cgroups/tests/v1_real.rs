@@ -12,18 +12,70 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
+/// The v1 hierarchies every test here writes to.
+const NEEDED: [&str; 6] = ["cpu", "cpuset", "devices", "freezer", "memory", "pids"];
+
 fn usable() -> bool {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root");
         return false;
     }
     match detect() {
-        Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid) => true,
+        Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid) => {}
         other => {
             eprintln!("skipped: needs cgroup v1 or hybrid, host has {other:?}");
-            false
+            return false;
         }
     }
+    let probe = new_manager(Some("/berth-probe"), "x").expect("manager");
+    let st = probe.state();
+    let missing: Vec<&str> = NEEDED
+        .into_iter()
+        .filter(|c| !st.paths.contains_key(*c))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("skipped: no v1 hierarchy for {missing:?} on this host");
+        return false;
+    }
+    true
+}
+
+/// Where the hierarchy of `controller` is mounted (not always /sys/fs/cgroup/<name>:
+/// co-mounted controllers share a directory such as `cpu,cpuacct`).
+fn hierarchy(controller: &str) -> PathBuf {
+    let st = new_manager(Some("/berth-probe"), "x")
+        .expect("manager")
+        .state();
+    st.paths[controller]
+        .parent()
+        .expect("a mount point above the probe")
+        .to_path_buf()
+}
+
+/// Whether the host keeps swap accounting (memory.memsw.* files), read on a cgroup
+/// directory of the memory hierarchy; prints why when it does not.
+fn has_swap_accounting(mem: &Path) -> bool {
+    let yes = mem.join("memory.memsw.limit_in_bytes").exists();
+    if !yes {
+        eprintln!("note: no memory.memsw files (swap accounting off): swap limits not checked");
+    }
+    yes
+}
+
+/// Which blkio weight file the host has (CFQ's or BFQ's), if any, on a blkio cgroup
+/// directory; prints why when there is none.
+fn blkio_weight_file(blkio: Option<&PathBuf>) -> Option<&'static str> {
+    let file = blkio.and_then(|d| {
+        ["blkio.weight", "blkio.bfq.weight"]
+            .into_iter()
+            .find(|f| d.join(f).exists())
+    });
+    if file.is_none() {
+        eprintln!(
+            "note: no blkio hierarchy or no blkio.weight/blkio.bfq.weight (no CFQ/BFQ scheduler): blkio weight not checked"
+        );
+    }
+    file
 }
 
 /// A unique top-level test cgroup name, `/berth-test-<pid>-<n>`.
@@ -132,10 +184,7 @@ fn lifecycle_create_set_apply_pids_destroy() {
         "{st:?}"
     );
     let mem = st.paths["memory"].clone();
-    assert_eq!(
-        mem,
-        Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'))
-    );
+    assert_eq!(mem, hierarchy("memory").join(path.trim_start_matches('/')));
     assert!(mem.is_dir());
     let cpuset = st.paths["cpuset"].clone();
     assert!(
@@ -147,34 +196,40 @@ fn lifecycle_create_set_apply_pids_destroy() {
         "cpuset.mems copied from the parent"
     );
 
-    let r = resources(json!({
+    let swap = has_swap_accounting(&mem);
+    let weight_file = blkio_weight_file(st.paths.get("blkio"));
+    let mut r = json!({
         "devices": [
             {"allow": false, "access": "rwm"},
             {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
         ],
         "pids": {"limit": 1000},
-        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728, "swappiness": 10},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
-        "blockIO": {"weight": 500}
-    }));
-    m.set(&r).unwrap();
+        "memory": {"limit": 67108864, "reservation": 33554432, "swappiness": 10},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"}
+    });
+    if swap {
+        r["memory"]["swap"] = json!(134217728);
+    }
+    if weight_file.is_some() {
+        r["blockIO"] = json!({"weight": 500});
+    }
+    m.set(&resources(r)).unwrap();
     let pid = g.spawn_sleep();
     m.apply(pid).unwrap();
 
     assert_eq!(read(&st.paths["pids"], "pids.max"), "1000");
     assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
     assert_eq!(read(&mem, "memory.soft_limit_in_bytes"), "33554432");
-    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "134217728");
+    if swap {
+        assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "134217728");
+    }
     assert_eq!(read(&mem, "memory.swappiness"), "10");
     assert_eq!(read(&st.paths["cpu"], "cpu.shares"), "512");
     assert_eq!(read(&st.paths["cpu"], "cpu.cfs_quota_us"), "50000");
     assert_eq!(read(&st.paths["cpu"], "cpu.cfs_period_us"), "100000");
     assert_eq!(read(&cpuset, "cpuset.cpus"), "0");
-    let blkio = &st.paths["blkio"];
-    for f in ["blkio.weight", "blkio.bfq.weight"] {
-        if blkio.join(f).exists() {
-            assert!(read(blkio, f).contains("500"), "{f}");
-        }
+    if let Some(f) = weight_file {
+        assert!(read(&st.paths["blkio"], f).contains("500"), "{f}");
     }
     let devs = read(&st.paths["devices"], "devices.list");
     let devs: Vec<&str> = devs.lines().collect();
@@ -272,24 +327,38 @@ fn memory_limits_can_be_lowered_and_raised() {
     let mem = m.state().paths["memory"].clone();
     g.manager = Some(m);
     let m = g.manager.as_ref().unwrap();
+    let swap_ok = has_swap_accounting(&mem);
     for (limit, swap) in [
         (268435456i64, 536870912i64),
         (67108864, 67108864),
         (1073741824, 2147483648),
+        (33554432, 50331648),
     ] {
-        m.set(&resources(
-            json!({"memory": {"limit": limit, "swap": swap}}),
-        ))
-        .unwrap();
+        let r = if swap_ok {
+            json!({"memory": {"limit": limit, "swap": swap}})
+        } else {
+            json!({"memory": {"limit": limit}})
+        };
+        m.set(&resources(r)).unwrap();
         assert_eq!(read(&mem, "memory.limit_in_bytes"), limit.to_string());
-        assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), swap.to_string());
+        if swap_ok {
+            assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), swap.to_string());
+        }
     }
     // Unlimited memory without a swap value lifts memory+swap too.
     m.set(&resources(json!({"memory": {"limit": -1}}))).unwrap();
-    assert_eq!(
-        read(&mem, "memory.memsw.limit_in_bytes"),
-        read(&mem, "memory.limit_in_bytes")
-    );
+    if swap_ok {
+        assert_eq!(
+            read(&mem, "memory.memsw.limit_in_bytes"),
+            read(&mem, "memory.limit_in_bytes")
+        );
+        // Going down again from unlimited: limit first, then memory+swap.
+        m.set(&resources(
+            json!({"memory": {"limit": 67108864, "swap": 100663296}}),
+        ))
+        .unwrap();
+        assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "100663296");
+    }
     let err = m
         .set(&resources(json!({"memory": {"swappiness": 200}})))
         .unwrap_err();
@@ -314,7 +383,7 @@ fn relative_and_default_paths_hang_from_the_callers_cgroup() {
             })
         })
         .unwrap();
-    let base = Path::new("/sys/fs/cgroup/memory").join(own_mem.trim_start_matches('/'));
+    let base = hierarchy("memory").join(own_mem.trim_start_matches('/'));
     // Resolution only: nothing is created under the caller's (not our) cgroup.
     let m = new_manager(Some("rel/x"), "id").unwrap();
     assert_eq!(m.state().paths["memory"], base.join("rel/x"));
@@ -398,7 +467,7 @@ fn parents_that_existed_are_left_alone() {
     }
     let g = Guard::new(unique_parent());
     // The parent already exists in the memory hierarchy only.
-    let pre = Path::new("/sys/fs/cgroup/memory").join(g.parent.trim_start_matches('/'));
+    let pre = hierarchy("memory").join(g.parent.trim_start_matches('/'));
     std::fs::create_dir(&pre).unwrap();
     let m = new_manager(Some(&format!("{}/c", g.parent)), "x").unwrap();
     m.create().unwrap();
@@ -406,7 +475,7 @@ fn parents_that_existed_are_left_alone() {
     m.destroy().unwrap();
     assert!(pre.is_dir(), "a parent create() did not make was removed");
     assert!(!pre.join("c").exists());
-    let pids = Path::new("/sys/fs/cgroup/pids").join(g.parent.trim_start_matches('/'));
+    let pids = hierarchy("pids").join(g.parent.trim_start_matches('/'));
     assert!(!pids.exists(), "a parent create() made was kept");
 }
 
@@ -439,5 +508,89 @@ fn devices_replay_in_order_and_allow_all_stays_allow_all() {
     ]})))
     .unwrap();
     assert!(read(&dir, "devices.list").lines().any(|l| l == "c 1:9 rwm"));
+    m.destroy().unwrap();
+}
+
+/// With neither blkio.weight nor blkio.bfq.weight, a weight is refused naming both
+/// (runc fails its write of blkio.bfq.weight there); throttles still work.
+#[test]
+fn blkio_weight_without_a_weight_file_is_refused() {
+    if !usable() {
+        return;
+    }
+    let g = Guard::new(unique_parent());
+    let m = new_manager(Some(&format!("{}/b", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    let Some(blkio) = m.state().paths.get("blkio").cloned() else {
+        eprintln!("skipped: no v1 blkio hierarchy on this host");
+        m.destroy().unwrap();
+        return;
+    };
+    if let Some(f) = ["blkio.weight", "blkio.bfq.weight"]
+        .into_iter()
+        .find(|f| blkio.join(f).exists())
+    {
+        eprintln!("skipped: this host has {f} (a CFQ/BFQ scheduler): the weight is honoured");
+        m.destroy().unwrap();
+        return;
+    }
+    let err = m
+        .set(&resources(json!({"blockIO": {"weight": 500}})))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("blkio.weight") && text.contains("blkio.bfq.weight"),
+        "{text}"
+    );
+    m.set(&resources(json!({"blockIO": {}}))).unwrap();
+    m.destroy().unwrap();
+}
+
+/// A parent made by someone else with empty cpuset.cpus/mems (a plain mkdir) is
+/// filled from its own parent at create, as runc's ensureParent does: else no task
+/// could join the container's cpuset below it.
+#[test]
+fn empty_cpuset_parents_are_filled_at_create() {
+    if !usable() {
+        return;
+    }
+    let mut g = Guard::new(unique_parent());
+    let top = hierarchy("cpuset").join(g.parent.trim_start_matches('/'));
+    let pre = top.join("pod");
+    std::fs::create_dir_all(&pre).unwrap();
+    if std::fs::read_to_string(top.join("cgroup.clone_children")).is_ok_and(|v| v.trim() == "1") {
+        eprintln!("skipped: cpuset.clone_children is on here, new cpusets are never empty");
+        return;
+    }
+    assert_eq!(read(&pre, "cpuset.cpus"), "", "mkdir leaves cpus empty");
+    let m = new_manager(Some(&format!("{}/pod/c", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    for d in [&top, &pre, &pre.join("c")] {
+        assert!(!read(d, "cpuset.cpus").is_empty(), "{}", d.display());
+        assert!(!read(d, "cpuset.mems").is_empty(), "{}", d.display());
+    }
+    let pid = g.spawn_sleep();
+    m.apply(pid).unwrap();
+    g.manager = Some(m);
+}
+
+/// update() writes new limits without replaying the device rules (runc's update
+/// skips them: a replay passes through deny-all while the container runs).
+#[test]
+fn update_leaves_device_rules_alone() {
+    if !usable() {
+        return;
+    }
+    let g = Guard::new(unique_parent());
+    let m = new_manager(Some(&format!("{}/u", g.parent)), "x").unwrap();
+    m.create().unwrap();
+    let dir = m.state().paths["devices"].clone();
+    m.set(&resources(
+        json!({"devices": [{"allow": true, "access": "rwm"}]}),
+    ))
+    .unwrap();
+    m.update(&resources(json!({"pids": {"limit": 7}}))).unwrap();
+    assert_eq!(read(&dir, "devices.list"), "a *:* rwm");
+    assert_eq!(read(&m.state().paths["pids"], "pids.max"), "7");
     m.destroy().unwrap();
 }

@@ -2,6 +2,11 @@
 //! master over `--console-socket` with SCM_RIGHTS (the protocol containerd and conmon
 //! speak: one message whose payload is the pty's name and whose control data carries
 //! the fd), and makes the slave its controlling terminal and stdio.
+//!
+//! Before the master leaves, the pty gets `process.consoleSize`, and the slave is
+//! given to the process's user (its group stays the one devpts chose, the mount's
+//! `gid=`, usually tty), as runc's fixStdioPermissions does, so a process that is not
+//! root can reopen and control its terminal.
 
 use crate::error::{Error, Result};
 use nix::fcntl::OFlag;
@@ -41,16 +46,52 @@ fn open_peer(master: &nix::pty::PtyMaster, name: &str) -> Result<OwnedFd> {
     }
 }
 
-/// In the init, inside the new root (after pivot_root, /dev/ptmx is the container's).
-/// Returns the slave's path (/dev/pts/N) and the slave itself (close-on-exec), for the
-/// /dev/console bind.
-pub(crate) fn setup(socket: &OwnedFd) -> Result<(std::ffi::CString, OwnedFd)> {
+/// Gives the pty slave to `uid` (in the container's user namespace), keeping its
+/// group. As runc, a uid the namespace does not map (EINVAL), an owner this process
+/// may not change (EPERM) or a read-only devpts (EROFS) leave the slave as it is.
+fn chown_slave(slave: &OwnedFd, uid: u32, name: &str) -> Result<()> {
+    let st = nix::sys::stat::fstat(slave).map_err(|e| Error::sys("fstat", name, e))?;
+    if st.st_uid == uid {
+        return Ok(());
+    }
+    match nix::unistd::fchown(slave, Some(nix::unistd::Uid::from_raw(uid)), None) {
+        Ok(()) | Err(nix::Error::EINVAL | nix::Error::EPERM | nix::Error::EROFS) => Ok(()),
+        Err(e) => Err(Error::sys("fchown", format!("{name} to uid {uid}"), e)),
+    }
+}
+
+/// In the init (inside the new root: after pivot_root, /dev/ptmx is the container's)
+/// or an exec'd process: a pty of `size` (rows, columns) whose slave belongs to
+/// `uid`. Returns the slave's path (/dev/pts/N) and the slave itself
+/// (close-on-exec), for the /dev/console bind.
+pub(crate) fn setup(
+    socket: &OwnedFd,
+    size: Option<(u16, u16)>,
+    uid: u32,
+) -> Result<(std::ffi::CString, OwnedFd)> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open", "/dev/ptmx", e))?;
     grantpt(&master).map_err(|e| Error::sys("grantpt", "/dev/ptmx", e))?;
     unlockpt(&master).map_err(|e| Error::sys("unlockpt", "/dev/ptmx", e))?;
     let name = ptsname_r(&master).map_err(|e| Error::sys("ptsname", "/dev/ptmx", e))?;
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize struct, which lives across the call.
+        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(Error::sys(
+                "ioctl TIOCSWINSZ",
+                format!("{name} to {cols}x{rows}"),
+                nix::Error::last(),
+            ));
+        }
+    }
     let slave = open_peer(&master, &name)?;
+    chown_slave(&slave, uid, &name)?;
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(name.as_bytes())];

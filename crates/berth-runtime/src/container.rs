@@ -233,28 +233,56 @@ impl Container {
         Ok(())
     }
 
-    /// Sends `signal` to the init (or with `all` to every process in its cgroup).
-    /// Fails on a stopped container.
-    pub fn kill(&self, signal: Signal, all: bool) -> Result<()> {
+    /// Sends `signal` to the init (or with `all` to every process in its cgroup);
+    /// signal 0 only checks that the init is there. A stopped container refuses a
+    /// signal to its init; with `all` it is not an error (runc 1.1.5: containerd's shim
+    /// sends `kill --all` after the init of a shared-PID pod has exited), and whatever
+    /// is left in the cgroup is signalled.
+    pub fn kill(&self, signal: impl Into<crate::KillSignal>, all: bool) -> Result<()> {
+        let signal = signal.into();
         let status = self.status();
-        if status == Status::Stopped {
-            return Err(self.bad_status(status, "container not running"));
-        }
         if all {
-            if let Some(cg) = self.cgroup()? {
-                for pid in cg.pids()? {
-                    let _ = kill(Pid::from_raw(pid), signal);
+            let cg = match self.cgroup() {
+                Ok(cg) => cg,
+                Err(_) if status == Status::Stopped => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if let Some(cg) = cg {
+                let pids = match cg.pids() {
+                    Ok(p) => p,
+                    Err(_) if status == Status::Stopped => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                for pid in pids {
+                    // SAFETY: kill(2) with a pid read from the cgroup and a signal
+                    // number checked by parse_signal; an exited pid gives ESRCH.
+                    unsafe { libc::kill(pid, signal.number()) };
                 }
                 return Ok(());
             }
+            if status == Status::Stopped {
+                return Ok(());
+            }
         }
-        kill(Pid::from_raw(self.state.pid), signal).map_err(|e| {
-            Error::sys(
+        if status == Status::Stopped {
+            return Err(self.bad_status(status, "container not running"));
+        }
+        // SAFETY: kill(2) on the init's pid (alive: the status is not stopped) with a
+        // signal number checked by parse_signal.
+        if unsafe { libc::kill(self.state.pid, signal.number()) } != 0 {
+            return Err(Error::sys(
                 "kill",
                 format!("pid {} of container {}", self.state.pid, self.state.id),
-                e,
-            )
-        })
+                nix::Error::last(),
+            ));
+        }
+        // A frozen task acts on SIGKILL only once thawed (runc thaws for SIGKILL only).
+        if status == Status::Paused && signal.as_signal() == Some(Signal::SIGKILL) {
+            if let Some(cg) = self.cgroup()? {
+                cg.freeze(false)?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes a stopped (or, like runc, a created) container: cgroup, state, then
@@ -295,6 +323,12 @@ impl Container {
     /// Removes cgroup and state directory, then runs poststop hooks (warnings only).
     fn destroy(&self) {
         match self.cgroup() {
+            Ok(Some(_)) if self.state.cgroup.as_ref().is_some_and(|c| c.shared) => {
+                // Others' processes share it: kill none of them (the init is gone).
+                if let Some(c) = &self.state.cgroup {
+                    berth_cgroups::release_shared(c);
+                }
+            }
             Ok(Some(cg)) => {
                 if let Err(e) = cg.destroy() {
                     tracing::warn!("delete {}: {e}", self.state.id);

@@ -50,8 +50,9 @@ pub enum Error {
     /// The container init reported a failure during setup.
     #[error("container init: {0}")]
     Init(String),
-    /// A hook failed.
-    #[error("error running {kind} hook {path}: {reason}")]
+    /// A hook failed. The words "error running hook" are runc's, which engines and
+    /// runc's tests look for.
+    #[error("error running hook: {kind} hook {path}: {reason}")]
     Hook {
         kind: &'static str,
         path: PathBuf,
@@ -63,9 +64,31 @@ pub enum Error {
     /// CRIU (checkpoint, restore) failed or cannot work here.
     #[error("criu {op}: {reason}")]
     Criu { op: &'static str, reason: String },
+    /// The container's cgroup exists already in a state it cannot be used in.
+    #[error("cgroup {path}: {reason}")]
+    CgroupInUse { path: String, reason: String },
+    /// `exec --cgroup` names a sub-cgroup that cannot be joined.
+    #[error("{0}")]
+    SubCgroup(String),
     /// The state file is unreadable.
     #[error("state of container {id}: {reason}")]
     State { id: String, reason: String },
+}
+
+/// An I/O error's reason as runc prints it: the C library's words in lower case,
+/// without Rust's "(os error N)" suffix (scripts match on `no such file`).
+pub(crate) fn os_reason(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let d = nix::errno::Errno::from_raw(n).desc();
+            let mut c = d.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => e.to_string(),
+            }
+        }
+        None => e.to_string(),
+    }
 }
 
 impl Error {

@@ -131,7 +131,8 @@ impl Container {
         };
         let cgroup = self.cgroup()?;
         if let (Some(cg), true) = (&cgroup, options.sub_cgroups.is_empty()) {
-            plan.cgroup_join = crate::spawn::plan::CgroupJoin::new(cg.self_attach())?;
+            let attach = cg.self_attach().for_exec(self.state.pid);
+            plan.cgroup_join = crate::spawn::plan::CgroupJoin::new(attach)?;
         }
         let (parent_ch, child_ch) = channel::pair()?;
         // SAFETY: the child runs only `intermediate`, which never returns.
@@ -221,7 +222,9 @@ impl Container {
 }
 
 /// Resolves `--cgroup` values against the container's cgroup directories: (directory
-/// key, sub-path) pairs, the key `None` standing for every directory.
+/// key, sub-path) pairs, the key `None` standing for every directory. As runc, the
+/// path is cleaned lexically (`a/../b` is `b`, `/` and `` the container's own cgroup)
+/// and may not climb above the container's cgroup.
 fn parse_sub_cgroups(specs: &[String]) -> Result<Vec<(Option<Vec<String>>, String)>> {
     let mut out = Vec::new();
     for spec in specs {
@@ -232,30 +235,33 @@ fn parse_sub_cgroups(specs: &[String]) -> Result<Vec<(Option<Vec<String>>, Strin
             ),
             None => (None, spec.as_str()),
         };
-        let p = std::path::Path::new(path);
-        if path.is_empty()
-            || p.components().any(|c| {
-                !matches!(
-                    c,
-                    std::path::Component::Normal(_) | std::path::Component::RootDir
-                )
-            })
-        {
-            return Err(Error::Config(format!(
-                "--cgroup {spec:?}: want [controller:]path below the container's cgroup"
-            )));
+        let mut parts: Vec<&str> = Vec::new();
+        for c in path.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        return Err(Error::SubCgroup(format!(
+                            "--cgroup: {path} is not a sub cgroup path"
+                        )));
+                    }
+                }
+                c => parts.push(c),
+            }
         }
         if ctrls.is_none() && specs.len() > 1 {
             return Err(Error::Config(format!(
                 "--cgroup {spec:?}: a path without a controller must be the only --cgroup"
             )));
         }
-        out.push((ctrls, path.trim_start_matches('/').to_string()));
+        out.push((ctrls, parts.join("/")));
     }
     Ok(out)
 }
 
-/// Moves `pid` into the sub-cgroups named by `--cgroup`; each must exist.
+/// Moves `pid` into the sub-cgroups named by `--cgroup`; each must exist. Errors use
+/// runc's words (`unknown controller X`, `error adding pid N to cgroups: ...`), which
+/// runc's own tests and scripts match on.
 fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i32) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for (ctrls, sub) in parse_sub_cgroups(specs)? {
@@ -263,8 +269,8 @@ fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i
             for n in names {
                 let key = if state.driver == "v2" { "" } else { n.as_str() };
                 if !state.paths.contains_key(key) {
-                    return Err(Error::Config(format!(
-                        "--cgroup: the container has no {n} cgroup"
+                    return Err(Error::SubCgroup(format!(
+                        "--cgroup: unknown controller {n} (the container has no {n} cgroup)"
                     )));
                 }
             }
@@ -275,19 +281,26 @@ fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i
                 Some(_) if state.driver == "v2" => true,
                 Some(names) => names.iter().any(|n| n == key),
             };
-            if !wanted || !seen.insert(dir.join(&sub)) {
+            let target = if sub.is_empty() {
+                dir.clone()
+            } else {
+                dir.join(&sub)
+            };
+            if !wanted || !seen.insert(target.clone()) {
                 continue;
             }
-            let target = dir.join(&sub);
-            if !target.is_dir() {
-                return Err(Error::Config(format!(
-                    "--cgroup: sub-cgroup {} does not exist",
-                    target.display()
-                )));
-            }
             let procs = target.join("cgroup.procs");
-            std::fs::write(&procs, pid.to_string())
-                .map_err(|e| Error::io("join sub-cgroup", procs, e))?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&procs)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
+                .map_err(|e| {
+                    Error::SubCgroup(format!(
+                        "error adding pid {pid} to cgroups: write {}: {}",
+                        procs.display(),
+                        crate::error::os_reason(&e)
+                    ))
+                })?;
         }
     }
     Ok(())
@@ -376,7 +389,7 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         p.sched.apply_initial()?;
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;
         if let Some(sock) = &plan.console {
-            crate::console::setup(sock)?;
+            crate::console::setup(sock, p.console_size, p.user.uid)?;
         }
         for r in &p.rlimits {
             r.apply()?;
@@ -417,9 +430,11 @@ mod tests {
         assert_eq!(p[0].1, "a/b");
         assert_eq!(p[1].1, "c");
         assert_eq!(parse_sub_cgroups(&specs(&["x"])).unwrap()[0].0, None);
+        assert_eq!(parse_sub_cgroups(&specs(&["/"])).unwrap()[0].1, "");
+        assert_eq!(parse_sub_cgroups(&specs(&["a/../b"])).unwrap()[0].1, "b");
         for bad in [
             &["../x"][..],
-            &["pids:"],
+            &[".."],
             &["a", "pids:b"],
             &["pids:a/../../b"],
         ] {

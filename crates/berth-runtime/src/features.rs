@@ -20,7 +20,8 @@ pub(crate) const HOOKS: [&str; 6] = [
 ];
 
 /// The mount options berth understands (rootfs/options.rs): flags, propagation, and
-/// runc's `tmpcopyup`; anything else is passed to the filesystem as data.
+/// runc's `tmpcopyup`, plus the recursive ones (`rro` ..., listed in rootfs/options.rs);
+/// anything else is passed to the filesystem as data.
 pub(crate) const MOUNT_OPTIONS: [&str; 42] = [
     "async",
     "atime",
@@ -124,7 +125,13 @@ pub fn features() -> Features {
     f.set_oci_version_min("1.0.0".to_string());
     f.set_oci_version_max(OCI_VERSION.to_string());
     f.set_hooks(Some(HOOKS.iter().map(|s| s.to_string()).collect()));
-    f.set_mount_options(Some(MOUNT_OPTIONS.iter().map(|s| s.to_string()).collect()));
+    let mut options: Vec<String> = MOUNT_OPTIONS
+        .iter()
+        .chain(crate::rootfs::RECURSIVE_OPTIONS.iter())
+        .map(|s| s.to_string())
+        .collect();
+    options.sort();
+    f.set_mount_options(Some(options));
 
     let mut linux = LinuxFeature::default();
     linux.set_namespaces(Some(vec![
@@ -272,10 +279,9 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV".into()));
-        assert!(v["mountOptions"]
-            .as_array()
-            .unwrap()
-            .contains(&"rbind".into()));
+        for o in ["rbind", "rro", "rnosymfollow"] {
+            assert!(v["mountOptions"].as_array().unwrap().contains(&o.into()));
+        }
     }
 
     #[test]

@@ -247,10 +247,22 @@ mod tests {
             .to_string();
         assert!(
             e.starts_with(
-                "error running startContainer hook /bin/sh: signal: bad system call (signal 31)"
+                "error running hook: startContainer hook /bin/sh: signal: bad system call (signal 31)"
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn runs_in_the_given_directory() {
+        let dir = std::env::temp_dir().join(format!("berth-hook-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let h = hook(&["sh", "-c", "pwd > here"], None);
+        let r = run("createContainer", &h, "{}", Some(&dir));
+        let text = std::fs::read_to_string(dir.join("here"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        assert_eq!(text.unwrap().trim(), dir.to_str().unwrap());
     }
 
     #[test]

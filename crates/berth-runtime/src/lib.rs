@@ -36,7 +36,7 @@ pub use features::features;
 pub use id::validate_id;
 pub use parse::process_from_json;
 pub use runtime::{CreateOptions, Runtime, DEFAULT_ROOT};
-pub use signal::parse_signal;
+pub use signal::{parse_signal, KillSignal};
 pub use spec::default_spec;
 pub use state::{State, Status};
 pub use stats::Stats;

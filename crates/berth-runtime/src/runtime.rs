@@ -109,6 +109,31 @@ impl Runtime {
         Ok(())
     }
 
+    /// runc's checks on a container's cgroup before anything is made: a frozen cgroup
+    /// is refused (the container could never start in it: `run` would hang), and one
+    /// that already holds processes is used with runc's warning. Returns whether the
+    /// cgroup is shared (held processes), so that `delete` leaves those alone.
+    pub(crate) fn check_cgroup(cgroup: &dyn berth_cgroups::CgroupManager) -> Result<bool> {
+        let state = cgroup.state();
+        if cgroup.frozen()? {
+            let path = ["freezer", ""]
+                .iter()
+                .find_map(|k| state.paths.get(*k))
+                .or_else(|| state.paths.values().next())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            return Err(Error::CgroupInUse {
+                path,
+                reason: "container's cgroup unexpectedly frozen".into(),
+            });
+        }
+        let n = cgroup.pids()?.len();
+        if n > 0 {
+            tracing::warn!("container's cgroup is not empty: {n} process(es) found");
+        }
+        Ok(n > 0)
+    }
+
     /// The cgroup manager for a new container of `spec` (its `linux.cgroupsPath`, this
     /// runtime's driver); nothing is created yet.
     pub(crate) fn cgroup_for(

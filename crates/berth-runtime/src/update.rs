@@ -21,16 +21,40 @@ impl Container {
             .as_ref()
             .and_then(|l| l.resources().clone())
             .unwrap_or_default();
-        let merged = merge(&current, resources)?;
+        let mut merged = merge(&current, resources)?;
         let cg = self
             .cgroup()?
             .ok_or_else(|| self.bad_status(status, "container has no cgroup"))?;
-        cg.set(&merged)?;
+        cg.update(&to_write(&merged, resources))?;
+        // `--memory -1` alone lifts the memory+swap limit too (runc's setMemoryAndSwap).
+        let mem = resources.memory().as_ref();
+        if mem.and_then(|m| m.limit()) == Some(-1) && mem.and_then(|m| m.swap()).is_none() {
+            if let Some(mut m) = merged.memory().filter(|m| m.swap().is_some()) {
+                m.set_swap(Some(-1));
+                merged.set_memory(Some(m));
+            }
+        }
         let mut linux = self.state.config.linux().clone().unwrap_or_default();
         linux.set_resources(Some(merged));
         self.state.config.set_linux(Some(linux));
         self.state.save(&self.runtime.container_dir(&self.state.id))
     }
+}
+
+/// What an update writes: the merged resources, but the memory limit and the
+/// memory+swap limit only as the update gives them. The kernel keeps limit <=
+/// memory+swap, so a stored value written again beside a new one can be refused
+/// (`--memory -1` after a swap limit): runc writes only the values given, and the
+/// order of the two writes follows from them (see the v1 driver).
+fn to_write(merged: &LinuxResources, update: &LinuxResources) -> LinuxResources {
+    let mut out = merged.clone();
+    if let Some(mut m) = *merged.memory() {
+        let given = update.memory().as_ref();
+        m.set_limit(given.and_then(|g| g.limit()));
+        m.set_swap(given.and_then(|g| g.swap()));
+        out.set_memory(Some(m));
+    }
+    out
 }
 
 /// Deep merge: objects merge key by key, anything else (numbers, arrays) is replaced
@@ -65,7 +89,7 @@ fn merge_value(base: &mut serde_json::Value, over: serde_json::Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::merge;
+    use super::{merge, to_write};
     use oci_spec::runtime::LinuxResources;
 
     fn res(v: serde_json::Value) -> LinuxResources {
@@ -86,5 +110,21 @@ mod tests {
         assert_eq!(m["pids"]["limit"], 10);
         assert_eq!(m["cpu"]["shares"], 512);
         assert_eq!(m["devices"][0]["access"], "rwm");
+    }
+
+    #[test]
+    fn memory_limits_are_written_only_as_given() {
+        let current =
+            res(serde_json::json!({"memory": {"limit": 100, "swap": 200, "reservation": 50}}));
+        let update = res(serde_json::json!({"memory": {"limit": -1}}));
+        let merged = merge(&current, &update).unwrap();
+        let w = serde_json::to_value(to_write(&merged, &update)).unwrap();
+        assert_eq!(w["memory"]["limit"], -1);
+        assert!(w["memory"].get("swap").is_none_or(|v| v.is_null()), "{w}");
+        assert_eq!(w["memory"]["reservation"], 50);
+        let update = res(serde_json::json!({"pids": {"limit": 5}}));
+        let merged = merge(&current, &update).unwrap();
+        let w = serde_json::to_value(to_write(&merged, &update)).unwrap();
+        assert!(w["memory"].get("limit").is_none_or(|v| v.is_null()), "{w}");
     }
 }

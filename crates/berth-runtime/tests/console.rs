@@ -73,6 +73,69 @@ fn pty_master_reaches_the_console_socket() {
     runtime.load(&id).unwrap().delete(false).unwrap();
 }
 
+/// tty.bats "[tty owner] ({u,g}id != 0)" and process.consoleSize: the slave belongs
+/// to the process's uid and keeps devpts' `gid=5`, and the pty has the asked size
+/// before the process starts.
+#[test]
+fn pty_belongs_to_the_process_user_and_has_the_console_size() {
+    let id = format!("console-owner-{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("berth-{id}"));
+    let _cleanup = Cleanup(dir.clone());
+    let rootfs = dir.join("bundle/rootfs");
+    for d in ["bin", "proc", "dev"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in ["sh", "tty", "stat", "stty"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    let cfg = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs"},
+        "process": {"terminal": true, "consoleSize": {"height": 10, "width": 110},
+                    "args": ["sh", "-c", "stat -c owner=%u:%g $(tty); stty size"], "cwd": "/",
+                    "env": ["PATH=/bin"], "user": {"uid": 1000, "gid": 100}},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}
+        ],
+        "linux": {"cgroupsPath": format!("/berth-{id}"),
+                  "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]}
+    });
+    std::fs::write(
+        dir.join("bundle/config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
+    let sock = dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = support::accept_fd(listener);
+    let runtime = Runtime::new(dir.join("root")).unwrap();
+    let opts = CreateOptions {
+        console_socket: Some(sock),
+        ..Default::default()
+    };
+    let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
+    let (_, master) = receiver.join().unwrap();
+    c.start().unwrap();
+    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
+    let mut out = Vec::new();
+    let mut f = std::fs::File::from(master);
+    let mut buf = [0u8; 512];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("owner=1000:5"), "{out:?}");
+    assert!(out.contains("10 110"), "{out:?}");
+    runtime.load(&id).unwrap().delete(false).unwrap();
+}
+
 /// CVE-2025-52565: the console is bound only onto a plain file (or character device)
 /// of the container's own /dev: never over a directory, never over a mount point (a
 /// bind of some other file onto /dev/console).

@@ -374,6 +374,12 @@ fn no_capabilities_in_the_config_means_none() {
 
 #[test]
 fn cgroup_mount_shows_the_containers_own_limits() {
+    if !support::v1_hierarchies(
+        "cgroup_mount_shows_the_containers_own_limits",
+        &["pids", "memory"],
+    ) {
+        return;
+    }
     // runc's v1 cgroup mount: a tmpfs with each hierarchy's container directory bound
     // in, so the container reads its own limits, read-only.
     let f = fixture("cgmount");

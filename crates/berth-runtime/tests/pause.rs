@@ -1,6 +1,8 @@
 //! pause/resume through the freezer, seen as the `paused` status and in the processes'
 //! state; ps lists the container's processes.
 
+mod support;
+
 use berth_runtime::{CreateOptions, Runtime, Status};
 
 #[test]
@@ -71,6 +73,12 @@ fn pause_resume_and_processes() {
 
 #[test]
 fn update_changes_the_cgroup_and_the_state() {
+    if !support::v1_hierarchies(
+        "update_changes_the_cgroup_and_the_state",
+        &["pids", "memory"],
+    ) {
+        return;
+    }
     let id = format!("update-{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("berth-{id}"));
     let rootfs = dir.join("bundle/rootfs");

@@ -106,12 +106,54 @@ fn proc_must_be_mounted_on_a_plain_directory() {
     let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
     in_child(|rep| {
         let err = plan.prepare().err().map(|e| e.to_string());
+        // runc's words (mask.bats "prohibit symlink /proc" greps for them).
         rep.check(
-            err.as_deref().is_some_and(|e| e.contains("/proc")),
+            err.as_deref().is_some_and(|e| {
+                e.contains("/proc") && e.contains("must be mounted on ordinary directory")
+            }),
             format!("prepare: {err:?}"),
         );
         Ok(())
     });
+}
+
+#[test]
+fn a_symlink_to_proc_is_not_a_mount_destination() {
+    if !is_root() {
+        return;
+    }
+    // (mount type, whether proc is mounted before it): judged by where the symlink
+    // leads, whatever is mounted there yet.
+    for (typ, proc_first) in [("tmpfs", true), ("tmpfs", false), ("proc", true)] {
+        let dir = TempDir::new("evil");
+        let rootfs = busybox_rootfs(&dir.0);
+        std::fs::create_dir(rootfs.join("proc")).unwrap();
+        std::os::unix::fs::symlink("/proc", rootfs.join("evil")).unwrap();
+        let evil = mnt("/evil", typ, typ, &[]);
+        let proc_mount = mnt("/proc", "proc", "proc", &[]);
+        let mounts = if proc_first {
+            vec![proc_mount, evil]
+        } else {
+            vec![evil, proc_mount]
+        };
+        let spec = spec(mounts, vec![], &[], &[], false);
+        let opts = RootfsOptions {
+            no_pivot: false,
+            new_user_ns: false,
+            mount_ns: true,
+            cgroup_dirs: Vec::new(),
+        };
+        let plan = RootfsPlan::new(&spec, &rootfs, opts).unwrap();
+        in_child(|rep| {
+            let err = plan.prepare().err().map(|e| e.to_string());
+            rep.check(
+                err.as_deref()
+                    .is_some_and(|e| e.contains("mount /evil") && e.contains("ordinary directory")),
+                format!("{typ} (proc first: {proc_first}): prepare: {err:?}"),
+            );
+            Ok(())
+        });
+    }
 }
 
 #[test]

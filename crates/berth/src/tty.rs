@@ -1,8 +1,9 @@
 //! The terminal bridge of `berth run` in the foreground when the container wants a
 //! terminal and no `--console-socket` was given: berth is its own console socket
 //! listener, receives the pty master, puts the caller's terminal (stdio, or the
-//! controlling terminal when stdio is redirected) in raw mode, copies its size, and
-//! copies bytes both ways until the container's side closes (as runc does).
+//! controlling terminal when stdio is redirected) in raw mode, copies its size (unless
+//! the process asks for a size of its own, `process.consoleSize`), and copies bytes
+//! both ways until the container's side closes (as runc does).
 
 use anyhow::{anyhow, Context};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
@@ -15,13 +16,22 @@ use std::thread::JoinHandle;
 
 /// Whether `<bundle>/config.json` asks for a terminal.
 pub fn wants_terminal(bundle: &Path) -> bool {
-    let Ok(data) = std::fs::read(bundle.join("config.json")) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&data)
-        .ok()
-        .and_then(|v| v.pointer("/process/terminal").and_then(|t| t.as_bool()))
+    config_pointer(bundle, "/process/terminal")
+        .and_then(|t| t.as_bool())
         .unwrap_or(false)
+}
+
+/// Whether `<bundle>/config.json` gives the terminal a size (`process.consoleSize`).
+pub fn has_console_size(bundle: &Path) -> bool {
+    config_pointer(bundle, "/process/consoleSize").is_some_and(|v| v.is_object())
+}
+
+fn config_pointer(bundle: &Path, pointer: &str) -> Option<serde_json::Value> {
+    let data = std::fs::read(bundle.join("config.json")).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&data)
+        .ok()?
+        .pointer(pointer)
+        .cloned()
 }
 
 /// A private console socket waiting for the pty master.
@@ -32,13 +42,15 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn new(id: &str) -> anyhow::Result<Self> {
+    /// `keep_size`: the process asks for a size of its own (`process.consoleSize`),
+    /// which the pty already has; the caller's is not copied over it.
+    pub fn new(id: &str, keep_size: bool) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("berth-console-{id}-{}", std::process::id()));
         std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
         let socket = dir.join("console.sock");
         let listener = UnixListener::bind(&socket)
             .with_context(|| format!("listen on {}", socket.display()))?;
-        let accept = std::thread::spawn(move || receive_master(&listener));
+        let accept = std::thread::spawn(move || receive_master(&listener, keep_size));
         Ok(Listener {
             dir,
             socket,
@@ -68,7 +80,7 @@ impl Drop for Listener {
     }
 }
 
-fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
+fn receive_master(listener: &UnixListener, keep_size: bool) -> anyhow::Result<OwnedFd> {
     let (conn, _) = listener.accept().context("accept on the console socket")?;
     let mut name = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut name)];
@@ -85,7 +97,7 @@ fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
             if let Some(fd) = fds.first() {
                 // SAFETY: a descriptor just received, owned by nobody else.
                 let master = unsafe { OwnedFd::from_raw_fd(*fd) };
-                prepare_master(&master)?;
+                prepare_master(&master, keep_size)?;
                 return Ok(master);
             }
         }
@@ -117,14 +129,14 @@ fn host_console() -> Option<OwnedFd> {
 
 /// Done as soon as the master arrives (the process may already be about to run):
 /// the container's output passes on as written (ONLCR off, as runc sets it), and the
-/// pty takes the caller's terminal size.
-fn prepare_master(master: &OwnedFd) -> anyhow::Result<()> {
+/// pty takes the caller's terminal size unless it keeps its own.
+fn prepare_master(master: &OwnedFd, keep_size: bool) -> anyhow::Result<()> {
     if let Ok(mut t) = tcgetattr(master.as_fd()) {
         t.output_flags.remove(OutputFlags::ONLCR);
         tcsetattr(master.as_fd(), SetArg::TCSANOW, &t)
             .context("clear ONLCR on the container's terminal")?;
     }
-    if let Some(host) = host_console() {
+    if let Some(host) = host_console().filter(|_| !keep_size) {
         copy_window_size(host.as_raw_fd(), master.as_raw_fd());
     }
     Ok(())

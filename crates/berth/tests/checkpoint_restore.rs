@@ -63,6 +63,25 @@ fn checkpoint_and_restore_argument_handling_and_criu_errors() {
         "{}",
         stderr(&out)
     );
+    // runc's checkpoint.bats "--pre-dump (bad --parent-path)": refused before CRIU
+    // runs (so on a host where CRIU cannot work too), naming the flag.
+    let parent_abs = dir.path().join("parent-dir");
+    for parent in [parent_abs.to_str().expect("utf-8"), "./parent-dir"] {
+        let out = berth_root(
+            &root,
+            &[
+                "checkpoint",
+                "--parent-path",
+                parent,
+                "--image-path",
+                image_s,
+                &id,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{parent}");
+        assert!(stderr(&out).contains("--parent-path"), "{}", stderr(&out));
+    }
+    assert_eq!(status(&root, &id), "running");
     let out = berth_root(&root, &["checkpoint", "nosuch"]);
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     let out = run_bounded(Command::new(BERTH).arg("--root").arg(root.path()).args([

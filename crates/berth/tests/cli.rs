@@ -217,7 +217,7 @@ fn state_of_missing_container_names_it() {
 #[test]
 fn invalid_ids_are_rejected() {
     let root = TempDir::new("badid");
-    // `../x` would land beside the root (in the temp dir, where anything may be).
+    // "../x" names <tmp>/x: another program may have made that one; judge only a new one.
     let escaped = root.path().parent().expect("parent").join("x");
     let was_there = escaped.exists();
     for id in ["../x", "a/b", "..", "a b"] {
@@ -232,7 +232,11 @@ fn invalid_ids_are_rejected() {
         }
     }
     // Nothing escaped the root.
-    assert!(was_there || !escaped.exists(), "{}", escaped.display());
+    assert!(
+        was_there || !escaped.exists(),
+        "{} was made",
+        escaped.display()
+    );
 }
 
 #[test]
@@ -486,6 +490,9 @@ fn lifecycle_create_state_kill_delete() {
         Some(1),
         "running container must not be deleted"
     );
+    // Signal 0 probes (engines use it for liveness), as runc's kill.
+    let out = berth_root(&root, &["kill", &id, "0"]);
+    assert!(out.status.success(), "kill 0: {}", stderr(&out));
     let out = berth_root(&root, &["kill", &id, "KILL"]);
     assert!(out.status.success(), "kill: {}", stderr(&out));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -498,6 +505,14 @@ fn lifecycle_create_state_kill_delete() {
         assert!(Instant::now() < deadline, "container did not stop: {state}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Stopped: a signal (0 too) to the init fails, `kill --all` is fine (runc 1.1.5;
+    // containerd's shim sends it after the init of a shared-PID pod has exited).
+    for args in [["kill", id.as_str(), "0"], ["kill", id.as_str(), "TERM"]] {
+        let out = berth_root(&root, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    }
+    let out = berth_root(&root, &["kill", "--all", &id, "KILL"]);
+    assert!(out.status.success(), "kill --all: {}", stderr(&out));
     let out = berth_root(&root, &["delete", &id]);
     assert!(out.status.success(), "delete: {}", stderr(&out));
     let out = berth_root(&root, &["state", &id]);

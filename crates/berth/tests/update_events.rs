@@ -14,6 +14,12 @@ use support::{
 
 #[test]
 fn update_changes_the_cgroup_and_the_process_feels_it() {
+    if !support::v1_hierarchies(
+        "update_changes_the_cgroup_and_the_process_feels_it",
+        &["pids", "memory", "cpu"],
+    ) {
+        return;
+    }
     if !usable() {
         return;
     }
@@ -111,6 +117,12 @@ fn update_changes_the_cgroup_and_the_process_feels_it() {
 
 #[test]
 fn events_stats_match_the_cgroup_files() {
+    if !support::v1_hierarchies(
+        "events_stats_match_the_cgroup_files",
+        &["pids", "memory", "cpuacct"],
+    ) {
+        return;
+    }
     if !usable() {
         return;
     }

@@ -19,6 +19,9 @@ fn main() {
         if let Some(p) = a.strip_prefix("--path=") {
             path = p.to_string();
         }
+        if let Some(p) = a.strip_prefix("--access=") {
+            access(p);
+        }
     }
     let file = std::path::Path::new(&path).join("config.json");
     let cfg: serde_json::Value = match std::fs::read_to_string(&file)
@@ -38,4 +41,19 @@ fn main() {
     mounts::check(&mut t, &cfg);
     linux::check(&mut t, &cfg);
     t.plan();
+}
+
+/// `--access=PATH`: access(2) with F_OK, as runc's dev_access_test does (the device
+/// cgroup once refused F_OK on an allowed node); exits 0, or 1 with the error.
+fn access(path: &str) -> ! {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        println!("{path}: not a path");
+        std::process::exit(1);
+    };
+    // SAFETY: access reads a NUL-terminated path and touches no other memory.
+    if unsafe { libc::access(c.as_ptr(), libc::F_OK) } != 0 {
+        println!("{path}: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    std::process::exit(0);
 }

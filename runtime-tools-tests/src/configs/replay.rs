@@ -17,6 +17,7 @@ const FILE_DESTINATIONS: &[&str] = &[
     "/etc/hostname",
     "/etc/resolv.conf",
     "/run/.containerenv",
+    "/dev/termination-log",
 ];
 
 /// Rewrites `cfg` in place to run from the bundle at `bundle` (rootfs `rootfs`):
@@ -26,7 +27,10 @@ const FILE_DESTINATIONS: &[&str] = &[
 /// - a bind mount whose source does not exist here gets a stand-in under
 ///   `<bundle>/binds/` (a file for /etc/hosts-like destinations, else a directory,
 ///   with a tmpfs on it for /dev/shm);
-/// - a namespace `path` that does not exist here is dropped (a new namespace);
+/// - a namespace `path` that does not exist here is dropped (a new namespace), and so
+///   is one under `/proc/<pid>/`: it named a process of the engine's run (containerd's
+///   CRI joins a pod's containers to its sandbox by `/proc/<sandbox pid>/ns/...`), and
+///   that pid may now be any process of this machine;
 /// - rlimits above what this process may grant are lowered to its hard limit.
 ///
 /// cgroupsPath is left for the caller (Ctx::prepare puts it under the run's parent).
@@ -86,7 +90,9 @@ pub fn adapt(cfg: &mut Value, bundle: &Path) -> io::Result<Vec<String>> {
         .into_iter()
         .flatten()
     {
-        let gone = ns["path"].as_str().is_some_and(|p| !Path::new(p).exists());
+        let gone = ns["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/proc/") || !Path::new(p).exists());
         if gone {
             if let Some(o) = ns.as_object_mut() {
                 o.remove("path");
@@ -188,7 +194,11 @@ mod tests {
                 {"destination": "/var/cache", "type": "bind", "source": "/nonexistent/c"},
                 {"destination": "/data", "type": "bind", "source": "/etc"}
             ],
-            "linux": {"namespaces": [{"type": "network", "path": "/nonexistent/ns"}, {"type": "pid"}]}
+            "linux": {"namespaces": [
+                {"type": "network", "path": "/nonexistent/ns"},
+                {"type": "pid"},
+                {"type": "ipc", "path": "/proc/self/ns/ipc"}
+            ]}
         });
         let notes = adapt(&mut cfg, &dir).expect("adapt");
         assert_eq!(cfg["root"]["path"], "rootfs");
@@ -198,7 +208,8 @@ mod tests {
         assert!(Path::new(cfg["mounts"][2]["source"].as_str().expect("src")).is_dir());
         assert_eq!(cfg["mounts"][3]["source"], "/etc");
         assert_eq!(cfg["linux"]["namespaces"][0], json!({"type": "network"}));
-        assert_eq!(notes.len(), 4, "{notes:?}");
+        assert_eq!(cfg["linux"]["namespaces"][2], json!({"type": "ipc"}));
+        assert_eq!(notes.len(), 5, "{notes:?}");
         crate::bundle::remove_tree(&dir).expect("cleanup");
     }
 }

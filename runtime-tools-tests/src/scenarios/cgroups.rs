@@ -277,7 +277,7 @@ fn devices_effect(c: &mut Ctx) -> Res {
 }
 
 /// The whole-disk block device under `/` (throttling needs a real queue).
-fn root_disk() -> Option<(u64, u64)> {
+pub(super) fn root_disk() -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let dev = std::fs::metadata("/").ok()?.dev();
     let (maj, min) = (libc::major(dev) as u64, libc::minor(dev) as u64);
@@ -343,7 +343,7 @@ pub fn linux_cgroups_blkio(c: &mut Ctx) -> Res {
 }
 
 /// The first whole disk in /sys/block (a RAM disk in the VM lane, whose root is 9p).
-fn any_disk() -> Option<(u64, u64)> {
+pub(super) fn any_disk() -> Option<(u64, u64)> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/block")
         .ok()?
         .flatten()

@@ -2,8 +2,10 @@
 //! delete and through `run` (engine_flow): `runc spec` and `berth spec` (default and
 //! --rootless, generated at test time), the OCI runtime-tools generator's default and
 //! the variants its validation suite makes of it (configs::runtime_tools), and the
-//! config.json that Docker 20.10 and Podman 4.3 write for a plain `run` (captured from
-//! the real engines: fixtures/README.md; the engines stage replays a fresh capture).
+//! config.json that Docker 20.10 and Podman 4.3 write for a plain `run`, and that
+//! containerd 1.6's CRI plugin writes for a Kubernetes container with the
+//! RuntimeDefault seccomp profile (captured from the real engines: fixtures/README.md;
+//! the engines stage replays a fresh capture).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -285,6 +287,7 @@ fn engine_scenario(c: &mut Ctx, engine: &str, fixture: &str, text: &str) -> Res 
 
 const DOCKER_FIXTURE: &str = "docker-20.10.24-config.json";
 const PODMAN_FIXTURE: &str = "podman-4.3.1-config.json";
+const CONTAINERD_CRI_FIXTURE: &str = "containerd-1.6.20-cri-config.json";
 
 /// Docker 20.10's `docker run --network none IMAGE CMD`: its default seccomp profile
 /// (clone3 answered with ENOSYS), 14 capabilities, devices cgroup rules, sysctls,
@@ -299,4 +302,15 @@ pub fn generated_docker_default(c: &mut Ctx) -> Res {
 pub fn generated_podman_default(c: &mut Ctx) -> Res {
     let text = include_str!("../../fixtures/podman-4.3.1-config.json");
     engine_scenario(c, "podman", PODMAN_FIXTURE, text)
+}
+
+/// containerd 1.6's CRI plugin, for a container as the kubelet asks for one in a
+/// BestEffort pod with `seccompProfile: RuntimeDefault`: containerd's default seccomp
+/// profile (deny by default, clone3 answered with ENOSYS) with noNewPrivileges false,
+/// 14 capabilities, the kubelet's masked and read-only paths, a cgroup mount,
+/// oomScoreAdj 1000, and the sandbox's namespaces (joined by /proc path in the capture,
+/// new ones in the replay).
+pub fn generated_containerd_cri_default(c: &mut Ctx) -> Res {
+    let text = include_str!("../../fixtures/containerd-1.6.20-cri-config.json");
+    engine_scenario(c, "containerd_cri", CONTAINERD_CRI_FIXTURE, text)
 }

@@ -1,12 +1,22 @@
 //! The scenario table: every scenario by name, in run order.
 
+mod cgroup_contract;
 mod cgroups;
 mod checkpoint;
 mod config_errors;
+mod contract;
+mod contract_cgroups;
 mod contract_checkpoint;
+mod contract_cli;
+mod contract_devices;
+mod contract_exec;
+mod contract_hooks;
+mod contract_lifecycle;
 mod contract_mounts;
 mod contract_seccomp;
 mod contract_tty;
+mod contract_update;
+mod contract_verbs;
 mod engine_flow;
 mod errors;
 mod events;
@@ -23,6 +33,7 @@ mod inside;
 mod lifecycle;
 mod list;
 mod misc;
+mod mounts;
 mod ns;
 mod pause;
 mod running;
@@ -82,6 +93,8 @@ pub static ALL: &[Scenario] = table![
     home::process_home_from_passwd,
     terminal::process_terminal,
     terminal::console_not_bound_over_a_mount_point,
+    terminal::terminal_owner_is_process_user,
+    terminal::terminal_console_size,
     contract_tty::contract_tty_run,
     contract_tty::contract_tty_exec,
     contract_tty::contract_terminal_false,
@@ -95,6 +108,9 @@ pub static ALL: &[Scenario] = table![
     inside::linux_process_apparmor_profile,
     inside::linux_mount_label,
     inside::mounts,
+    mounts::mounts_recursive_read_only,
+    mounts::mounts_proc_symlink_refused,
+    mounts::userns_inaccessible_bind_sources,
     inside::root_readonly_true,
     inside::linux_rootfs_propagation_shared,
     inside::linux_rootfs_propagation_slave,
@@ -121,6 +137,15 @@ pub static ALL: &[Scenario] = table![
     cgroups::linux_cgroups_network,
     cgroups::linux_cgroups_relative_pids,
     cgroups::linux_cgroups_mount_own_limits,
+    cgroup_contract::cgroup_cri_paths,
+    cgroup_contract::cgroup_preexisting_frozen_refused,
+    cgroup_contract::cgroup_shared_warns_and_is_kept,
+    cgroup_contract::cgroup_cpuset_empty_parent_filled,
+    cgroup_contract::exec_sub_cgroup_errors,
+    cgroup_contract::update_memory_swap_order,
+    cgroup_contract::update_resources_key_case,
+    cgroup_contract::update_keeps_devices_usable,
+    cgroup_contract::kill_probe_and_all_on_stopped,
     ns::linux_ns_nopath,
     ns::linux_ns_time,
     ns::linux_ns_itype,
@@ -182,6 +207,7 @@ pub static ALL: &[Scenario] = table![
     exec::exec_exit_codes,
     exec::exec_refused,
     exec::exec_tty_console_socket,
+    terminal::exec_tty_console_size_flag,
     exec::exec_sub_cgroup,
     exec_process::exec_process_json_defaults,
     exec_process::exec_cap_unknown_warns,
@@ -211,4 +237,52 @@ pub static ALL: &[Scenario] = table![
     generated::generated_runtime_tools_later,
     generated::generated_docker_default,
     generated::generated_podman_default,
+    generated::generated_containerd_cri_default,
+    // runc 1.1.5's integration suite, ported: docs/runc-contract.md maps each test.
+    contract_lifecycle::contract_create_exec_start,
+    contract_lifecycle::contract_pid_file_in_callers_cwd,
+    contract_lifecycle::contract_run_detached,
+    contract_lifecycle::contract_run_foreground,
+    contract_lifecycle::contract_run_rootfs_is_dot,
+    contract_lifecycle::contract_run_keep,
+    contract_lifecycle::contract_run_host_pid_namespace,
+    contract_lifecycle::contract_run_redundant_seccomp_rule,
+    contract_lifecycle::contract_state_transitions,
+    contract_lifecycle::contract_kill_all_after_stop,
+    contract_lifecycle::contract_delete,
+    contract_cli::contract_list_formats,
+    contract_cli::contract_global_root,
+    contract_cli::contract_spec_then_run,
+    contract_cli::contract_log_json,
+    contract_exec::contract_exec_options,
+    contract_exec::contract_exec_exit_codes,
+    contract_exec::contract_exec_user_keeps_host_dev_null,
+    contract_exec::contract_exec_paused,
+    contract_exec::contract_cwd_access,
+    contract_exec::contract_process_umask,
+    contract_verbs::contract_ps,
+    contract_verbs::contract_events,
+    contract_verbs::contract_events_oom,
+    contract_devices::contract_devices_redundant_defaults,
+    contract_devices::contract_cgroup_devices_kmsg_denied,
+    contract_devices::contract_cgroup_devices_kmsg_allowed,
+    contract_devices::contract_cgroup_devices_block_mknod,
+    contract_cgroups::contract_cgroup_limits_and_exec,
+    contract_cgroups::contract_cgroup_v1_unified_refused,
+    contract_cgroups::contract_cgroup_exec_joins_init_cgroup,
+    contract_cgroups::contract_cgroups_delete_force_with_sub_cgroups,
+    contract_cgroups::contract_cgroups_v2_exec_in_non_root_cgroup,
+    contract_cgroups::contract_cgroups_v2_blkio_weight,
+    contract_cgroups::contract_cgroups_v2_unified_only,
+    contract_cgroups::contract_cgroups_v2_unified_override,
+    contract_cgroups::contract_cgroups_v2_mount_has_no_extra_cgroups,
+    contract_cgroups::contract_cgroup_bfq_device_weight,
+    contract_update::contract_cgroup_update_cpu_limits,
+    contract_update::contract_cgroup_cpu_period_or_quota_alone,
+    contract_update::contract_cgroup_update_cpu_without_previous,
+    contract_update::contract_cgroup_update_cpu_in_pod,
+    contract_update::contract_cgroup_update_rt,
+    contract_update::contract_cgroup_update_paused,
+    contract_hooks::contract_hooks_bind_files_into_container,
+    contract_hooks::contract_hooks_cwd,
 ];

@@ -38,3 +38,12 @@ pub fn cgroup_file(c: &Ctx, id: &str, controller: &str, file: &str) -> Result<St
         .map(|s| s.trim().to_string())
         .map_err(|e| Verdict::Fail(format!("read {}: {e}", path.display())))
 }
+
+/// Kills a started container, waits until it has stopped, and deletes it (runc 1.1.5
+/// refuses `delete --force` while a detached exec'd process is still around).
+pub fn stop_and_delete(c: &Ctx, id: &str) -> Result<(), Verdict> {
+    c.must(&["kill", id, "KILL"])?;
+    c.wait_stopped(id)?;
+    c.must(&["delete", id])?;
+    Ok(())
+}

@@ -12,6 +12,7 @@ use nix::sys::socket::{
 };
 use serde_json::json;
 
+use super::running::stop_and_delete;
 use crate::ctx::Ctx;
 use crate::spec::{default_config, set, sh};
 use crate::verdict::{Res, Verdict};
@@ -164,5 +165,154 @@ pub fn console_not_bound_over_a_mount_point(c: &mut Ctx) -> Res {
     );
     let text = std::fs::read_to_string(&victim).unwrap_or_default();
     ensure!(text == "untouched", "the bound file changed: {text:?}");
+    Ok(())
+}
+
+/// `create --console-socket` of `cfg` (a terminal process), `start`, and what the
+/// pty master yields until `DONE`.
+fn run_on_console(c: &mut Ctx, cfg: serde_json::Value) -> Result<String, Verdict> {
+    let (id, b) = c.prepare(cfg, false)?;
+    let path = c.suite.bundles.join(format!("{id}.sock"));
+    let listener = console_listener(&path)?;
+    let ps = path.display().to_string();
+    let out = c.create_with(&b, &id, &["--console-socket", &ps]);
+    let _ = std::fs::remove_file(&path);
+    ensure!(
+        out.ok(),
+        "create --console-socket failed: {}",
+        out.describe()
+    );
+    let master = receive_fd(&listener)?;
+    c.must(&["start", &id])?;
+    let text = read_master(&master, "DONE", Duration::from_secs(5));
+    c.wait_stopped(&id)?;
+    c.must(&["delete", &id])?;
+    Ok(text)
+}
+
+/// `exec --detach --tty --console-socket S <args>` and what its pty master yields
+/// until `DONE`.
+fn exec_on_console(c: &mut Ctx, args: &[&str]) -> Result<String, Verdict> {
+    // A fresh name per call, short enough for a unix socket address.
+    let path = c.suite.bundles.join(format!("{}.sock", c.new_id()));
+    let listener = console_listener(&path)?;
+    let ps = path.display().to_string();
+    let mut argv = vec!["exec", "--detach", "--tty", "--console-socket", &ps];
+    argv.extend_from_slice(args);
+    let out = c.rt(&argv);
+    let _ = std::fs::remove_file(&path);
+    ensure!(out.ok(), "`{}` failed: {}", out.argv, out.describe());
+    let master = receive_fd(&listener)?;
+    Ok(read_master(&master, "DONE", Duration::from_secs(5)))
+}
+
+/// The `<uid>:<gid>` line a `stat -c %u:%g $(tty)` printed on the terminal.
+fn owner_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| {
+        l.split_once(':')
+            .is_some_and(|(u, g)| u.parse::<u32>().is_ok() && g.parse::<u32>().is_ok())
+    })
+}
+
+/// tty.bats "[tty owner] ({u,g}id != 0)" for run and exec: the pty slave belongs to
+/// the process's uid, and its group stays the devpts mount's `gid=5` (not the
+/// process's gid 100), as runc has it.
+pub fn terminal_owner_is_process_user(c: &mut Ctx) -> Res {
+    let script = "stat -c %u:%g $(tty); echo DONE; sleep 1";
+    let a = sh(script);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut cfg = default_config(&a, "/placeholder");
+    set(&mut cfg, "process/terminal", json!(true));
+    set(&mut cfg, "process/user", json!({"uid": 1000, "gid": 100}));
+    let text = run_on_console(c, cfg)?;
+    ensure!(
+        owner_line(&text) == Some("1000:5"),
+        "run: the terminal's owner is not 1000:5: {text:?}"
+    );
+
+    let (id, _b) = super::running::start_with(c, &["/bin/sleep", "60"], |cfg| {
+        set(cfg, "process/user", json!({"uid": 1000, "gid": 100}));
+    })?;
+    let text = exec_on_console(c, &[&id, "/bin/sh", "-c", script])?;
+    stop_and_delete(c, &id)?;
+    ensure!(
+        owner_line(&text) == Some("1000:5"),
+        "exec: the terminal's owner is not 1000:5: {text:?}"
+    );
+    Ok(())
+}
+
+/// The `<rows> <columns>` line `stty size` printed on the terminal.
+fn size_line(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.split(' ').count() == 2 && l.split(' ').all(|n| n.parse::<u16>().is_ok()))
+}
+
+/// `process.consoleSize` is set on the pty before the process starts: for the
+/// container's process (config.json) and for `exec -p` (tty.bats "runc exec [tty
+/// consolesize]").
+pub fn terminal_console_size(c: &mut Ctx) -> Res {
+    let script = "stty size; echo DONE; sleep 1";
+    let a = sh(script);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut cfg = default_config(&a, "/placeholder");
+    set(&mut cfg, "process/terminal", json!(true));
+    set(
+        &mut cfg,
+        "process/consoleSize",
+        json!({"height": 10, "width": 110}),
+    );
+    let text = run_on_console(c, cfg)?;
+    ensure!(
+        size_line(&text) == Some("10 110"),
+        "run: stty size is not \"10 110\": {text:?}"
+    );
+
+    let (id, b) = super::running::start_sleeper(c)?;
+    let process = b.dir.join("process.json");
+    std::fs::write(
+        &process,
+        json!({"terminal": true, "consoleSize": {"height": 12, "width": 90},
+               "args": ["/bin/sh", "-c", script], "cwd": "/",
+               "user": {"uid": 0, "gid": 0},
+               "env": ["PATH=/bin"]})
+        .to_string(),
+    )?;
+    let p = process.display().to_string();
+    let text = exec_on_console(c, &["-p", &p, &id])?;
+    stop_and_delete(c, &id)?;
+    ensure!(
+        size_line(&text) == Some("12 90"),
+        "exec -p: stty size is not \"12 90\": {text:?}"
+    );
+    Ok(())
+}
+
+/// berth's `exec --console-size WIDTHxHEIGHT` (runc 1.1.5 has no such flag; it
+/// sets process.consoleSize): the size is on the pty before the process starts, and
+/// the flag without a terminal is refused.
+pub fn exec_tty_console_size_flag(c: &mut Ctx) -> Res {
+    let (id, _b) = super::running::start_sleeper(c)?;
+    let text = exec_on_console(
+        c,
+        &[
+            "--console-size",
+            "100x20",
+            &id,
+            "/bin/sh",
+            "-c",
+            "stty size; echo DONE; sleep 1",
+        ],
+    )?;
+    ensure!(
+        size_line(&text) == Some("20 100"),
+        "exec --console-size 100x20: stty size is not \"20 100\": {text:?}"
+    );
+    c.must_fail(
+        &["exec", "--console-size", "100x20", &id, "/bin/true"],
+        "--console-size without a terminal",
+    )?;
+    stop_and_delete(c, &id)?;
     Ok(())
 }

@@ -102,13 +102,25 @@ impl V1Manager {
                 None => std::fs::create_dir_all(dir).map_err(|e| Error::io("mkdir", dir, e))?,
             }
             if self.dir("cpuset") == Some(dir) {
-                // A new cpuset cgroup has empty cpus/mems and no task can join it: fill
-                // each new level from its parent, top down (and the leaf if it is empty).
-                for d in &created[first_new..] {
-                    cpuset_copy_if_empty(d)?;
-                }
-                if !created[first_new..].iter().any(|d| d == dir) {
-                    cpuset_copy_if_empty(dir)?;
+                // A cpuset cgroup with empty cpus/mems takes no task. As runc's
+                // ensureParent, every level from the hierarchy's root down to the leaf
+                // that has none gets its parent's: a new level, and also a parent that
+                // someone else made without filling it in.
+                match self.mounts.get(key) {
+                    Some(mp) => {
+                        let rel = dir.strip_prefix(mp).unwrap_or(Path::new(""));
+                        let mut cur = mp.clone();
+                        for comp in rel.components() {
+                            cur.push(comp);
+                            cpuset_copy_if_empty(&cur)?;
+                        }
+                    }
+                    None => {
+                        for d in &created[first_new..] {
+                            cpuset_copy_if_empty(d)?;
+                        }
+                        cpuset_copy_if_empty(dir)?;
+                    }
                 }
             }
         }
@@ -171,7 +183,11 @@ impl CgroupManager for V1Manager {
     }
 
     fn set(&self, resources: &LinuxResources) -> Result<()> {
-        set::set(self, resources)
+        set::set(self, resources, true)
+    }
+
+    fn update(&self, resources: &LinuxResources) -> Result<()> {
+        set::set(self, resources, false)
     }
 
     fn self_attach(&self) -> crate::SelfAttach {
@@ -262,6 +278,7 @@ impl CgroupManager for V1Manager {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             unit: None,
+            shared: false,
         }
     }
 }

@@ -12,7 +12,10 @@ use oci_spec::runtime::{
 };
 use std::path::Path;
 
-pub(super) fn set(m: &V1Manager, r: &LinuxResources) -> Result<()> {
+/// Writes `r`; with `devices` false the device rules are left as they are (`update`:
+/// runc's update skips them, and replaying them on a running cgroup would deny every
+/// device for a moment: writes to /dev/null in the container could fail).
+pub(super) fn set(m: &V1Manager, r: &LinuxResources, devices: bool) -> Result<()> {
     if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(Error::Unsupported(
             "invalid configuration: cannot use unified on cgroup v1".into(),
@@ -26,10 +29,12 @@ pub(super) fn set(m: &V1Manager, r: &LinuxResources) -> Result<()> {
             set_cpuset(need("cpuset")?, cpu)?;
         }
     }
-    set_devices(
-        need("devices")?,
-        &effective_device_rules(r.devices().as_deref()),
-    )?;
+    if devices {
+        set_devices(
+            need("devices")?,
+            &effective_device_rules(r.devices().as_deref()),
+        )?;
+    }
     if let Some(mem) = r.memory() {
         if memory_is_set(mem) {
             set_memory(need("memory")?, mem)?;
@@ -95,6 +100,7 @@ fn set_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     write(dir, "devices.deny", "a")?;
     for (rule, line) in rules.iter().zip(&lines) {
+        let Some(line) = line else { continue };
         let file = if rule.allow() {
             "devices.allow"
         } else {
@@ -294,11 +300,26 @@ fn blkio_is_set(b: &LinuxBlockIo) -> bool {
 
 fn set_blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     // CFQ's blkio.weight is gone from recent kernels; BFQ offers blkio.bfq.weight.
+    // With neither (no CFQ/BFQ scheduler) a weight cannot be honoured: refused, as
+    // runc's write of blkio.bfq.weight fails then.
     let (weight_file, weight_dev_file) = if exists(dir, "blkio.weight") {
         ("blkio.weight", "blkio.weight_device")
     } else {
         ("blkio.bfq.weight", "blkio.bfq.weight_device")
     };
+    let weighted = b.weight().is_some_and(|w| w != 0)
+        || b.weight_device()
+            .iter()
+            .flatten()
+            .any(|wd| wd.weight().is_some_and(|w| w != 0));
+    if weighted && !exists(dir, weight_file) {
+        return Err(Error::Resource {
+            path: dir.join(weight_file),
+            reason: "blkio weight is not supported: neither blkio.weight nor blkio.bfq.weight \
+                     exists (the block devices use no CFQ or BFQ io scheduler)"
+                .into(),
+        });
+    }
     if let Some(w) = b.weight().filter(|w| *w != 0) {
         write(dir, weight_file, &w.to_string())?;
     }

@@ -57,15 +57,14 @@ fn bad(reason: String) -> Error {
     }
 }
 
-fn access_bits(access: &str) -> Result<i32> {
-    access.chars().try_fold(0, |acc, c| match c {
-        'r' => Ok(acc | ACC_READ),
-        'w' => Ok(acc | ACC_WRITE),
-        'm' => Ok(acc | ACC_MKNOD),
-        _ => Err(bad(format!(
-            "access {access:?}: only r, w and m are allowed"
-        ))),
-    })
+fn access_bits(access: &str) -> i32 {
+    crate::devices::access_letters(access)
+        .chars()
+        .fold(0, |acc, c| match c {
+            'r' => acc | ACC_READ,
+            'w' => acc | ACC_WRITE,
+            _ => acc | ACC_MKNOD,
+        })
 }
 
 /// The program for `rules` (in spec order).
@@ -86,7 +85,7 @@ pub(crate) fn program(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Insn>> {
             // A FIFO is not a device: no cgroup rule applies to it.
             LinuxDeviceType::P => continue,
         };
-        let access = access_bits(r.access().as_deref().unwrap_or("rwm"))?;
+        let access = access_bits(r.access().as_deref().unwrap_or("rwm"));
         if access == 0 {
             continue;
         }
@@ -345,7 +344,9 @@ mod tests {
     }
 
     #[test]
-    fn bad_access_is_an_error() {
-        assert!(program(&rules(serde_json::json!([{"allow": true, "access": "rx"}]))).is_err());
+    fn unknown_access_letters_are_ignored_as_runc_does() {
+        let known = program(&rules(serde_json::json!([{"allow": true, "access": "r"}]))).unwrap();
+        let extra = program(&rules(serde_json::json!([{"allow": true, "access": "rx"}]))).unwrap();
+        assert_eq!(known, extra);
     }
 }

@@ -220,6 +220,7 @@ impl CgroupManager for V2Manager {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             unit: None,
+            shared: false,
         }
     }
 }

@@ -154,6 +154,7 @@ fn restore(
         });
     }
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
+    Runtime::check_cgroup(cgroup.as_ref())?;
     let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
         dir: dir.clone(),

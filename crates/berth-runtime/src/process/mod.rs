@@ -41,6 +41,9 @@ pub(crate) struct ProcessPlan {
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
+    /// `process.consoleSize` as (rows, columns), set on the pty before the process
+    /// starts; runc ignores a size with a zero in it, and so does berth.
+    pub console_size: Option<(u16, u16)>,
     pub lsm: LsmPlan,
     pub sched: SchedPlan,
     /// `linux.personality` (the container's, so also for exec'd processes when the
@@ -112,6 +115,7 @@ impl ProcessPlan {
             no_new_privileges: p.no_new_privileges().unwrap_or(false),
             oom_score_adj: p.oom_score_adj(),
             terminal: p.terminal().unwrap_or(false),
+            console_size: console_size(p)?,
             lsm: LsmPlan::new(p)?,
             sched: SchedPlan::new(p)?,
             personality: None,
@@ -130,6 +134,23 @@ impl ProcessPlan {
         }
         self.sched.apply()
     }
+}
+
+/// `process.consoleSize`: both fields must fit a terminal's 16-bit size.
+fn console_size(p: &Process) -> Result<Option<(u16, u16)>> {
+    let Some(size) = p.console_size() else {
+        return Ok(None);
+    };
+    let field = |v: u64, name: &str| {
+        u16::try_from(v).map_err(|_| {
+            Error::Config(format!(
+                "process.consoleSize.{name}: {v} is larger than a terminal can be (65535)"
+            ))
+        })
+    };
+    let rows = field(size.height(), "height")?;
+    let cols = field(size.width(), "width")?;
+    Ok((rows != 0 && cols != 0).then_some((rows, cols)))
 }
 
 /// `linux` fields berth does not apply but must not silently ignore.

@@ -18,6 +18,7 @@ mod options;
 mod pivot;
 mod propagation;
 mod resolve;
+mod sources;
 
 use crate::error::{Error, Result};
 use devices::DevicePlan;
@@ -28,6 +29,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::{access, AccessFlags};
 use oci_spec::runtime::Spec;
+pub(crate) use options::RECURSIVE_OPTIONS;
 use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -187,6 +189,12 @@ impl RootfsPlan {
             root_readonly,
             options,
         })
+    }
+
+    /// The rootfs directory (createContainer hooks run there, as under runc).
+    pub fn path(&self) -> &std::path::Path {
+        use std::os::unix::ffi::OsStrExt;
+        std::path::Path::new(std::ffi::OsStr::from_bytes(self.rootfs.as_bytes()))
     }
 
     /// In the init, in its mount namespace, before createContainer hooks: makes the

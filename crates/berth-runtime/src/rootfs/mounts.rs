@@ -1,9 +1,13 @@
 //! One entry of the config's `mounts`: planned in the parent (flags, data and paths
 //! prepared), performed by the init on the destination resolved inside the rootfs.
+//!
+//! A bind source may come as an fd the parent opened before the init lost its host
+//! privileges (see [`super::sources`]); the init then binds `/proc/self/fd/<n>`,
+//! which reaches the source without a path lookup the container's root could fail.
 
 use super::buf::StackCStr;
-use super::options::MountOptions;
-use super::resolve::{fs_info, open_in_root, open_or_create, Leaf, ProcFd};
+use super::options::{attr, MountOptions};
+use super::resolve::{fs_info, open_in_root, open_or_create, path_in_root, Leaf, ProcFd};
 use super::{cstring, rel_path};
 use crate::error::{Error, Result};
 use nix::errno::Errno;
@@ -11,6 +15,7 @@ use nix::fcntl::ResolveFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, stat, SFlag};
 use oci_spec::runtime::Mount;
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::fmt::Write;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -79,10 +84,18 @@ pub(super) struct MountPlan {
     data: Option<CString>,
     data_has_mode: bool,
     propagation: Vec<MsFlags>,
-    proc_allowed: bool,
     /// A read-only tmpfs or /dev: mounted read-write so files can be created in
     /// it, remounted read-only by `finalize` (as runc does).
     pub(super) ro_later: bool,
+    /// Recursive attributes (`rro` ...) set and cleared over the mounted tree right
+    /// after the mount (mount_setattr, AT_RECURSIVE).
+    rec_set: u64,
+    rec_clr: u64,
+    /// `rro` on a tmpfs or /dev: the tree is made read-only by `finalize`, after the
+    /// files and mounts inside it exist.
+    rec_ro_later: bool,
+    /// For a bind: the source opened by the parent (an O_PATH fd), taken by `perform`.
+    source_fd: RefCell<Option<OwnedFd>>,
     /// `cgroup` on v1: (destination of the hierarchy's directory, host directory).
     cgroup_binds: Vec<(CString, CString)>,
     /// `cgroup` on v1: (link name, target) inside the destination.
@@ -153,6 +166,16 @@ impl MountPlan {
         let mut flags = opts.flags;
         let mut remount = None;
         let mut ro_later = false;
+        let mut rec_set = opts.rec_set;
+        let mut rec_ro_later = false;
+        if rec_set & attr::RDONLY != 0
+            && kind != Kind::Bind
+            && (kind == Kind::Tmpfs || dest_bytes == b"dev")
+        {
+            rec_set &= !attr::RDONLY;
+            rec_ro_later = true;
+            ro_later = true;
+        }
         match kind {
             Kind::Bind => {
                 // The first MS_BIND ignores every other flag; a MS_REMOUNT applies
@@ -213,9 +236,22 @@ impl MountPlan {
             data,
             data_has_mode,
             propagation: opts.propagation,
-            proc_allowed,
             ro_later,
+            rec_set,
+            rec_clr: opts.rec_clr,
+            rec_ro_later,
+            source_fd: RefCell::new(None),
         })
+    }
+
+    /// A bind mount's source path, for the parent to open (see [`super::sources`]).
+    pub(super) fn bind_source(&self) -> Option<&CStr> {
+        (self.kind == Kind::Bind).then_some(self.source.as_c_str())
+    }
+
+    /// Hands the init the source the parent opened.
+    pub(super) fn set_source_fd(&self, fd: OwnedFd) {
+        *self.source_fd.borrow_mut() = Some(fd);
     }
 
     /// Whether this is a bind mount onto /dev (then runc leaves /dev alone).
@@ -238,9 +274,15 @@ impl MountPlan {
 
     /// Performs the mount in the init, inside `root` (the rootfs fd).
     pub(super) fn perform(&self, root: BorrowedFd<'_>, new_user_ns: bool) -> Result<()> {
+        // Taken, so the fd is closed once this mount is done.
+        let source_fd = self.source_fd.borrow_mut().take();
         let (leaf, extra) = match self.kind {
             Kind::Bind => {
-                let st = stat(self.source.as_c_str()).map_err(|e| self.err("stat", e))?;
+                let st = match &source_fd {
+                    Some(src) => fstat(src),
+                    None => stat(self.source.as_c_str()),
+                }
+                .map_err(|e| self.err("stat", e))?;
                 let is_dir =
                     SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
                 (
@@ -252,13 +294,43 @@ impl MountPlan {
             Kind::Proc | Kind::Sysfs => (Leaf::Dir, ResolveFlag::RESOLVE_NO_SYMLINKS),
             _ => (Leaf::Dir, ResolveFlag::empty()),
         };
-        let (fd, created) =
-            open_or_create(root, &self.dest, leaf, extra).map_err(|e| self.err("open", e))?;
-        self.check_proc(&fd)?;
+        let (fd, created) = match open_or_create(root, &self.dest, leaf, extra) {
+            Err(Errno::ELOOP) if !extra.is_empty() => return Err(self.not_ordinary_dir()),
+            other => other.map_err(|e| self.err("open", e))?,
+        };
+        if !extra.is_empty() {
+            let st = fstat(&fd).map_err(|e| self.err("fstat", e))?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+                return Err(self.not_ordinary_dir());
+            }
+        }
+        self.check_proc(root, &fd, source_fd.as_ref())?;
+        self.mount_kind(root, &fd, created, new_user_ns, source_fd.as_ref())?;
+        self.set_recursive_attrs(root)
+    }
+
+    /// proc and sysfs refuse a destination that is (or goes through) a symlink, or is
+    /// not a directory, with runc's words.
+    fn not_ordinary_dir(&self) -> Error {
+        Error::Config(format!(
+            "mount {}: filesystem {:?} must be mounted on ordinary directory, not on a \
+             symlink or a file",
+            self.display, self.type_name
+        ))
+    }
+
+    fn mount_kind(
+        &self,
+        root: BorrowedFd<'_>,
+        fd: &OwnedFd,
+        created: bool,
+        new_user_ns: bool,
+        source_fd: Option<&OwnedFd>,
+    ) -> Result<()> {
         match self.kind {
-            Kind::Bind => self.bind(root, &fd),
-            Kind::CgroupV1 => self.mount_cgroup_v1(root, &fd),
-            Kind::Sysfs | Kind::Cgroup2 => match self.mount_fs(&fd, self.data.as_deref()) {
+            Kind::Bind => self.bind(root, fd, source_fd),
+            Kind::CgroupV1 => self.mount_cgroup_v1(root, fd),
+            Kind::Sysfs | Kind::Cgroup2 => match self.mount_fs(fd, self.data.as_deref()) {
                 Err(Errno::EPERM | Errno::EBUSY) if new_user_ns || self.kind == Kind::Cgroup2 => {
                     // In a user namespace without its own network (sysfs) or cgroup
                     // (cgroup2) namespace the kernel refuses a new instance: bind the
@@ -270,14 +342,14 @@ impl MountPlan {
                     } else {
                         c"/sys/fs/cgroup/unified"
                     };
-                    self.bind_tree(root, &fd, host)
+                    self.bind_tree(root, fd, host)
                 }
                 Err(e) => Err(self.err("mount", e)),
                 Ok(()) => self.apply_propagation(root),
             },
             Kind::Tmpfs if !created && !self.data_has_mode => {
                 // Keep the mode of the directory the tmpfs covers (runc does).
-                let mode = fstat(&fd).map_err(|e| self.err("fstat", e))?.st_mode & 0o7777;
+                let mode = fstat(fd).map_err(|e| self.err("fstat", e))?.st_mode & 0o7777;
                 let mut data = StackCStr::<4096>::new();
                 let _ = write!(data, "mode={mode:o}");
                 if let Some(d) = &self.data {
@@ -285,35 +357,99 @@ impl MountPlan {
                     data.push_bytes(d.as_bytes());
                 }
                 let data = data.as_cstr().or(self.data.as_deref());
-                self.mount_fs(&fd, data).map_err(|e| self.err("mount", e))?;
+                self.mount_fs(fd, data).map_err(|e| self.err("mount", e))?;
                 self.apply_propagation(root)
             }
             _ => {
-                self.mount_fs(&fd, self.data.as_deref())
+                self.mount_fs(fd, self.data.as_deref())
                     .map_err(|e| self.err("mount", e))?;
                 self.apply_propagation(root)
             }
         }
     }
 
-    /// Refuses a destination that resolved onto procfs unless allowed (runc's
-    /// checkProcMount: no mounts over /proc files but a few lxcfs ones).
-    fn check_proc(&self, fd: &OwnedFd) -> Result<()> {
-        let (fs_type, _) = fs_info(fd).map_err(|e| self.err("fstatfs", e))?;
-        let mut allowed = self.proc_allowed || fs_type != PROC_SUPER_MAGIC;
-        if self.kind == Kind::Bind && self.dest.as_bytes() == b"proc" {
-            let src = nix::sys::statfs::statfs(self.source.as_c_str())
-                .map_err(|e| self.err("statfs", e))?;
-            allowed &= magic(&src) == PROC_SUPER_MAGIC;
-        }
-        if allowed {
-            Ok(())
+    /// runc's checkProcMount on where the destination really is: only proc (or a
+    /// bind of a procfs) on /proc itself, and nothing inside /proc but the few files
+    /// lxcfs emulates. The destination's path inside the rootfs is read back from the
+    /// resolved fd, so a symlink in the rootfs (`/evil -> /proc`) is judged by its
+    /// target; a procfs found anywhere else (proc mounted at another place) counts as
+    /// inside /proc too.
+    fn check_proc(
+        &self,
+        root: BorrowedFd<'_>,
+        fd: &OwnedFd,
+        source_fd: Option<&OwnedFd>,
+    ) -> Result<()> {
+        let mut resolved = StackCStr::<4096>::new();
+        let inside = path_in_root(root, fd, &mut resolved).map_err(|e| self.err("readlink", e))?;
+        let path = if inside {
+            resolved.as_bytes()
         } else {
-            Err(Error::Config(format!(
-                "mount {}: destination is inside /proc",
-                self.display
-            )))
+            self.dest.as_bytes()
+        };
+        let (fs_type, _) = fs_info(fd).map_err(|e| self.err("fstatfs", e))?;
+        let at_proc = path == b"proc";
+        let in_proc = path.starts_with(b"proc/") || (!at_proc && fs_type == PROC_SUPER_MAGIC);
+        let allowed = if at_proc {
+            match self.kind {
+                Kind::Proc => true,
+                Kind::Bind => {
+                    let src = match source_fd {
+                        Some(src) => nix::sys::statfs::fstatfs(src),
+                        None => nix::sys::statfs::statfs(self.source.as_c_str()),
+                    }
+                    .map_err(|e| self.err("statfs", e))?;
+                    magic(&src) == PROC_SUPER_MAGIC
+                }
+                _ => false,
+            }
+        } else if in_proc {
+            self.kind == Kind::Proc || PROC_ALLOWED.iter().any(|p| p.as_bytes() == path)
+        } else {
+            true
+        };
+        if allowed {
+            return Ok(());
         }
+        let through_symlink = path != self.dest.as_bytes();
+        let shown = String::from_utf8_lossy(path);
+        Err(Error::Config(match (through_symlink, at_proc) {
+            (true, true) => format!(
+                "mount {}: destination is a symlink to /proc; it must be an ordinary directory",
+                self.display
+            ),
+            (true, false) => format!(
+                "mount {}: destination resolves inside /proc (/{shown}) through a symlink; \
+                 it must be an ordinary directory",
+                self.display
+            ),
+            (false, true) => format!(
+                "mount {}: cannot be mounted because it is not of type proc",
+                self.display
+            ),
+            (false, false) => format!("mount {}: destination is inside /proc", self.display),
+        }))
+    }
+
+    /// The recursive attributes (`rro` ...) over the whole tree now mounted at the
+    /// destination, as runc's setRecAttr.
+    fn set_recursive_attrs(&self, root: BorrowedFd<'_>) -> Result<()> {
+        if self.rec_set == 0 && self.rec_clr == 0 {
+            return Ok(());
+        }
+        let fd = self.reopen(root)?;
+        setattr_recursive(&fd, self.rec_set, self.rec_clr).map_err(|e| self.rec_err(e))
+    }
+
+    fn rec_err(&self, e: Errno) -> Error {
+        if e == Errno::ENOSYS {
+            // mount_setattr came with Linux 5.12.
+            return Error::Config(format!(
+                "mount {}: recursive mount options (rro ...) need mount_setattr (Linux 5.12)",
+                self.display
+            ));
+        }
+        self.err("mount_setattr", e)
     }
 
     fn mount_fs(&self, fd: &OwnedFd, data: Option<&CStr>) -> nix::Result<()> {
@@ -326,9 +462,14 @@ impl MountPlan {
         )
     }
 
-    fn bind(&self, root: BorrowedFd<'_>, fd: &OwnedFd) -> Result<()> {
+    fn bind(&self, root: BorrowedFd<'_>, fd: &OwnedFd, source_fd: Option<&OwnedFd>) -> Result<()> {
+        let via_fd = source_fd.map(ProcFd::new);
+        let source = match &via_fd {
+            Some(p) => p.as_cstr(),
+            None => self.source.as_c_str(),
+        };
         mount(
-            Some(self.source.as_c_str()),
+            Some(source),
             ProcFd::new(fd).as_cstr(),
             None::<&CStr>,
             self.flags,
@@ -409,7 +550,7 @@ impl MountPlan {
         let attrs = self.flags
             & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
         if !attrs.is_empty() {
-            match setattr_recursive(&fd, attrs) {
+            match setattr_recursive(&fd, ms_to_attr(attrs), 0) {
                 Err(Errno::ENOSYS) => {
                     // Kernels before 5.12: only the top mount can be changed.
                     let flags = attrs | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
@@ -454,7 +595,12 @@ impl MountPlan {
             | MsFlags::MS_RDONLY;
         let target = ProcFd::or_path(&fd, &self.dest, use_fd);
         remount_keeping_locked(&fd, target.as_cstr(), flags, MsFlags::empty())
-            .map_err(|e| self.err("remount", e))
+            .map_err(|e| self.err("remount", e))?;
+        if self.rec_ro_later {
+            // `rro`: the mounts inside (/dev/pts, /dev/shm ...) too.
+            setattr_recursive(&fd, attr::RDONLY, 0).map_err(|e| self.rec_err(e))?;
+        }
+        Ok(())
     }
 }
 
@@ -512,9 +658,22 @@ pub(super) fn remount_keeping_locked(
     mount(None::<&CStr>, target, None::<&CStr>, retry, None::<&CStr>)
 }
 
-/// Sets mount attributes on the whole mount tree at `fd` (mount_setattr with
-/// AT_RECURSIVE).
-fn setattr_recursive(fd: &OwnedFd, flags: MsFlags) -> nix::Result<()> {
+/// `MOUNT_ATTR_*` for the ro/nosuid/nodev/noexec mount flags.
+fn ms_to_attr(flags: MsFlags) -> u64 {
+    [
+        (MsFlags::MS_RDONLY, attr::RDONLY),
+        (MsFlags::MS_NOSUID, attr::NOSUID),
+        (MsFlags::MS_NODEV, attr::NODEV),
+        (MsFlags::MS_NOEXEC, attr::NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(ms, _)| flags.contains(*ms))
+    .fold(0, |acc, (_, a)| acc | a)
+}
+
+/// Sets and clears mount attributes (`MOUNT_ATTR_*`) on the whole mount tree at
+/// `fd` (mount_setattr with AT_RECURSIVE).
+fn setattr_recursive(fd: &OwnedFd, set: u64, clear: u64) -> nix::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -522,26 +681,12 @@ fn setattr_recursive(fd: &OwnedFd, flags: MsFlags) -> nix::Result<()> {
         propagation: u64,
         userns_fd: u64,
     }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    const MOUNT_ATTR_NOSUID: u64 = 0x2;
-    const MOUNT_ATTR_NODEV: u64 = 0x4;
-    const MOUNT_ATTR_NOEXEC: u64 = 0x8;
-    let mut attr = MountAttr {
-        attr_set: 0,
-        attr_clr: 0,
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
         propagation: 0,
         userns_fd: 0,
     };
-    for (ms, a) in [
-        (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
-        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
-        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
-        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
-    ] {
-        if flags.contains(ms) {
-            attr.attr_set |= a;
-        }
-    }
     // SAFETY: mount_setattr reads `size` bytes of `attr`, a live repr(C) struct
     // matching the kernel's struct mount_attr; the path is a static empty C string.
     let rc = unsafe {

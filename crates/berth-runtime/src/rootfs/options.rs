@@ -1,6 +1,7 @@
 //! fstab-style mount options of a `mounts` entry, split into flags to set, flags
-//! explicitly cleared, propagation changes (a separate mount call each) and the
-//! filesystem data string, with the names mount(8) and runc use.
+//! explicitly cleared, propagation changes (a separate mount call each), recursive
+//! attributes (`rro`, `rnosuid` ...: mount_setattr with AT_RECURSIVE over the whole
+//! mounted tree) and the filesystem data string, with the names mount(8) and runc use.
 
 use nix::mount::MsFlags;
 
@@ -13,9 +14,75 @@ pub(super) struct MountOptions {
     pub cleared: MsFlags,
     /// Propagation changes in the order given.
     pub propagation: Vec<MsFlags>,
+    /// Recursive attributes to set (`MOUNT_ATTR_*`, mount_setattr's `attr_set`).
+    pub rec_set: u64,
+    /// Recursive attributes to clear (`attr_clr`).
+    pub rec_clr: u64,
     /// Everything else, comma-joined, for the filesystem.
     pub data: String,
 }
+
+/// `MOUNT_ATTR_*` of linux/mount.h.
+pub(super) mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The access-time field: one of RELATIME (0), NOATIME, STRICTATIME.
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const NOSYMFOLLOW: u64 = 0x20_0000;
+}
+
+/// Maps a recursive option to (clear, attribute), with runc's names.
+fn recursive_option(opt: &str) -> Option<(bool, u64)> {
+    Some(match opt {
+        "rro" => (false, attr::RDONLY),
+        "rrw" => (true, attr::RDONLY),
+        "rnosuid" => (false, attr::NOSUID),
+        "rsuid" => (true, attr::NOSUID),
+        "rnodev" => (false, attr::NODEV),
+        "rdev" => (true, attr::NODEV),
+        "rnoexec" => (false, attr::NOEXEC),
+        "rexec" => (true, attr::NOEXEC),
+        "rnodiratime" => (false, attr::NODIRATIME),
+        "rdiratime" => (true, attr::NODIRATIME),
+        "rrelatime" => (false, attr::RELATIME),
+        "rnorelatime" => (true, attr::RELATIME),
+        "rnoatime" => (false, attr::NOATIME),
+        "ratime" => (true, attr::NOATIME),
+        "rstrictatime" => (false, attr::STRICTATIME),
+        "rnostrictatime" => (true, attr::STRICTATIME),
+        "rnosymfollow" => (false, attr::NOSYMFOLLOW),
+        "rsymfollow" => (true, attr::NOSYMFOLLOW),
+        _ => return None,
+    })
+}
+
+/// Every recursive option name, for `features`.
+pub(crate) const RECURSIVE_OPTIONS: [&str; 18] = [
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+];
 
 /// Maps an option to (clear, flag); `None` for options that are not flags.
 fn flag_option(opt: &str) -> Option<(bool, MsFlags)> {
@@ -80,6 +147,8 @@ impl MountOptions {
             flags: MsFlags::empty(),
             cleared: MsFlags::empty(),
             propagation: Vec::new(),
+            rec_set: 0,
+            rec_clr: 0,
             data: String::new(),
         };
         for opt in options {
@@ -93,6 +162,18 @@ impl MountOptions {
                 }
             } else if let Some(p) = propagation_flags(opt) {
                 out.propagation.push(p);
+            } else if let Some((clear, a)) = recursive_option(opt) {
+                // runc's accumulation: set and clear bits add up independently (the
+                // kernel clears first, then sets). An access-time mode must also clear
+                // the whole access-time field (mount_setattr(2)).
+                if clear {
+                    out.rec_clr |= a;
+                } else {
+                    out.rec_set |= a;
+                    if a & attr::ATIME_MASK == a {
+                        out.rec_clr |= attr::ATIME_MASK;
+                    }
+                }
             } else if opt == "tmpcopyup" {
                 // runc's extension to copy the destination's content into a new
                 // tmpfs; not supported yet, and harmless to leave out.
@@ -120,6 +201,20 @@ mod tests {
         );
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, "mode=755,size=65536k");
+    }
+
+    #[test]
+    fn recursive_options_are_attributes_not_data() {
+        let o = MountOptions::parse(["rbind", "rro", "rnosuid", "rnoatime", "rexec"]);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(o.rec_set, attr::RDONLY | attr::NOSUID | attr::NOATIME);
+        assert_eq!(o.rec_clr, attr::ATIME_MASK | attr::NOEXEC);
+        assert_eq!(o.data, "");
+        let o = MountOptions::parse(["rrelatime"]);
+        assert_eq!((o.rec_set, o.rec_clr), (0, attr::ATIME_MASK));
+        for name in RECURSIVE_OPTIONS {
+            assert!(recursive_option(name).is_some(), "{name}");
+        }
     }
 
     #[test]

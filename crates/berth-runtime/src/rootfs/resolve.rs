@@ -196,6 +196,49 @@ fn walk(
     Ok(Some((parent, created)))
 }
 
+/// Writes the path of `fd` relative to `root` (no leading `/`, empty for the root
+/// itself) into `out`, as the kernel names both (readlink of /proc/self/fd/<n>);
+/// false when `fd` is not below `root`. No allocation: for the init.
+pub(super) fn path_in_root(
+    root: BorrowedFd<'_>,
+    fd: &OwnedFd,
+    out: &mut StackCStr<PATH_MAX>,
+) -> nix::Result<bool> {
+    let mut root_buf = [0u8; PATH_MAX];
+    let mut fd_buf = [0u8; PATH_MAX];
+    let root_path = fd_path(root.as_raw_fd(), &mut root_buf)?;
+    let path = fd_path(fd.as_raw_fd(), &mut fd_buf)?;
+    let rest = if root_path == b"/" {
+        &path[1..]
+    } else if path == root_path {
+        &[][..]
+    } else {
+        match path.strip_prefix(root_path) {
+            Some(rest) if rest.first() == Some(&b'/') => &rest[1..],
+            _ => return Ok(false),
+        }
+    };
+    out.clear();
+    out.push_bytes(rest);
+    out.as_cstr().ok_or(Errno::ENAMETOOLONG)?;
+    Ok(true)
+}
+
+/// readlink of /proc/self/fd/<fd> into `buf`.
+fn fd_path(fd: i32, buf: &mut [u8; PATH_MAX]) -> nix::Result<&[u8]> {
+    let mut link = StackCStr::<64>::new();
+    let _ = write!(link, "/proc/self/fd/{fd}");
+    let link = link.as_cstr().ok_or(Errno::ENAMETOOLONG)?;
+    // SAFETY: readlink writes at most buf.len() bytes into the buffer; link is a
+    // NUL-terminated string.
+    let n = unsafe { libc::readlink(link.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = usize::try_from(Errno::result(n)?).map_err(|_| Errno::EINVAL)?;
+    if n >= buf.len() || buf.first() != Some(&b'/') {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(&buf[..n])
+}
+
 /// The filesystem type (`f_type`) and mount flags (`ST_*`) of the mount holding `fd`.
 pub(super) fn fs_info(fd: &OwnedFd) -> nix::Result<(i64, u64)> {
     let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
@@ -282,6 +325,24 @@ mod tests {
         assert!(dir.join("gone/deeper/x").is_dir());
         std::os::unix::fs::symlink("loop", dir.join("loop")).unwrap();
         assert!(open_or_create(root.as_fd(), c"loop/x", Leaf::Dir, ResolveFlag::empty()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn path_in_root_reads_back_where_a_symlink_led() {
+        let dir = tmpdir("pathin");
+        std::fs::create_dir_all(dir.join("real/sub")).unwrap();
+        std::os::unix::fs::symlink("/real", dir.join("link")).unwrap();
+        let root = open(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        let fd = open_in_root(root.as_fd(), c"link/sub", ResolveFlag::empty()).unwrap();
+        let mut out = StackCStr::<PATH_MAX>::new();
+        assert!(path_in_root(root.as_fd(), &fd, &mut out).unwrap());
+        assert_eq!(out.as_bytes(), b"real/sub");
+        let top = open_in_root(root.as_fd(), c".", ResolveFlag::empty()).unwrap();
+        assert!(path_in_root(root.as_fd(), &top, &mut out).unwrap());
+        assert_eq!(out.as_bytes(), b"");
+        let outside = open(c"/", OFlag::O_PATH, Mode::empty()).unwrap();
+        assert!(!path_in_root(root.as_fd(), &outside, &mut out).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

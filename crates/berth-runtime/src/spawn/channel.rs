@@ -31,7 +31,18 @@ pub(crate) enum Msg {
     Error(String),
     /// Init → parent: the seccomp notify listener fd (in the control data).
     SeccompListener(Option<std::sync::Arc<OwnedFd>>),
+    /// Intermediate → parent: my namespaces are entered; open the bind mount sources
+    /// in my mount namespace with your privileges.
+    NeedMountSources,
+    /// Parent → intermediate: some opened sources as (index in `mounts`, fd), at
+    /// most [`MOUNT_SOURCES_PER_MSG`] per message.
+    MountSources(Vec<(u32, std::sync::Arc<OwnedFd>)>),
+    /// Parent → intermediate: every source that could be opened was sent.
+    MountSourcesDone,
 }
+
+/// Fds per `MountSources` message (the kernel takes at most 253 per SCM_RIGHTS).
+pub(crate) const MOUNT_SOURCES_PER_MSG: usize = 64;
 
 impl PartialEq for Msg {
     fn eq(&self, other: &Self) -> bool {
@@ -41,7 +52,12 @@ impl PartialEq for Msg {
             | (NeedMaps, NeedMaps)
             | (MapsDone, MapsDone)
             | (RuntimeHooks, RuntimeHooks)
+            | (NeedMountSources, NeedMountSources)
+            | (MountSourcesDone, MountSourcesDone)
             | (Ready, Ready) => true,
+            (MountSources(a), MountSources(b)) => {
+                a.iter().map(|(i, _)| i).eq(b.iter().map(|(i, _)| i))
+            }
             (Pid(a), Pid(b)) => a == b,
             (
                 HooksDone {
@@ -127,18 +143,24 @@ impl Channel {
             Msg::SeccompListener(fd) => {
                 buf.push(9);
                 let fds: Vec<i32> = fd.iter().map(|f| f.as_raw_fd()).collect();
-                let cmsg = [ControlMessage::ScmRights(&fds)];
-                let iov = [IoSlice::new(&buf)];
-                sendmsg::<()>(
-                    self.fd.as_raw_fd(),
-                    &iov,
-                    &cmsg,
-                    MsgFlags::MSG_NOSIGNAL,
-                    None,
-                )
-                .map_err(|e| Error::sys("sendmsg", "sync channel", e))?;
-                return Ok(());
+                return self.send_fds(&buf, &fds);
             }
+            Msg::NeedMountSources => buf.push(10),
+            Msg::MountSources(list) => {
+                if list.len() > MOUNT_SOURCES_PER_MSG {
+                    return Err(Error::Init(format!(
+                        "sync channel: {} mount sources in one message",
+                        list.len()
+                    )));
+                }
+                buf.push(11);
+                for (i, _) in list {
+                    buf.extend_from_slice(&i.to_le_bytes());
+                }
+                let fds: Vec<i32> = list.iter().map(|(_, f)| f.as_raw_fd()).collect();
+                return self.send_fds(&buf, &fds);
+            }
+            Msg::MountSourcesDone => buf.push(12),
         }
         if self.plain_write {
             // One write is one packet on a SOCK_SEQPACKET socket, as one send is.
@@ -151,13 +173,28 @@ impl Channel {
         Ok(())
     }
 
+    /// One packet whose control data carries `fds` (SCM_RIGHTS).
+    fn send_fds(&self, buf: &[u8], fds: &[RawFd]) -> Result<()> {
+        let cmsg = [ControlMessage::ScmRights(fds)];
+        let iov = [IoSlice::new(buf)];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|e| Error::sys("sendmsg", "sync channel", e))?;
+        Ok(())
+    }
+
     /// Receives one message; `None` when the other side has closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; MAX];
-        let mut received: Option<OwnedFd> = None;
+        let mut received: Vec<OwnedFd> = Vec::new();
         let n = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let mut space = nix::cmsg_space!([RawFd; 1]);
+            let mut space = nix::cmsg_space!([RawFd; MOUNT_SOURCES_PER_MSG]);
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
                 &mut iov,
@@ -171,7 +208,7 @@ impl Channel {
                         if let ControlMessageOwned::ScmRights(fds) = c {
                             for fd in fds {
                                 // SAFETY: a descriptor just received, owned by nobody else.
-                                received = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+                                received.push(unsafe { OwnedFd::from_raw_fd(fd) });
                             }
                         }
                     }
@@ -203,7 +240,15 @@ impl Channel {
             }
             7 => Msg::Ready,
             8 => Msg::Error(text(body)),
-            9 => Msg::SeccompListener(received.map(std::sync::Arc::new)),
+            9 => Msg::SeccompListener(received.pop().map(std::sync::Arc::new)),
+            10 => Msg::NeedMountSources,
+            11 if body.len() == 4 * received.len() => Msg::MountSources(
+                body.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()))
+                    .zip(received.into_iter().map(std::sync::Arc::new))
+                    .collect(),
+            ),
+            12 => Msg::MountSourcesDone,
             t => {
                 return Err(Error::Init(format!(
                     "sync channel: unexpected message tag {t}"
@@ -264,6 +309,22 @@ mod tests {
             Some(Msg::SeccompListener(Some(fd))) => assert!(fd.as_raw_fd() > 2),
             other => panic!("{other:?}"),
         }
+        let list: Vec<(u32, std::sync::Arc<OwnedFd>)> = (0..MOUNT_SOURCES_PER_MSG as u32)
+            .map(|i| {
+                let f = std::fs::File::open("/").unwrap();
+                (i * 3, std::sync::Arc::new(OwnedFd::from(f)))
+            })
+            .collect();
+        a.send(&Msg::MountSources(list.clone())).unwrap();
+        match b.recv().unwrap() {
+            Some(Msg::MountSources(got)) => {
+                assert_eq!(Msg::MountSources(got.clone()), Msg::MountSources(list));
+                assert!(got.iter().all(|(_, fd)| fd.as_raw_fd() > 2));
+            }
+            other => panic!("{other:?}"),
+        }
+        a.send(&Msg::MountSourcesDone).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::MountSourcesDone));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

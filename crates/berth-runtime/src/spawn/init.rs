@@ -27,7 +27,11 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
             plan.ns.enter(|| {
                 ch.send(&Msg::NeedMaps)?;
                 ch.expect(&Msg::MapsDone, "parent")
-            })
+            })?;
+            if plan.open_mount_sources {
+                receive_mount_sources(plan, &ch)?;
+            }
+            Ok(())
         };
         // SAFETY: this process is single-threaded (a child of fork).
         let pid = unsafe { join_enter_clone(&plan.cgroup_join, user_ns, enter, "container init")? };
@@ -41,6 +45,37 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
         Err(e) => {
             let _ = ch.send(&Msg::Error(e.to_string()));
             exit(1)
+        }
+    }
+}
+
+/// In the intermediate, in the container's namespaces: asks the parent to open the
+/// bind mount sources here and keeps the fds in the plan (the init, cloned next,
+/// inherits them; each is closed once its mount is made). Allocates, which the
+/// intermediate may (see the module doc of `spawn`).
+fn receive_mount_sources(plan: &InitPlan, ch: &Channel) -> Result<()> {
+    ch.send(&Msg::NeedMountSources)?;
+    loop {
+        match ch.recv()? {
+            Some(Msg::MountSources(list)) => {
+                for (index, fd) in list {
+                    let fd = std::sync::Arc::try_unwrap(fd).map_err(|_| {
+                        Error::Init("sync channel: a mount source fd is shared".into())
+                    })?;
+                    if !plan.rootfs.set_bind_source(index, fd) {
+                        return Err(Error::Init(format!(
+                            "sync channel: mount {index} has no bind source"
+                        )));
+                    }
+                }
+            }
+            Some(Msg::MountSourcesDone) => return Ok(()),
+            Some(Msg::Error(e)) => return Err(Error::from_child(e)),
+            other => {
+                return Err(Error::Init(format!(
+                    "sync channel: expected mount sources from the parent, got {other:?}"
+                )))
+            }
         }
     }
 }
@@ -184,7 +219,8 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     )?;
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
-        let (name, slave) = crate::console::setup(&sock)?;
+        let p = &plan.process;
+        let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid)?;
         plan.rootfs.bind_console(&name, slave.as_fd())?;
     }
     make_cwd(&plan.process)?;

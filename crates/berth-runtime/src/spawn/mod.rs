@@ -14,6 +14,10 @@
 //! ```
 //! The intermediate is made with glibc's fork(), which resets the allocator's locks in
 //! the child, so the child may allocate even when the embedding program is threaded.
+//! In a user namespace the intermediate also asks the parent to open the bind mount
+//! sources inside its new mount namespace (rootfs/sources.rs) and receives them as
+//! fds; the init inherits them and binds each through /proc/self/fd, allocating
+//! nothing for it.
 //! The child never touches std's global locks (stdout, stderr, env): it reports over
 //! the sync channel or writes to fd 2 directly.
 
@@ -72,6 +76,7 @@ pub(crate) fn create(
     crate::id::validate_id(id)?;
     let bundle = Bundle::load(bundle_dir)?;
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
+    let shared = Runtime::check_cgroup(cgroup.as_ref())?;
     let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
         dir: dir.clone(),
@@ -82,11 +87,16 @@ pub(crate) fn create(
 
     let fifo_path = dir.join(EXEC_FIFO);
     let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
-    undo.cgroup = Some(cgroup.as_ref());
+    // A failed create must not kill the processes of a shared cgroup.
+    if !shared {
+        undo.cgroup = Some(cgroup.as_ref());
+    }
     Runtime::setup_cgroup(cgroup.as_ref(), &bundle.spec)?;
     plan.cgroup_join = plan::CgroupJoin::new(cgroup.self_attach())?;
 
-    let mut persisted = Persisted::new(id, &bundle, cgroup.state());
+    let mut cgroup_state = cgroup.state();
+    cgroup_state.shared = shared;
+    let mut persisted = Persisted::new(id, &bundle, cgroup_state);
     persisted.save(&dir)?;
 
     let (parent_ch, child_ch) = channel::pair()?;
@@ -120,6 +130,19 @@ pub(crate) fn create(
             Some(Msg::NeedMaps) => {
                 plan.write_id_maps(intermediate)?;
                 parent_ch.send(&Msg::MapsDone)?;
+            }
+            Some(Msg::NeedMountSources) => {
+                let fds = plan.rootfs.open_bind_sources(intermediate.as_raw());
+                let mut fds = fds.into_iter().peekable();
+                while fds.peek().is_some() {
+                    let chunk = fds
+                        .by_ref()
+                        .take(channel::MOUNT_SOURCES_PER_MSG)
+                        .map(|(i, fd)| (i, std::sync::Arc::new(fd)))
+                        .collect();
+                    parent_ch.send(&Msg::MountSources(chunk))?;
+                }
+                parent_ch.send(&Msg::MountSourcesDone)?;
             }
             Some(Msg::Pid(p)) => {
                 let pid = Pid::from_raw(p);

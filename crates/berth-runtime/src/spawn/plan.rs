@@ -44,6 +44,9 @@ pub(crate) struct InitPlan {
     pub new_keyring: bool,
     pub preserve_fds: u32,
     pub cgroup_join: CgroupJoin,
+    /// The init will be in a user namespace and a mount namespace and has bind
+    /// mounts: the parent opens their sources (see rootfs/sources.rs).
+    pub open_mount_sources: bool,
 }
 
 /// How the intermediate joins the container's cgroups by itself, prepared here.
@@ -117,6 +120,9 @@ impl InitPlan {
                 cgroup_dirs: crate::rootfs::cgroup_v1::from_paths(cgroup_paths),
             },
         )?;
+        let open_mount_sources = ns.has(CloneFlags::CLONE_NEWUSER)
+            && ns.has(CloneFlags::CLONE_NEWNS)
+            && rootfs.has_bind_sources();
         let uts = ns.has(CloneFlags::CLONE_NEWUTS);
         let name = |v: &Option<String>, what: &str| -> Result<Option<CString>> {
             match v.as_deref() {
@@ -179,6 +185,7 @@ impl InitPlan {
             new_keyring: !options.no_new_keyring,
             preserve_fds: options.preserve_fds,
             cgroup_join: CgroupJoin::default(),
+            open_mount_sources,
         })
     }
 

@@ -118,3 +118,33 @@ pub fn accept_fd(
         recv_fd(conn.as_raw_fd())
     })
 }
+
+/// Whether each of `controllers` is a cgroup v1 hierarchy mounted at
+/// /sys/fs/cgroup/<controller> (possibly co-mounted, e.g. cpu,cpuacct), as the tests
+/// that read those files expect; prints which is missing when not (a v2-only host, or
+/// a kernel without the controller).
+pub fn v1_hierarchies(test: &str, controllers: &[&str]) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let missing: Vec<&str> = controllers
+        .iter()
+        .copied()
+        .filter(|c| {
+            !info.lines().any(|l| {
+                let Some((pre, post)) = l.split_once(" - ") else {
+                    return false;
+                };
+                let mut post = post.split(' ');
+                post.next() == Some("cgroup")
+                    && post.nth(1).is_some_and(|o| o.split(',').any(|o| o == *c))
+                    && pre
+                        .split(' ')
+                        .nth(4)
+                        .is_some_and(|mp| mp.starts_with("/sys/fs/cgroup/"))
+            })
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("skipped {test}: no cgroup v1 hierarchy for {missing:?} under /sys/fs/cgroup");
+    }
+    missing.is_empty()
+}

@@ -28,6 +28,9 @@ pub struct Args {
     /// allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// the pseudo-TTY's size as WIDTHxHEIGHT, e.g. 80x24 (sets process.consoleSize)
+    #[arg(long, value_name = "WxH", value_parser = parse_console_size)]
+    pub console_size: Option<(u64, u64)>,
     /// UID (format: <uid>[:<gid>])
     #[arg(short, long, value_name = "UID[:GID]")]
     pub user: Option<String>,
@@ -93,8 +96,19 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     if args.process.is_none() && args.command.is_empty() {
         bail!("process args cannot be empty");
     }
-    let process = process_of(&container, args)?;
+    let mut process = process_of(&container, args)?;
     let terminal = process.terminal().unwrap_or(false);
+    if let Some((width, height)) = args.console_size {
+        if !terminal {
+            bail!("--console-size needs a terminal (--tty, or terminal in the process)");
+        }
+        let size = oci_spec::runtime::BoxBuilder::default()
+            .width(width)
+            .height(height)
+            .build()
+            .map_err(|e| anyhow!("--console-size: {e}"))?;
+        process.set_console_size(Some(size));
+    }
     let abs = |p: &Option<PathBuf>, flag: &str| -> anyhow::Result<Option<PathBuf>> {
         p.as_deref()
             .map(|p| {
@@ -119,7 +133,8 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     }
     let mut console = None;
     if terminal && !args.detach {
-        let listener = crate::tty::Listener::new(&format!("exec-{}", args.id))?;
+        let keep_size = process.console_size().is_some();
+        let listener = crate::tty::Listener::new(&format!("exec-{}", args.id), keep_size)?;
         options.console_socket = Some(listener.path().to_path_buf());
         console = Some(listener);
     }
@@ -137,6 +152,14 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
         b.finish();
     }
     Ok(status.code())
+}
+
+/// `--console-size WxH`: (width, height), both positive.
+fn parse_console_size(v: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{v:?} is not WIDTHxHEIGHT (e.g. 80x24)");
+    let (w, h) = v.split_once(['x', 'X']).ok_or_else(bad)?;
+    let n = |s: &str| s.parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(bad);
+    Ok((u64::from(n(w)?), u64::from(n(h)?)))
 }
 
 /// `$LISTEN_FDS` counts toward the preserved fds as in runc.
@@ -301,8 +324,17 @@ fn add_caps(caps: Option<LinuxCapabilities>, extra: &[String]) -> LinuxCapabilit
 
 #[cfg(test)]
 mod tests {
-    use super::{add_caps, inherit_container_defaults, merge_env};
+    use super::{add_caps, inherit_container_defaults, merge_env, parse_console_size};
     use oci_spec::runtime::Capability;
+
+    #[test]
+    fn console_size_is_width_by_height() {
+        assert_eq!(parse_console_size("110x10"), Ok((110, 10)));
+        assert_eq!(parse_console_size("80X24"), Ok((80, 24)));
+        for bad in ["", "80", "0x24", "80x", "x24", "80x24x1", "-1x5", "70000x5"] {
+            assert!(parse_console_size(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn later_env_entries_win() {

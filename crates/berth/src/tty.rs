@@ -200,6 +200,18 @@ impl Drop for Bridge {
     }
 }
 
+/// The caller's terminal size as (rows, columns), if it has a terminal.
+pub fn host_size() -> Option<(u16, u16)> {
+    let host = host_console()?;
+    // SAFETY: winsize is plain integers; all-zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize struct.
+    if unsafe { libc::ioctl(host.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } != 0 {
+        return None;
+    }
+    Some((ws.ws_row, ws.ws_col))
+}
+
 fn copy_window_size(from: RawFd, to: RawFd) {
     // SAFETY: winsize is plain integers; all-zero is a valid value.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };

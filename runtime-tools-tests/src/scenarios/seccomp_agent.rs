@@ -66,7 +66,11 @@ const NR_FCHMODAT2: i32 = 452;
 impl Agent {
     /// An agent listening on a socket file in a scratch directory of the scenario.
     pub fn start(c: &mut Ctx) -> Result<Agent, Verdict> {
-        let dir = c.suite.bundles.join(format!("{}-agent", c.new_id()));
+        // A short name: a socket path must fit in sun_path (108 bytes), and ids carry
+        // the scenario's long name.
+        let id = c.new_id();
+        let n = id.rsplit('-').next().unwrap_or("0");
+        let dir = c.suite.bundles.join(format!("agent-{n}"));
         c.own_dir(&dir);
         std::fs::create_dir_all(&dir)?;
         let sock = dir.join("agent.sock");

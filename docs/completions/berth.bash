@@ -279,7 +279,7 @@ _berth() {
             return 0
             ;;
         berth__subcmd__exec)
-            opts="-e -t -u -g -p -d -c -h --console-socket --cwd --env --tty --user --additional-gids --process --detach --pid-file --process-label --apparmor --no-new-privs --cap --preserve-fds --cgroup --ignore-paused --help"
+            opts="-e -t -u -g -p -d -c -h --console-socket --cwd --env --tty --console-size --user --additional-gids --process --detach --pid-file --process-label --apparmor --no-new-privs --cap --preserve-fds --cgroup --ignore-paused --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -298,6 +298,10 @@ _berth() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --console-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

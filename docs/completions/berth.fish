@@ -84,6 +84,7 @@ complete -c berth -n "__fish_berth_using_subcommand events" -s h -l help -d 'Pri
 complete -c berth -n "__fish_berth_using_subcommand exec" -l console-socket -d 'path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console\'s pseudoterminal' -r -F
 complete -c berth -n "__fish_berth_using_subcommand exec" -l cwd -d 'current working directory in the container' -r
 complete -c berth -n "__fish_berth_using_subcommand exec" -s e -l env -d 'set environment variables' -r
+complete -c berth -n "__fish_berth_using_subcommand exec" -l console-size -d 'the pseudo-TTY\'s size as WIDTHxHEIGHT, e.g. 80x24 (sets process.consoleSize)' -r
 complete -c berth -n "__fish_berth_using_subcommand exec" -s u -l user -d 'UID (format: <uid>[:<gid>])' -r
 complete -c berth -n "__fish_berth_using_subcommand exec" -s g -l additional-gids -d 'additional gids' -r
 complete -c berth -n "__fish_berth_using_subcommand exec" -s p -l process -d 'path to the process.json' -r -F

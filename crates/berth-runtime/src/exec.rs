@@ -36,6 +36,9 @@ pub struct ExecOptions {
     /// the container's cgroup to run the process in; without a controller the path is
     /// used in every hierarchy.
     pub sub_cgroups: Vec<String>,
+    /// With a terminal: its output is passed on untranslated (ONLCR off before the
+    /// master leaves), for a caller that relays it, as runc's foreground `exec -t`.
+    pub terminal_as_written: bool,
 }
 
 /// A process started by `exec`.
@@ -73,6 +76,8 @@ struct ExecPlan {
     /// (fd, flag, path) of each namespace that differs from ours.
     join: Vec<(OwnedFd, CloneFlags, String)>,
     console: Option<OwnedFd>,
+    /// ExecOptions::terminal_as_written.
+    console_as_written: bool,
     preserve_fds: u32,
     /// The container's `process.oomScoreAdj`: runc gives it to every exec'd process,
     /// whatever the process.json says.
@@ -123,6 +128,7 @@ impl Container {
                 }
                 _ => None,
             },
+            console_as_written: options.terminal_as_written,
             preserve_fds: options.preserve_fds,
             oom_score_adj: self
                 .state
@@ -217,12 +223,13 @@ impl Container {
                         )
                     })?;
                     let metadata = sc.listener_metadata().clone().unwrap_or_default();
-                    let mut state = self.state.clone();
-                    state.pid = pid;
+                    // The state is the container's (its pid the init's, as runc
+                    // sends it); the message's own pid is the exec'd process.
                     crate::spawn::send_seccomp_listener(
                         &path,
                         &fd,
-                        &state,
+                        pid,
+                        &self.state,
                         &metadata,
                         Status::Running,
                     )?;
@@ -430,7 +437,7 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         p.sched.apply_initial()?;
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;
         if let Some(sock) = &plan.console {
-            crate::console::setup(sock, p.console_size, p.user.uid)?;
+            crate::console::setup(sock, p.console_size, p.user.uid, plan.console_as_written)?;
         }
         for r in &p.rlimits {
             r.apply()?;

@@ -6,11 +6,15 @@ mod checkpoint;
 mod config_errors;
 mod contract;
 mod contract_cgroups;
+mod contract_checkpoint;
 mod contract_cli;
 mod contract_devices;
 mod contract_exec;
 mod contract_hooks;
 mod contract_lifecycle;
+mod contract_mounts;
+mod contract_seccomp;
+mod contract_tty;
 mod contract_update;
 mod contract_verbs;
 mod engine_flow;
@@ -36,6 +40,7 @@ mod ns_shared_mounts;
 mod pause;
 mod running;
 mod seccomp;
+mod seccomp_agent;
 mod security;
 mod sysctl;
 mod terminal;
@@ -92,6 +97,9 @@ pub static ALL: &[Scenario] = table![
     terminal::console_not_bound_over_a_mount_point,
     terminal::terminal_owner_is_process_user,
     terminal::terminal_console_size,
+    contract_tty::contract_tty_run,
+    contract_tty::contract_tty_exec,
+    contract_tty::contract_terminal_false,
     inside::process_oom_score_adj,
     inside::process_rlimits,
     inside::process_rlimits_raise,
@@ -113,6 +121,10 @@ pub static ALL: &[Scenario] = table![
     inside::linux_devices,
     inside::linux_masked_paths,
     inside::linux_readonly_paths,
+    contract_mounts::contract_mask_paths,
+    contract_mounts::contract_mask_prohibit_symlink,
+    contract_mounts::contract_no_pivot_bare_proc,
+    contract_mounts::contract_bind_rw_of_ro_source,
     inside::linux_sysctl,
     sysctl::linux_sysctl_refused,
     sysctl::linux_sysctl_namespaced,
@@ -183,6 +195,15 @@ pub static ALL: &[Scenario] = table![
     seccomp::seccomp_notify_write_refused,
     seccomp::seccomp_notify_no_agent,
     seccomp::seccomp_start_container_hook_filtered,
+    contract_seccomp::contract_seccomp_errno_kill_actions,
+    contract_seccomp::contract_seccomp_syscall_rules,
+    contract_seccomp::contract_seccomp_notify_run,
+    contract_seccomp::contract_seccomp_notify_exec,
+    contract_seccomp::contract_seccomp_notify_important_syscalls,
+    contract_seccomp::contract_seccomp_notify_listener_paths,
+    contract_seccomp::contract_seccomp_notify_agent_killed,
+    contract_seccomp::contract_seccomp_notify_agent_errno,
+    contract_seccomp::contract_seccomp_notify_start_container_hook,
     security::security_scheduling,
     security::security_memory_policy,
     security::security_personality,
@@ -204,6 +225,10 @@ pub static ALL: &[Scenario] = table![
     list::list_many,
     features::features_document,
     checkpoint::checkpoint_restore,
+    contract_checkpoint::contract_checkpoint_parent_path_refused,
+    contract_checkpoint::contract_checkpoint_restore_cycles,
+    contract_checkpoint::contract_checkpoint_pre_dump_pipes,
+    contract_checkpoint::contract_checkpoint_criu_config,
     fds::preserve_fds,
     fds::no_runtime_fds_leak,
     fds::concurrent_start_and_delete,

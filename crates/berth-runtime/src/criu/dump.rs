@@ -3,8 +3,8 @@
 //! unless it is left running.
 
 use super::{
-    check, external_mounts, failed, joined_netns, rootfs_of, run_captured, CriuOptions,
-    DESCRIPTORS, EXT_NETNS,
+    check, config_file, external_mounts, failed, joined_netns, rootfs_of, run_captured,
+    CriuOptions, DESCRIPTORS, EXT_NETNS,
 };
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -41,8 +41,9 @@ impl Container {
                 self.bad_status(status, "cannot checkpoint a container that is not running")
             );
         }
-        let o = &options.criu;
-        check(&o.criu)?;
+        let mut o = options.criu.clone();
+        o.config = config_file(self.config());
+        let o = &o;
         for d in [Some(o.image_dir.as_path()), o.work_dir.as_deref()]
             .into_iter()
             .flatten()
@@ -63,7 +64,7 @@ impl Container {
             .arg("--root")
             .arg(rootfs_of(spec, self.bundle()));
         o.common_args(&mut cmd, verb);
-        for (dest, _) in external_mounts(spec) {
+        for (dest, _) in external_mounts(spec, Some(&rootfs_of(spec, self.bundle()))) {
             cmd.arg("--ext-mount-map").arg(format!("{dest}:{dest}"));
         }
         if let Some(ns) = joined_netns(spec) {
@@ -98,6 +99,8 @@ impl Container {
         }
         let (ok, text) = run_captured(&mut cmd, None, "dump")?;
         if !ok {
+            // Whether CRIU can work here at all says more than its dump log.
+            check(&o.criu)?;
             return Err(failed(verb, self.id(), o, &text));
         }
         if !options.leave_running && !options.pre_dump {

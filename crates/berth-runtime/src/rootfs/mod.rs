@@ -23,7 +23,7 @@ mod sources;
 
 use crate::error::{Error, Result};
 use devices::DevicePlan;
-pub(crate) use mountpoints::ensure_mount_points;
+pub(crate) use mountpoints::{ensure_mount_points, resolve_destination};
 use mounts::MountPlan;
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;

@@ -221,7 +221,7 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
         let p = &plan.process;
-        let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid)?;
+        let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid, false)?;
         plan.rootfs.bind_console(&name, slave.as_fd())?;
     }
     make_cwd(&plan.process)?;

@@ -178,8 +178,6 @@ impl Container {
             e
         };
         if let Some(cg) = cgroup.as_ref().filter(|_| !options.sub_cgroups.is_empty()) {
-            cg.apply(middle.as_raw())
-                .map_err(|e| kill_middle(e.into()))?;
             join_sub_cgroups(&cg.state(), &options.sub_cgroups, middle.as_raw())
                 .map_err(kill_middle)?;
         } else if !options.sub_cgroups.is_empty() {
@@ -286,15 +284,21 @@ fn parse_sub_cgroups(specs: &[String]) -> Result<Vec<(Option<Vec<String>>, Strin
     Ok(out)
 }
 
-/// Moves `pid` into the sub-cgroups named by `--cgroup`; each must exist. Errors use
-/// runc's words (`unknown controller X`, `error adding pid N to cgroups: ...`), which
-/// runc's own tests and scripts match on.
+/// Moves `pid` into the cgroups `--cgroup` names: in each of the container's
+/// hierarchies the sub-cgroup given for it, else the container's own cgroup. As in
+/// runc, nothing is joined first (on cgroup v2 the container's own cgroup may take no
+/// processes once a domain controller is on, and `--cgroup /` then fails with EBUSY
+/// instead of falling back to the init's cgroup). Each sub-cgroup must exist. Errors
+/// use runc's words (`unknown controller X`, `error adding pid N to cgroups: ...`),
+/// which runc's own tests and scripts match on.
 fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i32) -> Result<()> {
-    let mut seen = std::collections::BTreeSet::new();
+    // cgroup v2 (either driver): one directory, which every controller names.
+    let unified = state.paths.len() == 1 && state.paths.contains_key("");
+    let mut targets = state.paths.clone();
     for (ctrls, sub) in parse_sub_cgroups(specs)? {
         if let Some(names) = &ctrls {
             for n in names {
-                let key = if state.driver == "v2" { "" } else { n.as_str() };
+                let key = if unified { "" } else { n.as_str() };
                 if !state.paths.contains_key(key) {
                     return Err(Error::SubCgroup(format!(
                         "--cgroup: unknown controller {n} (the container has no {n} cgroup)"
@@ -303,32 +307,39 @@ fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i
             }
         }
         for (key, dir) in &state.paths {
+            // Co-mounted controllers (cpu,cpuacct) share a directory: naming one
+            // moves the process in that hierarchy, so every key of it follows.
             let wanted = match &ctrls {
                 None => true,
-                Some(_) if state.driver == "v2" => true,
-                Some(names) => names.iter().any(|n| n == key),
+                Some(_) if unified => true,
+                Some(names) => names
+                    .iter()
+                    .any(|n| state.paths.get(n.as_str()) == Some(dir)),
             };
-            let target = if sub.is_empty() {
-                dir.clone()
-            } else {
-                dir.join(&sub)
-            };
-            if !wanted || !seen.insert(target.clone()) {
-                continue;
+            if wanted && !sub.is_empty() {
+                targets.insert(key.clone(), dir.join(&sub));
+            } else if wanted {
+                targets.insert(key.clone(), dir.clone());
             }
-            let procs = target.join("cgroup.procs");
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&procs)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
-                .map_err(|e| {
-                    Error::SubCgroup(format!(
-                        "error adding pid {pid} to cgroups: write {}: {}",
-                        procs.display(),
-                        crate::error::os_reason(&e)
-                    ))
-                })?;
         }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for target in targets.values() {
+        if !seen.insert(target) {
+            continue;
+        }
+        let procs = target.join("cgroup.procs");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&procs)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
+            .map_err(|e| {
+                Error::SubCgroup(format!(
+                    "error adding pid {pid} to cgroups: write {}: {}",
+                    procs.display(),
+                    crate::error::os_reason(&e)
+                ))
+            })?;
     }
     Ok(())
 }

@@ -1,295 +1,137 @@
-//! runc's mount contract from mask.bats, no_pivot.bats and mounts_sshfs.bats: masked
-//! files and directories are empty, read-only and cannot be unmounted from inside;
-//! proc or sysfs on a symlink is refused; `run --no-pivot` leaves no bare /proc a
-//! nested user namespace could mount; a `rw` bind of a read-only source (a read-only
-//! FUSE mount, a read-only tmpfs) runs, as root and in a user namespace where the
-//! source's read-only flag is locked.
+//! runc's mount contract (mounts.bats): a bind source relative to the bundle, `ro`
+//! on a tmpfs and on /dev, a tmpfs whose destination passes through an absolute
+//! symlink in the rootfs, and a read-only /sys/fs/cgroup with and without a cgroup
+//! namespace. Each runs in the foreground and is judged from what the container
+//! prints about its own mounts.
 
-use std::path::Path;
-use std::time::Duration;
+use serde_json::{json, Value};
 
-use serde_json::json;
-
-use crate::bundle::Bundle;
+use super::contract::{cfg, cgroup_mount, prepare, run_foreground};
 use crate::ctx::Ctx;
+use crate::ensure;
 use crate::runtime::CmdOut;
-use crate::spec::{default_config, push, set, sh};
+use crate::spec::push;
 use crate::verdict::{Res, Verdict};
-use crate::{ensure, skip};
 
-/// Links more busybox applets into a prepared bundle's rootfs.
-fn applets(b: &Bundle, names: &[&str]) -> Res {
-    for a in names {
-        let link = b.rootfs().join("bin").join(a);
-        if !link.exists() {
-            std::os::unix::fs::symlink("busybox", &link)?;
+/// A foreground run of `config`, which must exit 0; its output.
+fn run_ok(c: &mut Ctx, config: Value, what: &str) -> Result<CmdOut, Verdict> {
+    let (id, b) = prepare(c, config)?;
+    let out = run_foreground(c, &b, &id);
+    ensure!(out.ok(), "run with {what}: {}", out.describe());
+    Ok(out)
+}
+
+/// A bind mount whose source is `.` (the bundle directory, as a relative source is
+/// taken): the container lists the bundle's config.json through it.
+pub fn contract_mounts_bind_bundle_relative(c: &mut Ctx) -> Res {
+    let mut config = cfg(&["ls", "/tmp/bind/config.json"]);
+    push(
+        &mut config,
+        "mounts",
+        json!({"source": ".", "destination": "/tmp/bind", "options": ["bind"]}),
+    );
+    let out = run_ok(c, config, "a bind of \".\" at /tmp/bind")?;
+    let first = out.stdout.lines().next().unwrap_or("");
+    ensure!(
+        first.contains("/tmp/bind/config.json"),
+        "ls through the bind of the bundle printed {:?}",
+        out.stdout
+    );
+    Ok(())
+}
+
+/// `ro` on a tmpfs (with nodev, nosuid and a mode, runc#2246) and added to the
+/// default /dev tmpfs (runc#3248): /proc/mounts shows each read-only, and the run
+/// that needs /dev populated before it turns read-only succeeds.
+pub fn contract_mounts_ro_tmpfs_and_dev(c: &mut Ctx) -> Res {
+    let mut config = cfg(&["grep", "^tmpfs /mnt", "/proc/mounts"]);
+    push(
+        &mut config,
+        "mounts",
+        json!({"source": "tmpfs", "destination": "/mnt", "type": "tmpfs",
+               "options": ["ro", "nodev", "nosuid", "mode=755"]}),
+    );
+    let out = run_ok(c, config, "a ro tmpfs at /mnt")?;
+    let first = out.stdout.lines().next().unwrap_or("");
+    ensure!(
+        first.contains("ro,"),
+        "the ro tmpfs at /mnt is not read-only: {first:?}"
+    );
+
+    let mut config = cfg(&["grep", "^tmpfs /dev", "/proc/mounts"]);
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev") {
+            if let Some(o) = m["options"].as_array_mut() {
+                o.push(json!("ro"));
+            }
         }
     }
-    Ok(())
-}
-
-/// stdout and stderr together, where a message may have gone to either.
-fn both(out: &CmdOut) -> String {
-    format!("{}{}", out.stdout, out.stderr)
-}
-
-/// `exec` must exit `code` with `want` in its output (empty `want`: no output at all).
-fn exec_expect(c: &Ctx, id: &str, cmd: &[&str], code: i32, want: &str) -> Res {
-    let mut args = vec!["exec", id];
-    args.extend_from_slice(cmd);
-    let out = c.rt(&args);
-    let text = both(&out);
-    let said = if want.is_empty() {
-        text.is_empty()
-    } else {
-        text.contains(want)
-    };
+    let out = run_ok(c, config, "ro added to the /dev tmpfs")?;
+    let first = out.stdout.lines().next().unwrap_or("");
     ensure!(
-        out.code == Some(code) && !out.timed_out && said,
-        "`{}` inside: want exit {code} and {want:?}: {}; output {text:?}",
-        cmd.join(" "),
-        out.describe()
+        first.contains("ro,"),
+        "/dev mounted with ro is not read-only: {first:?}"
     );
     Ok(())
 }
 
-/// Masked paths added to the defaults (read-only root, as `runc spec` writes it):
-/// /testfile reads empty and cannot be removed (read-only) or unmounted (no
-/// CAP_SYS_ADMIN); /testdir lists empty and refuses new files, removal and
-/// unmounting the same way.
-pub fn contract_mask_paths(c: &mut Ctx) -> Res {
-    let mut cfg = default_config(&["/bin/sleep", "60"], "/placeholder");
-    // runc's tests run with `runc spec`'s read-only root, which is what makes the
-    // removals fail with EROFS rather than EBUSY.
-    set(&mut cfg, "root/readonly", json!(true));
-    push(&mut cfg, "linux/maskedPaths", json!("/testdir"));
-    push(&mut cfg, "linux/maskedPaths", json!("/testfile"));
-    let (id, b) = c.prepare(cfg, false)?;
-    applets(&b, &["rm", "umount"])?;
-    std::fs::create_dir(b.rootfs().join("testdir"))?;
-    std::fs::write(b.rootfs().join("testdir/inside"), "hidden")?;
-    std::fs::write(b.rootfs().join("testfile"), "Forbidden information!\n")?;
-    c.must_create(&b, &id)?;
-    c.must(&["start", &id])?;
-    c.wait_status(&id, "running", Duration::from_secs(10))?;
-    exec_expect(c, &id, &["cat", "/testfile"], 0, "")?;
-    exec_expect(
-        c,
-        &id,
-        &["rm", "-f", "/testfile"],
-        1,
-        "Read-only file system",
-    )?;
-    exec_expect(
-        c,
-        &id,
-        &["umount", "/testfile"],
-        1,
-        "Operation not permitted",
-    )?;
-    exec_expect(c, &id, &["ls", "/testdir"], 0, "")?;
-    exec_expect(
-        c,
-        &id,
-        &["touch", "/testdir/foo"],
-        1,
-        "Read-only file system",
-    )?;
-    exec_expect(
-        c,
-        &id,
-        &["rm", "-rf", "/testdir"],
-        1,
-        "Read-only file system",
-    )?;
-    exec_expect(
-        c,
-        &id,
-        &["umount", "/testdir"],
-        1,
-        "Operation not permitted",
-    )?;
-    c.must(&["kill", &id, "KILL"])?;
-    c.wait_stopped(&id)?;
-    c.must(&["delete", &id])?;
-    ensure!(
-        b.rootfs().join("testdir/inside").exists() && b.rootfs().join("testfile").exists(),
-        "the masked originals in the rootfs are gone"
+/// runc#2683: /conf is a symlink to /real/conf (absolute, so it must resolve inside
+/// the rootfs); a tmpfs at /conf/stack is mounted there and the run succeeds.
+pub fn contract_mounts_tmpfs_under_absolute_symlink(c: &mut Ctx) -> Res {
+    let mut config = cfg(&["grep", "-c", " /real/conf/stack tmpfs ro,", "/proc/mounts"]);
+    push(
+        &mut config,
+        "mounts",
+        json!({"type": "tmpfs", "source": "tmpfs", "destination": "/conf/stack",
+               "options": ["ro", "nodev", "nosuid"]}),
     );
-    Ok(())
-}
-
-/// The rootfs's /proc or /sys is a symlink (to /symlink): `run -d` fails with exit 1,
-/// for /proc with runc's words that proc must be mounted on an ordinary directory.
-pub fn contract_mask_prohibit_symlink(c: &mut Ctx) -> Res {
-    for dir in ["proc", "sys"] {
-        let cfg = default_config(&["/bin/sleep", "60"], "/placeholder");
-        let (id, b) = c.prepare(cfg, false)?;
-        let p = b.rootfs().join(dir);
-        std::fs::remove_dir(&p)?;
-        std::os::unix::fs::symlink("/symlink", &p)?;
-        let bp = b.path_str();
-        let out = c.rt(&["run", "-d", "--bundle", &bp, &id]);
-        ensure!(
-            out.code == Some(1) && !out.timed_out,
-            "/{dir} a symlink: run -d must exit 1: {}",
-            out.describe()
-        );
-        if dir == "proc" {
-            ensure!(
-                out.stderr.contains("must be mounted on ordinary directory"),
-                "/proc a symlink: the error must say proc must be mounted on an \
-                 ordinary directory: {}",
-                out.stderr.trim()
-            );
-        }
-        ensure!(
-            !c.rt(&["state", &id]).ok(),
-            "/{dir} a symlink: the failed run left {id} behind"
-        );
-        ensure!(
-            !b.rootfs().join("symlink").exists(),
-            "/{dir} a symlink: something was made at the link's target"
-        );
-    }
-    Ok(())
-}
-
-/// `run --no-pivot`: a nested user and pid namespace cannot mount a new proc (the
-/// kernel allows it only where a fully visible proc exists, and the host's must not
-/// stay reachable), so writing /proc/sysrq-trigger never happens: exit 1 with
-/// mount's "permission denied".
-pub fn contract_no_pivot_bare_proc(c: &mut Ctx) -> Res {
-    let mut cfg = default_config(
-        &[
-            "unshare",
-            "-mrpf",
-            "sh",
-            "-euxc",
-            "mount -t proc none /proc && echo h > /proc/sysrq-trigger",
-        ],
-        "/placeholder",
-    );
-    // runc's test adds CAP_SETFCAP (unshare -r writes the uid map); ours has it.
-    set(&mut cfg, "process/noNewPrivileges", json!(false));
-    let (id, b) = c.prepare(cfg, false)?;
-    applets(&b, &["unshare", "mount"])?;
-    let bp = b.path_str();
-    let out = c.rt(&["run", "--no-pivot", "--bundle", &bp, &id]);
+    let (id, b) = prepare(c, config)?;
+    std::fs::create_dir_all(b.rootfs().join("real/conf"))?;
+    std::os::unix::fs::symlink("/real/conf", b.rootfs().join("conf"))?;
+    let out = run_foreground(c, &b, &id);
     ensure!(
-        out.code == Some(1) && both(&out).contains("mount: permission denied"),
-        "run --no-pivot: a nested proc mount must be refused: {}; output {:?}",
+        out.ok(),
+        "run with a tmpfs at /conf/stack, /conf -> /real/conf: {}; stdout {:?}",
         out.describe(),
-        both(&out)
+        out.stdout
+    );
+    ensure!(
+        out.stdout.trim() == "1",
+        "the tmpfs is not at /real/conf/stack inside: grep -c printed {:?}",
+        out.stdout
     );
     Ok(())
 }
 
-/// A read-only mount the driver makes (removed with the scenario's directory).
-fn ro_tmpfs(dir: &Path) -> Res {
-    use nix::mount::{mount, MsFlags};
-    std::fs::create_dir_all(dir)?;
-    mount(
-        Some("tmpfs"),
-        dir,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("size=1m"),
-    )
-    .map_err(|e| Verdict::Fail(format!("mount tmpfs on {}: {e}", dir.display())))?;
-    std::fs::write(dir.join("f"), "from-the-source\n")?;
-    mount(
-        None::<&str>,
-        dir,
-        None::<&str>,
-        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("size=1m"),
-    )
-    .map_err(|e| Verdict::Fail(format!("remount {} ro: {e}", dir.display())))?;
-    Ok(())
-}
-
-/// A read-only FUSE mount of `lower` at `dir` (fuse-overlayfs), or why there is none.
-fn ro_fuse(lower: &Path, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(lower).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    std::fs::write(lower.join("f"), "from-the-source\n").map_err(|e| e.to_string())?;
-    let out = std::process::Command::new("timeout")
-        .arg("20")
-        .arg("fuse-overlayfs")
-        .arg("-o")
-        .arg(format!("ro,lowerdir={}", lower.display()))
-        .arg(dir)
-        .output()
-        .map_err(|e| format!("fuse-overlayfs: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "fuse-overlayfs: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-/// Runs busybox with `source` bound rw at /mnt (runc's options), as root and in a user
-/// namespace (root mapped to root: the source's flags become locked there).
-fn run_rw_bind(c: &mut Ctx, source: &Path, what: &str) -> Res {
-    for userns in [false, true] {
-        let args = sh("cat /mnt/f; touch /mnt/new 2>/dev/null && echo wrote; true");
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut cfg = default_config(&args, "/placeholder");
-        push(
-            &mut cfg,
-            "mounts",
-            json!({"type": "bind", "source": source, "destination": "/mnt",
-                   "options": ["rw", "rprivate", "nosuid", "nodev", "rbind"]}),
-        );
-        if userns {
-            push(&mut cfg, "linux/namespaces", json!({"type": "user"}));
-            let map = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
-            set(&mut cfg, "linux/uidMappings", map.clone());
-            set(&mut cfg, "linux/gidMappings", map);
+/// GHSA-m8cg-xc2p-r3fc: with runc's read-only `cgroup` mount, every mount at or below
+/// /sys/fs/cgroup is read-only as the container sees it (the last line of each mount
+/// point in /proc/mounts, so a later writable bind over it would show), with a
+/// cgroup namespace and without one.
+pub fn contract_mounts_cgroup_read_only(c: &mut Ctx) -> Res {
+    let script = "for f in $(grep /sys/fs/cgroup /proc/mounts | awk '{print $2}' | uniq); do \
+                  grep -w $f /proc/mounts | tail -n1; done";
+    for cgroupns in [true, false] {
+        let mut config = cfg(&["sh", "-euc", script]);
+        push(&mut config, "mounts", cgroup_mount(true));
+        if cgroupns {
+            push(&mut config, "linux/namespaces", json!({"type": "cgroup"}));
         }
-        let (id, b) = c.prepare(cfg, false)?;
-        let bp = b.path_str();
-        let out = c.rt(&["run", "--bundle", &bp, &id]);
+        let what = if cgroupns {
+            "a cgroup namespace"
+        } else {
+            "no cgroup namespace"
+        };
+        let out = run_ok(c, config, &format!("a ro cgroup mount and {what}"))?;
+        let lines: Vec<&str> = out.stdout.lines().collect();
         ensure!(
-            out.ok() && out.stdout.starts_with("from-the-source"),
-            "a rw bind of a read-only {what} (user namespace {userns}): {}; stdout {:?}",
-            out.describe(),
-            out.stdout
+            !lines.is_empty(),
+            "with {what}: no mount at /sys/fs/cgroup inside"
         );
+        let writable: Vec<&&str> = lines.iter().filter(|l| !l.contains("ro,")).collect();
         ensure!(
-            !out.stdout.contains("wrote"),
-            "a file was written through the bind of a read-only {what}"
+            writable.is_empty(),
+            "with {what}: mounts under /sys/fs/cgroup that are not read-only: {writable:?}"
         );
     }
-    Ok(())
-}
-
-/// A `rw` bind of a read-only source runs: a read-only tmpfs, and a read-only FUSE
-/// mount as in runc's sshfs test (fuse-overlayfs stands in for sshfs), as root and in
-/// a user namespace, where the source's read-only flag is locked and the bind stays
-/// read-only instead of failing.
-pub fn contract_bind_rw_of_ro_source(c: &mut Ctx) -> Res {
-    let dir = c.suite.bundles.join(format!("{}-sources", c.new_id()));
-    c.own_dir(&dir);
-    let tmpfs = dir.join("ro-tmpfs");
-    ro_tmpfs(&tmpfs)?;
-    run_rw_bind(c, &tmpfs, "tmpfs")?;
-    let fuse = dir.join("ro-fuse");
-    let why = match ro_fuse(&dir.join("lower"), &fuse) {
-        Ok(()) => {
-            let res = run_rw_bind(c, &fuse, "FUSE mount");
-            let _ = nix::mount::umount2(&fuse, nix::mount::MntFlags::MNT_DETACH);
-            res?;
-            None
-        }
-        Err(why) => Some(why),
-    };
-    if let Some(why) = why {
-        skip!("the tmpfs case passed; no read-only FUSE mount could be made: {why}");
-    }
-    let _ = nix::mount::umount2(&tmpfs, nix::mount::MntFlags::MNT_DETACH);
     Ok(())
 }

@@ -12,10 +12,12 @@ mod contract_devices;
 mod contract_exec;
 mod contract_hooks;
 mod contract_lifecycle;
+mod contract_mask;
 mod contract_mounts;
 mod contract_seccomp;
 mod contract_tty;
 mod contract_update;
+mod contract_userns;
 mod contract_verbs;
 mod engine_flow;
 mod errors;
@@ -121,10 +123,10 @@ pub static ALL: &[Scenario] = table![
     inside::linux_devices,
     inside::linux_masked_paths,
     inside::linux_readonly_paths,
-    contract_mounts::contract_mask_paths,
-    contract_mounts::contract_mask_prohibit_symlink,
-    contract_mounts::contract_no_pivot_bare_proc,
-    contract_mounts::contract_bind_rw_of_ro_source,
+    contract_mask::contract_mask_paths,
+    contract_mask::contract_mask_prohibit_symlink,
+    contract_mask::contract_no_pivot_bare_proc,
+    contract_mask::contract_bind_rw_of_ro_source,
     inside::linux_sysctl,
     sysctl::linux_sysctl_refused,
     sysctl::linux_sysctl_namespaced,
@@ -283,12 +285,23 @@ pub static ALL: &[Scenario] = table![
     contract_cgroups::contract_cgroups_v2_unified_override,
     contract_cgroups::contract_cgroups_v2_mount_has_no_extra_cgroups,
     contract_cgroups::contract_cgroup_bfq_device_weight,
+    contract_cgroups::contract_cgroups_v2_exec_sub_cgroup,
     contract_update::contract_cgroup_update_cpu_limits,
     contract_update::contract_cgroup_cpu_period_or_quota_alone,
     contract_update::contract_cgroup_update_cpu_without_previous,
     contract_update::contract_cgroup_update_cpu_in_pod,
     contract_update::contract_cgroup_update_rt,
     contract_update::contract_cgroup_update_paused,
+    contract_update::contract_cgroup_update_common_limits,
+    contract_update::contract_cgroup_update_cpuset_key_case,
+    contract_update::contract_cgroups_v2_update_unified,
+    contract_update::contract_cgroup_update_devices_transition,
+    contract_mounts::contract_mounts_bind_bundle_relative,
+    contract_mounts::contract_mounts_ro_tmpfs_and_dev,
+    contract_mounts::contract_mounts_tmpfs_under_absolute_symlink,
+    contract_mounts::contract_mounts_cgroup_read_only,
+    contract_userns::contract_userns_simple_bind,
+    contract_userns::contract_userns_bind_before_cgroupfs,
     contract_hooks::contract_hooks_bind_files_into_container,
     contract_hooks::contract_hooks_cwd,
 ];

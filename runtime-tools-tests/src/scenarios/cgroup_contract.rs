@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::running::{cgroup_file, start_sleeper, start_with};
 use crate::bundle::Bundle;
-use crate::cgroup::v1_controller;
+use crate::cgroup::{self, v1_controller};
 use crate::ctx::{read_trim, Ctx};
 use crate::spec::{default_config, set};
 use crate::verdict::{Res, Verdict};
@@ -262,9 +262,8 @@ pub fn exec_sub_cgroup_errors(c: &mut Ctx) -> Res {
         args.extend_from_slice(extra);
         args.extend_from_slice(&[&id, "cat", "/proc/self/cgroup"]);
         let out = c.must(&args)?;
-        let elsewhere: Vec<&str> = out
-            .stdout
-            .lines()
+        let elsewhere: Vec<&str> = cgroup::managed_lines(&out.stdout)
+            .into_iter()
             .filter(|l| !l.ends_with(&format!(":{rel}")))
             .collect();
         ensure!(

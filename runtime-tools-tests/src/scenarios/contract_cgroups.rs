@@ -112,7 +112,8 @@ pub fn contract_cgroup_exec_joins_init_cgroup(c: &mut Ctx) -> Res {
     let pid = c.pid(&id)?;
     let rel = format!("/{}/{id}", c.suite.cg_parent);
     let init = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    let last = init.lines().last().unwrap_or("");
+    let managed = cgroup::managed_lines(&init);
+    let last = managed.last().copied().unwrap_or("");
     ensure!(
         last.ends_with(&rel),
         "the init's last cgroup line {last:?} is not {rel}"

@@ -4,12 +4,14 @@
 //! mount whose destination is a symlink and nested bind mounts whose mount points
 //! are gone before restore; a pre-dump, a dump on top of it, and a restore whose stdio
 //! pipes are the ones the container had; a container's own CRIU configuration file
-//! (`org.criu.config`). Where CRIU cannot work (this host's kernel) the CRIU scenarios
+//! (`org.criu.config`); lazy migration (`--lazy-pages` with a page server and CRIU's
+//! lazy-pages daemon). Where CRIU cannot work (this host's kernel) the CRIU scenarios
 //! skip with its reason; the VM lane runs them (a skip there is a failure).
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -500,4 +502,339 @@ fn criu_config_run(c: &mut Ctx, conf: &Path, mine: &str, default_log: Option<&st
     judge("restore")?;
     c.must(&["delete", "--force", &id])?;
     Ok(())
+}
+
+/// Skips unless CRIU has `feature` here (`criu check --feature`), as runc's test does
+/// for lazy migration (`uffd-noncoop`: userfaultfd events of a process CRIU did not
+/// start).
+fn need_criu_feature(feature: &str) -> Res {
+    let out = Command::new("timeout")
+        .args([
+            "30",
+            "criu",
+            "check",
+            "--no-default-config",
+            "--feature",
+            feature,
+        ])
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Err(e) => skip!("criu cannot be run: {e}"),
+        Ok(o) if !o.status.success() => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let why = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no reason given")
+                .to_string();
+            skip!("this CRIU has no {feature} (`criu check --feature {feature}`: {why})")
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// A process of the scenario's own that runs in the background (its own process
+/// group): killed with everything it forked when the scenario ends before it, and
+/// kept from the driver's orphan reaper while it runs.
+struct Background {
+    what: &'static str,
+    child: Option<std::process::Child>,
+    log: std::path::PathBuf,
+}
+
+impl Background {
+    fn spawn(what: &'static str, mut cmd: Command, log: &Path) -> Result<Background, Verdict> {
+        let out = std::fs::File::create(log)?;
+        let err = out.try_clone()?;
+        let child = cmd
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| Verdict::Fail(format!("start {what}: {e}")))?;
+        crate::reaper::protect(child.id() as i32);
+        Ok(Background {
+            what,
+            child: Some(child),
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// Waits (bounded) for the process to exit 0; its output is in the error.
+    fn wait_ok(&mut self, limit: Duration) -> Res {
+        let Some(mut child) = self.child.take() else {
+            fail!("{} was already waited for", self.what);
+        };
+        let pid = child.id() as i32;
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break Some(st),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => break None,
+            }
+        };
+        if status.is_none() {
+            self.child = Some(child);
+            fail!(
+                "{} did not exit within {limit:?}: {}",
+                self.what,
+                self.output()
+            );
+        }
+        crate::reaper::unprotect(pid);
+        match status {
+            Some(st) if st.success() => Ok(()),
+            st => fail!("{} exited with {st:?}: {}", self.what, self.output()),
+        }
+    }
+
+    /// The last lines of what the process printed.
+    fn output(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id() as i32;
+            // SAFETY: kill(2) on the process group this scenario started.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let _ = child.wait();
+            crate::reaper::unprotect(pid);
+        }
+    }
+}
+
+/// A TCP port nothing listens on now (the kernel's pick), so that runs side by side
+/// do not share one.
+fn free_port() -> Result<u16, Verdict> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Waits (bounded) for one byte on `fd`: `None` on EOF or when none came in time.
+fn read_one_byte(fd: OwnedFd, limit: Duration) -> Option<u8> {
+    let mut f = std::fs::File::from(fd);
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let mut pfd = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, 200 ms bound.
+        if unsafe { libc::poll(&mut pfd, 1, 200) } <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1];
+        return match f.read(&mut buf) {
+            Ok(1) => Some(buf[0]),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// CRIU's error lines in a log, for a failure message.
+fn log_errors(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("Error")).collect();
+    if errors.is_empty() {
+        format!("no Error lines in {}", path.display())
+    } else {
+        format!("{}: {}", path.display(), errors.join(" | "))
+    }
+}
+
+/// runc's "checkpoint --lazy-pages and restore": a container whose stdio are pipes of
+/// the driver's is checkpointed in the background with `--lazy-pages --page-server
+/// 0.0.0.0:PORT --status-fd FD`, which writes \0 on FD once its page server is ready
+/// (the images, inventory.img among them, are written by then); CRIU's lazy-pages
+/// daemon fetches the pages from that server while the container is restored under
+/// another id with `--lazy-pages`: it runs, `exec` works, both background processes
+/// exit 0 once every page has moved, the checkpointed container is gone, and the
+/// restored process answers on the original pipes ("Ping" -> "ponG Ping").
+pub fn contract_checkpoint_lazy_pages(c: &mut Ctx) -> Res {
+    need_criu()?;
+    need_criu_feature("uffd-noncoop")?;
+    let mut cfg = default_config(
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 10); do read xxx || continue; echo ponG $xxx; done",
+        ],
+        "/placeholder",
+    );
+    let (id, b) = c.prepare(cfg.clone(), false)?;
+    let seq = b.rootfs().join("bin/seq");
+    if !seq.exists() {
+        std::os::unix::fs::symlink("busybox", &seq)?;
+    }
+    let (in_r, in_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let bp = b.path_str();
+    let out = run_with_stdio(
+        c,
+        &["run", "-d", "--bundle", &bp, &id],
+        &in_r,
+        &out_w,
+        &err_w,
+    )?;
+    ensure!(out.ok(), "run -d with pipes: {}", out.describe());
+    ensure!(c.status(&id)? == "running", "not running after run -d");
+    let image = b.dir.join("image-dir");
+    let work = b.dir.join("work-dir");
+    for d in [&image, &work] {
+        std::fs::create_dir_all(d)?;
+    }
+    let (img, wrk) = (image.display().to_string(), work.display().to_string());
+    let port = free_port()?.to_string();
+
+    // The checkpoint, with the status pipe's write end as its fd 3.
+    let (status_r, status_w) = pipe()?;
+    let status_raw = status_w.as_raw_fd();
+    let mut cmd = Command::new(&c.suite.rt.path);
+    cmd.arg("--root").arg(&c.suite.rt.root).args([
+        "checkpoint",
+        "--lazy-pages",
+        "--page-server",
+        &format!("0.0.0.0:{port}"),
+        "--status-fd",
+        "3",
+        "--work-path",
+        &wrk,
+        "--image-path",
+        &img,
+        &id,
+    ]);
+    // SAFETY: the closure only calls dup2 and fcntl, which are async-signal-safe; the
+    // fd it copies is open until spawn returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(status_raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut checkpoint = Background::spawn("checkpoint --lazy-pages", cmd, &b.dir.join("cpt.out"))?;
+    drop(status_w);
+    let ready = read_one_byte(status_r, Duration::from_secs(120));
+    ensure!(
+        ready == Some(0),
+        "no \\0 on the status fd from checkpoint --lazy-pages (got {ready:?}): {}; {}",
+        checkpoint.output(),
+        log_errors(&work.join("dump.log"))
+    );
+    ensure!(
+        image.join("inventory.img").exists(),
+        "no inventory.img in the image directory once the page server is ready"
+    );
+
+    // CRIU's lazy-pages daemon, fetching from the checkpoint's page server.
+    let mut cmd = Command::new("criu");
+    cmd.args([
+        "lazy-pages",
+        "--page-server",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "-D",
+        &img,
+        "-o",
+        "lazy-pages.log",
+        "-v4",
+    ]);
+    let mut lazy = Background::spawn("criu lazy-pages", cmd, &b.dir.join("lazy.out"))?;
+
+    // The restore needs its own id: the checkpointed container lives on until the
+    // last page has moved. Its work directory is the image directory, where the
+    // lazy-pages daemon put its socket (as runc's test passes it).
+    let rid = c.new_id();
+    // And its own cgroup, as each runc container gets by default: the checkpointed
+    // one still holds the bundle's.
+    let cg = c.cgroups_path(&rid);
+    crate::spec::set(&mut cfg, "linux/cgroupsPath", serde_json::Value::String(cg));
+    b.write_config(&cfg)?;
+    let out = run_with_stdio(
+        c,
+        &[
+            "restore",
+            "-d",
+            "--work-path",
+            &img,
+            "--image-path",
+            &img,
+            "--lazy-pages",
+            "--bundle",
+            &bp,
+            &rid,
+        ],
+        &in_r,
+        &out_w,
+        &err_w,
+    )?;
+    ensure!(
+        out.ok(),
+        "restore --lazy-pages with the pipes: {}; {}",
+        out.describe(),
+        log_errors(&image.join("restore.log"))
+    );
+    ensure!(
+        c.status(&rid)? == "running",
+        "not running after restore --lazy-pages"
+    );
+    let ok = c.must(&["exec", "--cwd", "/bin", &rid, "echo", "ok"])?;
+    ensure!(
+        ok.stdout == "ok\n",
+        "exec after restore --lazy-pages said {:?}",
+        ok.stdout
+    );
+    checkpoint
+        .wait_ok(Duration::from_secs(120))
+        .map_err(|v| with_log(v, &work.join("dump.log")))?;
+    lazy.wait_ok(Duration::from_secs(120))
+        .map_err(|v| with_log(v, &image.join("lazy-pages.log")))?;
+    ensure!(
+        !c.rt(&["state", &id]).ok(),
+        "the checkpointed container {id} still exists after the lazy migration finished"
+    );
+    nix::unistd::write(&in_w, b"Ping\n").map_err(|e| Verdict::Fail(format!("write: {e}")))?;
+    drop((in_w, out_w, err_w, in_r));
+    let said = read_to_eof(out_r, Duration::from_secs(30));
+    let errors = read_to_eof(err_r, Duration::from_secs(1));
+    ensure!(
+        said.contains("ponG Ping"),
+        "the lazily restored process did not answer on its pipes: stdout {said:?}"
+    );
+    ensure!(
+        errors.is_empty(),
+        "stderr of the runtime or the process: {errors:?}"
+    );
+    c.wait_stopped(&rid)?;
+    c.must(&["delete", &rid])?;
+    Ok(())
+}
+
+/// A failure with CRIU's error lines from `log` added.
+fn with_log(v: Verdict, log: &Path) -> Verdict {
+    match v {
+        Verdict::Fail(m) => Verdict::Fail(format!("{m}; {}", log_errors(log))),
+        other => other,
+    }
 }

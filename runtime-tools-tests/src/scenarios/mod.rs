@@ -231,6 +231,7 @@ pub static ALL: &[Scenario] = table![
     contract_checkpoint::contract_checkpoint_restore_cycles,
     contract_checkpoint::contract_checkpoint_pre_dump_pipes,
     contract_checkpoint::contract_checkpoint_criu_config,
+    contract_checkpoint::contract_checkpoint_lazy_pages,
     fds::preserve_fds,
     fds::no_runtime_fds_leak,
     fds::concurrent_start_and_delete,

@@ -256,7 +256,8 @@ conformance() {
 modprobe brd rd_nr=1 rd_size=1024 2>/dev/null || echo "# modprobe brd failed: the blkio scenario will skip"
 conformance cgroups
 # CRIU 3.17 works on this guest's Debian 6.1 kernel (not on the host's): the real
-# checkpoint and restore run here.
+# checkpoint and restore run here, lazy migration too (uffd-noncoop works here, and
+# the page server listens on the guest's loopback).
 conformance checkpoint strict
 # The host tallies $RESULTS; exit 0 says the script itself ran to its end.
 exit 0

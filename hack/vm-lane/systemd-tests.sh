@@ -3,8 +3,9 @@
 # --mode host-systemd` or `--mode systemd`: systemd 252, D-Bus, cgroup v2 only). Checks
 # berth's systemd cgroup driver (`--systemd-cgroup`): a transient scope per container in
 # the slice of `slice:prefix:name`, resources on the delegated cgroup and as unit
-# properties, pause/resume/update there, and the unit gone after delete. Writes
-# PASS/FAIL lines to $RESULTS.
+# properties, pause/resume/update there, the unit gone after delete, checkpoint and
+# restore, and cgroup delegation to a user namespace's root. Writes PASS/FAIL lines to
+# $RESULTS.
 #
 # systemd-lane.sh builds the bundle and boots the guest (`make vm-lane` runs it after
 # the v2 guest). Environment: BERTH, BUNDLE (config.json with cgroupsPath
@@ -97,6 +98,38 @@ else
     fail checkpoint-restore "$(tail -n 3 /tmp/ck.log /tmp/rs.log 2>&1 | tr '\n' ' ')"
 fi
 berth delete --force vm3 >/dev/null 2>&1
+# Cgroup delegation (runc's cgroup_delegation.bats): in a user namespace (container
+# root = host 100000), the container's cgroup is handed to its root only with a new
+# cgroup namespace AND a writable cgroup mount; /sys/fs/cgroup inside is then owned by
+# uid 0, else by the unmapped 65534. The rootfs stays the host root's, copied where
+# the container's root can reach it (the share's parent is private to host root).
+[ -d /tmp/deleg-rootfs ] || cp -a "$BUNDLE/rootfs" /tmp/deleg-rootfs
+# delegation N CGROUPNS(new|inherit) MOUNT(ro|rw) WANT-UID
+delegation() {
+    local n=$1 cgns=$2 mnt=$3 want=$4 dir=/tmp/deleg-$1 id=deleg$1 got
+    mkdir -p "$dir"
+    jq --arg root /tmp/deleg-rootfs --arg cg "system.slice:berth:$id" --arg cgns "$cgns" --arg mnt "$mnt" '
+        .root = {path: $root, readonly: true} | .process.args = ["sleep", "30"]
+        | .linux.cgroupsPath = $cg
+        | .linux.namespaces |= (map(select(.type != "cgroup" and .type != "user")) + [{type: "user"}]
+            + (if $cgns == "new" then [{type: "cgroup"}] else [] end))
+        | .linux.uidMappings = [{hostID: 100000, containerID: 0, size: 65536}]
+        | .linux.gidMappings = [{hostID: 100000, containerID: 0, size: 65536}]
+        | .mounts |= map(if .type == "cgroup" then .options = ((.options - ["ro", "rw"]) + [$mnt]) else . end)
+        ' "$BUNDLE/config.json" >"$dir/config.json" || { fail "delegation-$n" "jq"; return; }
+    if ! berth run -d --bundle "$dir" "$id" >/tmp/deleg.log 2>&1 </dev/null; then
+        fail "delegation-$n" "run -d: $(tail -n 3 /tmp/deleg.log | tr '\n' ' ')"
+        return
+    fi
+    got=$(berth exec "$id" stat -c %u /sys/fs/cgroup 2>&1 </dev/null)
+    if [ "$got" = "$want" ]; then pass "delegation-$n"
+    else fail "delegation-$n" "cgroupns $cgns, cgroup mount $mnt: /sys/fs/cgroup is owned by '$got' inside, want $want"; fi
+    berth delete --force "$id" >/dev/null 2>&1
+}
+delegation ro-new-cgroupns new ro 65534
+delegation rw-inherit-cgroupns inherit rw 65534
+delegation rw-new-cgroupns new rw 0
+
 # A cgroupsPath that is not slice:prefix:name is refused with the form named.
 cp "$BUNDLE/config.json" /tmp/bad.json
 sed 's#system.slice:berth:vm1#/not/systemd#' /tmp/bad.json >"$BUNDLE/config.json"

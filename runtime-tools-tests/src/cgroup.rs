@@ -23,6 +23,27 @@ pub fn hierarchies() -> Vec<PathBuf> {
     v
 }
 
+/// Whether the runtime can see a cgroup2 hierarchy at /sys/fs/cgroup or
+/// /sys/fs/cgroup/unified. In the driver's v1-only view both are covered, so a runtime
+/// manages only the v1 hierarchies and a process's `0::` line stays the caller's.
+pub fn unified_visible() -> bool {
+    [
+        "/sys/fs/cgroup/cgroup.controllers",
+        "/sys/fs/cgroup/unified/cgroup.procs",
+    ]
+    .iter()
+    .any(|p| std::path::Path::new(p).exists())
+}
+
+/// Lines of a /proc/PID/cgroup text for the hierarchies a runtime manages here: all of
+/// them, less the `0::` line when no cgroup2 hierarchy is visible ([`unified_visible`]).
+pub fn managed_lines(text: &str) -> Vec<&str> {
+    let unified = unified_visible();
+    text.lines()
+        .filter(|l| unified || !l.starts_with("0::"))
+        .collect()
+}
+
 /// The v1 mount point of a controller (`pids`, `memory`...), if mounted.
 pub fn v1_controller(name: &str) -> Option<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

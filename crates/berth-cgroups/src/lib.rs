@@ -129,6 +129,14 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn frozen(&self) -> Result<bool> {
         Ok(false)
     }
+    /// Hands the cgroup over to host uid `uid` (the container's user, who manages it
+    /// through a writable cgroup mount in its own cgroup namespace): the directory and
+    /// the files the kernel lists for delegation. Called after `apply`. As in runc 1.1
+    /// only the systemd driver delegates; the others leave the cgroup as it is.
+    fn delegate(&self, uid: u32) -> Result<()> {
+        let _ = uid;
+        Ok(())
+    }
 }
 
 /// Puts the device rules (spec order, last match wins, unmatched denied) on the

@@ -148,6 +148,22 @@ impl SystemdManager {
     }
 }
 
+/// The files a delegated cgroup's owner needs: the kernel's list in
+/// /sys/kernel/cgroup/delegate, or cgroups(7)'s initial three where it is missing.
+fn delegated_files() -> Vec<String> {
+    match std::fs::read_to_string("/sys/kernel/cgroup/delegate") {
+        Ok(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Err(_) => ["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]
+            .map(str::to_string)
+            .to_vec(),
+    }
+}
+
 /// "252.38-1~deb12u1" or "v245.4-1.fc32" → 252 or 245; 0 when unreadable.
 fn systemd_version(v: &str) -> u32 {
     let v = v.trim_start_matches(['"', 'v']);
@@ -235,6 +251,21 @@ impl CgroupManager for SystemdManager {
             *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(resources.clone());
             Ok(())
         }
+    }
+
+    fn delegate(&self, uid: u32) -> Result<()> {
+        let dir = self.fs.dir();
+        let owner = Some(nix::unistd::Uid::from_raw(uid));
+        nix::unistd::chown(dir, owner, None)
+            .map_err(|e| Error::io("chown", dir, std::io::Error::from(e)))?;
+        for name in delegated_files() {
+            let f = dir.join(&name);
+            match nix::unistd::chown(&f, owner, None) {
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => return Err(Error::io("chown", f, std::io::Error::from(e))),
+            }
+        }
+        Ok(())
     }
 
     fn pids(&self) -> Result<Vec<i32>> {

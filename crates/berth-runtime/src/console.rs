@@ -147,12 +147,14 @@ fn chown_slave(slave: &OwnedFd, uid: u32, name: &str) -> Result<()> {
 
 /// In the init (inside the new root: after pivot_root, /dev/ptmx is the container's)
 /// or an exec'd process: a pty of `size` (rows, columns) whose slave belongs to
-/// `uid`. Returns the slave's path (/dev/pts/N) and the slave itself
-/// (close-on-exec), for the /dev/console bind.
+/// `uid`; with `as_written`, output is not translated (ONLCR off), for a caller that
+/// relays it (runc clears it for its own foreground terminal). Returns the slave's
+/// path (/dev/pts/N) and the slave itself (close-on-exec), for the /dev/console bind.
 pub(crate) fn setup(
     socket: &OwnedFd,
     size: Option<(u16, u16)>,
     uid: u32,
+    as_written: bool,
 ) -> Result<(std::ffi::CString, OwnedFd)> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("open", "/dev/ptmx", e))?;
@@ -174,6 +176,12 @@ pub(crate) fn setup(
                 nix::Error::last(),
             ));
         }
+    }
+    if as_written {
+        use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
+        let mut t = tcgetattr(&master).map_err(|e| Error::sys("tcgetattr", &name, e))?;
+        t.output_flags.remove(OutputFlags::ONLCR);
+        tcsetattr(&master, SetArg::TCSANOW, &t).map_err(|e| Error::sys("tcsetattr", &name, e))?;
     }
     let slave = open_peer(&master, &name)?;
     chown_slave(&slave, uid, &name)?;

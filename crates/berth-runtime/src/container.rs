@@ -289,8 +289,13 @@ impl Container {
         if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
             let state =
                 serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
-            if let Err(e) = hooks::run_all("poststart", poststart, &state, Some(&self.state.bundle))
-            {
+            if let Err(e) = hooks::run_all(
+                "poststart",
+                poststart,
+                &state,
+                Some(&self.state.bundle),
+                hooks::Inherit::Runtime,
+            ) {
                 self.kill_and_wait(Signal::SIGKILL);
                 self.destroy();
                 return Err(e);
@@ -386,8 +391,15 @@ impl Container {
         Ok(())
     }
 
-    /// Removes cgroup and state directory, then runs poststop hooks (warnings only).
+    /// Detaches what the container mounted in the runtime's mount namespace (when it
+    /// has none of its own), removes cgroup and state directory, then runs poststop
+    /// hooks (warnings only).
     fn destroy(&self) {
+        if let Some(m) = &self.state.shared_ns_mount {
+            if let Err(e) = crate::rootfs::release_shared_ns(m) {
+                tracing::warn!("delete {}: {e}", self.state.id);
+            }
+        }
         match self.cgroup() {
             Ok(Some(_)) if self.state.cgroup.as_ref().is_some_and(|c| c.shared) => {
                 // Others' processes share it: kill none of them (the init is gone).

@@ -43,6 +43,9 @@ pub struct ExecOptions {
     pub sub_cgroups: Vec<String>,
     /// The process's stdin, stdout and stderr (inherited from the caller by default).
     pub stdio: Stdio,
+    /// With a terminal: its output is passed on untranslated (ONLCR off before the
+    /// master leaves), for a caller that relays it, as runc's foreground `exec -t`.
+    pub terminal_as_written: bool,
 }
 
 /// A process started by `exec`: a child of the process that called `exec`.
@@ -107,6 +110,8 @@ struct ExecPlan {
     console: Option<OwnedFd>,
     /// The caller's fds for the process's 0, 1, 2 (-1: inherit).
     stdio: [std::os::fd::RawFd; 3],
+    /// ExecOptions::terminal_as_written.
+    console_as_written: bool,
     preserve_fds: u32,
     /// The container's `process.oomScoreAdj`: runc gives it to every exec'd process,
     /// whatever the process.json says.
@@ -114,6 +119,9 @@ struct ExecPlan {
     /// How the intermediate joins the container's cgroups itself (empty with
     /// `--cgroup` sub-cgroups: then the parent places it).
     cgroup_join: crate::spawn::plan::CgroupJoin,
+    /// The init's root, for a container that shares our mount namespace: joining
+    /// its namespaces does not enter its root, so the process chroots there itself.
+    root: Option<OwnedFd>,
 }
 
 impl Container {
@@ -151,6 +159,7 @@ impl Container {
             join: namespaces_of(self.state.pid)?,
             console,
             stdio: options.stdio.raw(),
+            console_as_written: options.terminal_as_written,
             preserve_fds: options.preserve_fds,
             oom_score_adj: self
                 .state
@@ -159,7 +168,25 @@ impl Container {
                 .as_ref()
                 .and_then(|p| p.oom_score_adj()),
             cgroup_join: Default::default(),
+            root: None,
         };
+        if !plan
+            .join
+            .iter()
+            .any(|(_, f, _)| *f == CloneFlags::CLONE_NEWNS)
+            && !self.has_mount_namespace()
+        {
+            let path = format!("/proc/{}/root", self.state.pid);
+            let fd = nix::fcntl::open(
+                path.as_str(),
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::sys("open", &path, e))?;
+            plan.root = Some(fd);
+        }
         let cgroup = self.cgroup()?;
         if let (Some(cg), true) = (&cgroup, options.sub_cgroups.is_empty()) {
             let attach = cg.self_attach().for_exec(self.state.pid);
@@ -182,8 +209,6 @@ impl Container {
             e
         };
         if let Some(cg) = cgroup.as_ref().filter(|_| !options.sub_cgroups.is_empty()) {
-            cg.apply(middle.as_raw())
-                .map_err(|e| kill_middle(e.into()))?;
             join_sub_cgroups(&cg.state(), &options.sub_cgroups, middle.as_raw())
                 .map_err(kill_middle)?;
         } else if !options.sub_cgroups.is_empty() {
@@ -239,12 +264,13 @@ impl Container {
                         )
                     })?;
                     let metadata = sc.listener_metadata().clone().unwrap_or_default();
-                    let mut state = self.state.clone();
-                    state.pid = pid;
+                    // The state is the container's (its pid the init's, as runc
+                    // sends it); the message's own pid is the exec'd process.
                     crate::spawn::send_seccomp_listener(
                         &path,
                         &fd,
-                        &state,
+                        pid,
+                        &self.state,
                         &metadata,
                         Status::Running,
                     )?;
@@ -310,15 +336,21 @@ fn parse_sub_cgroups(specs: &[String]) -> Result<Vec<(Option<Vec<String>>, Strin
     Ok(out)
 }
 
-/// Moves `pid` into the sub-cgroups named by `--cgroup`; each must exist. Errors use
-/// runc's words (`unknown controller X`, `error adding pid N to cgroups: ...`), which
-/// runc's own tests and scripts match on.
+/// Moves `pid` into the cgroups `--cgroup` names: in each of the container's
+/// hierarchies the sub-cgroup given for it, else the container's own cgroup. As in
+/// runc, nothing is joined first (on cgroup v2 the container's own cgroup may take no
+/// processes once a domain controller is on, and `--cgroup /` then fails with EBUSY
+/// instead of falling back to the init's cgroup). Each sub-cgroup must exist. Errors
+/// use runc's words (`unknown controller X`, `error adding pid N to cgroups: ...`),
+/// which runc's own tests and scripts match on.
 fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i32) -> Result<()> {
-    let mut seen = std::collections::BTreeSet::new();
+    // cgroup v2 (either driver): one directory, which every controller names.
+    let unified = state.paths.len() == 1 && state.paths.contains_key("");
+    let mut targets = state.paths.clone();
     for (ctrls, sub) in parse_sub_cgroups(specs)? {
         if let Some(names) = &ctrls {
             for n in names {
-                let key = if state.driver == "v2" { "" } else { n.as_str() };
+                let key = if unified { "" } else { n.as_str() };
                 if !state.paths.contains_key(key) {
                     return Err(Error::SubCgroup(format!(
                         "--cgroup: unknown controller {n} (the container has no {n} cgroup)"
@@ -327,34 +359,56 @@ fn join_sub_cgroups(state: &berth_cgroups::CgroupState, specs: &[String], pid: i
             }
         }
         for (key, dir) in &state.paths {
+            // Co-mounted controllers (cpu,cpuacct) share a directory: naming one
+            // moves the process in that hierarchy, so every key of it follows.
             let wanted = match &ctrls {
                 None => true,
-                Some(_) if state.driver == "v2" => true,
-                Some(names) => names.iter().any(|n| n == key),
+                Some(_) if unified => true,
+                Some(names) => names
+                    .iter()
+                    .any(|n| state.paths.get(n.as_str()) == Some(dir)),
             };
-            let target = if sub.is_empty() {
-                dir.clone()
-            } else {
-                dir.join(&sub)
-            };
-            if !wanted || !seen.insert(target.clone()) {
-                continue;
+            if wanted && !sub.is_empty() {
+                targets.insert(key.clone(), dir.join(&sub));
+            } else if wanted {
+                targets.insert(key.clone(), dir.clone());
             }
-            let procs = target.join("cgroup.procs");
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&procs)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
-                .map_err(|e| {
-                    Error::SubCgroup(format!(
-                        "error adding pid {pid} to cgroups: write {}: {}",
-                        procs.display(),
-                        crate::error::os_reason(&e)
-                    ))
-                })?;
         }
     }
+    let mut seen = std::collections::BTreeSet::new();
+    for target in targets.values() {
+        if !seen.insert(target) {
+            continue;
+        }
+        let procs = target.join("cgroup.procs");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&procs)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
+            .map_err(|e| {
+                Error::SubCgroup(format!(
+                    "error adding pid {pid} to cgroups: write {}: {}",
+                    procs.display(),
+                    crate::error::os_reason(&e)
+                ))
+            })?;
+    }
     Ok(())
+}
+
+impl Container {
+    /// Whether the config gives the container a mount namespace (new or joined).
+    fn has_mount_namespace(&self) -> bool {
+        self.state
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount)
+            })
+    }
 }
 
 /// Opens the init's namespaces that differ from ours.
@@ -387,6 +441,7 @@ fn intermediate(plan: &ExecPlan, ch: Channel) -> ! {
         keep.extend(plan.join.iter().map(|(fd, _, _)| fd.as_raw_fd()));
         keep.extend(plan.console.iter().map(|fd| fd.as_raw_fd()));
         keep.extend(plan.cgroup_join.unified.iter().map(|fd| fd.as_raw_fd()));
+        keep.extend(plan.root.iter().map(|fd| fd.as_raw_fd()));
         init::close_others(keep, plan.preserve_fds)?;
         ch.expect(&Msg::Go, "parent")?;
         init::set_dumpable_off();
@@ -437,11 +492,16 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         {
             nix::sched::setns(fd, *flag).map_err(|e| Error::sys("setns", path, e))?;
         }
+        if let Some(root) = &plan.root {
+            nix::unistd::fchdir(root).map_err(|e| Error::sys("fchdir", "the init's root", e))?;
+            nix::unistd::chroot(".").map_err(|e| Error::sys("chroot", "the init's root", e))?;
+            nix::unistd::chdir("/").map_err(|e| Error::sys("chdir", "/", e))?;
+        }
         let p = &plan.process;
         p.sched.apply_initial()?;
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;
         if let Some(sock) = &plan.console {
-            crate::console::setup(sock, p.console_size, p.user.uid)?;
+            crate::console::setup(sock, p.console_size, p.user.uid, plan.console_as_written)?;
         }
         for r in &p.rlimits {
             r.apply()?;

@@ -2,6 +2,12 @@
 //! as its environment, the container state JSON on stdin (then closed), and is killed
 //! after `timeout` seconds.
 //!
+//! A hook with no `env` at all inherits an environment, as under runc (Go's exec with
+//! a nil `Env`): the runtime's own for the hooks berth runs itself, the container
+//! process's `process.env` for createContainer and startContainer, which runc runs from
+//! its init after it has replaced its environment with the process's. An empty `env`
+//! (`"env": []`) is an empty environment.
+//!
 //! Run points follow the current runtime spec: prestart and createRuntime in the
 //! runtime's namespaces during create; createContainer in the container's mount
 //! namespace before pivot_root and startContainer in the container just before the
@@ -14,12 +20,23 @@
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::Hook;
+use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The environment of a hook that has no `env` key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Inherit<'a> {
+    /// The runtime's own (prestart, createRuntime, poststart, poststop).
+    Runtime,
+    /// The container process's (createContainer, startContainer).
+    Process(&'a [CString]),
+}
 
 /// Runs hooks in order, stopping at the first failure; `cwd` is their working
 /// directory (None: ours).
@@ -28,8 +45,11 @@ pub(crate) fn run_all(
     hooks: &[Hook],
     state_json: &str,
     cwd: Option<&Path>,
+    inherit: Inherit<'_>,
 ) -> Result<()> {
-    hooks.iter().try_for_each(|h| run(kind, h, state_json, cwd))
+    hooks
+        .iter()
+        .try_for_each(|h| run(kind, h, state_json, cwd, inherit))
 }
 
 /// Runs hooks in order; failures are logged as warnings and the rest still run
@@ -41,7 +61,7 @@ pub(crate) fn run_all_warn(
     cwd: Option<&Path>,
 ) {
     for h in hooks {
-        if let Err(e) = run(kind, h, state_json, cwd) {
+        if let Err(e) = run(kind, h, state_json, cwd, Inherit::Runtime) {
             tracing::warn!("{e}");
         }
     }
@@ -53,6 +73,7 @@ pub(crate) fn run(
     hook: &Hook,
     state_json: &str,
     cwd: Option<&Path>,
+    inherit: Inherit<'_>,
 ) -> Result<()> {
     let path = hook.path();
     let fail = |reason: String| Error::Hook {
@@ -71,10 +92,28 @@ pub(crate) fn run(
     if let Some(dir) = cwd.filter(|d| d.is_dir()) {
         cmd.current_dir(dir);
     }
-    cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    match (hook.env(), inherit) {
+        (Some(env), _) => {
+            cmd.env_clear();
+            for kv in env {
+                if let Some((k, v)) = kv.split_once('=') {
+                    cmd.env(k, v);
+                }
+            }
+        }
+        (None, Inherit::Runtime) => {}
+        (None, Inherit::Process(env)) => {
+            cmd.env_clear();
+            for kv in env {
+                let kv = kv.as_bytes();
+                if let Some(eq) = kv.iter().position(|&b| b == b'=') {
+                    let (k, v) = (&kv[..eq], &kv[eq + 1..]);
+                    cmd.env(
+                        std::ffi::OsStr::from_bytes(k),
+                        std::ffi::OsStr::from_bytes(v),
+                    );
+                }
+            }
         }
     }
     cmd.stdin(Stdio::piped())
@@ -220,7 +259,7 @@ mod tests {
             out.display()
         );
         let h = hook(&["myhook", "-c", &script, "zero", "one"], Some(5));
-        let r = run("prestart", &h, "{\"id\":\"x\"}", None);
+        let r = run("prestart", &h, "{\"id\":\"x\"}", None, Inherit::Runtime);
         let text = std::fs::read_to_string(&out);
         std::fs::remove_dir_all(&dir).unwrap();
         r.unwrap();
@@ -230,7 +269,9 @@ mod tests {
     #[test]
     fn failure_names_status_and_stderr() {
         let h = hook(&["sh", "-c", "echo boom >&2; exit 3"], None);
-        let e = run("poststart", &h, "{}", None).unwrap_err().to_string();
+        let e = run("poststart", &h, "{}", None, Inherit::Runtime)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("poststart hook /bin/sh")
                 && e.contains("exit status: 3")
@@ -242,7 +283,7 @@ mod tests {
     #[test]
     fn killed_hook_names_the_signal_as_runc() {
         let h = hook(&["sh", "-c", "kill -SYS $$"], None);
-        let e = run("startContainer", &h, "{}", None)
+        let e = run("startContainer", &h, "{}", None, Inherit::Runtime)
             .unwrap_err()
             .to_string();
         assert!(
@@ -258,18 +299,84 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("berth-hook-cwd-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let h = hook(&["sh", "-c", "pwd > here"], None);
-        let r = run("createContainer", &h, "{}", Some(&dir));
+        let r = run("createContainer", &h, "{}", Some(&dir), Inherit::Runtime);
         let text = std::fs::read_to_string(dir.join("here"));
         std::fs::remove_dir_all(&dir).unwrap();
         r.unwrap();
         assert_eq!(text.unwrap().trim(), dir.to_str().unwrap());
     }
 
+    /// Runs a hook printing `${<var>-unset}|${X-unset}` (with `env` as its env key
+    /// when given) and returns what it printed.
+    fn env_seen(env: Option<Vec<String>>, inherit: Inherit<'_>, var: &str, tag: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("berth-hook-env-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut b = HookBuilder::default().path("/bin/sh").args(vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("echo \"${{{var}-unset}}|${{X-unset}}\" > out"),
+        ]);
+        if let Some(env) = env {
+            b = b.env(env);
+        }
+        let r = run("prestart", &b.build().unwrap(), "{}", Some(&dir), inherit);
+        let text = std::fs::read_to_string(dir.join("out"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.unwrap();
+        text.unwrap().trim_end().to_string()
+    }
+
+    /// A variable of this test's environment that no shell sets by itself.
+    fn own_var() -> (String, String) {
+        std::env::vars()
+            .find(|(k, v)| {
+                !v.is_empty()
+                    && !v.contains(['"', '\\', '$', '`'])
+                    && !["PWD", "OLDPWD", "SHLVL", "_", "IFS", "PATH", "X"].contains(&k.as_str())
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !k.starts_with(|c: char| c.is_ascii_digit())
+            })
+            .expect("cargo runs tests with CARGO_* variables in the environment")
+    }
+
+    #[test]
+    fn without_env_the_hook_inherits() {
+        let (var, value) = own_var();
+        // The runtime's environment (runc: Go's exec with a nil Env).
+        let seen = env_seen(None, Inherit::Runtime, &var, "runtime");
+        assert_eq!(seen, format!("{value}|unset"));
+        // The container process's, for the hooks the init runs.
+        let process = [c"X=1".to_owned(), c"V=/p".to_owned()];
+        assert_eq!(
+            env_seen(None, Inherit::Process(&process), "V", "process"),
+            "/p|1"
+        );
+    }
+
+    #[test]
+    fn an_env_key_is_the_whole_environment() {
+        let (var, _) = own_var();
+        let process = [c"X=1".to_owned()];
+        assert_eq!(
+            env_seen(Some(vec![]), Inherit::Runtime, &var, "empty"),
+            "unset|unset"
+        );
+        assert_eq!(
+            env_seen(
+                Some(vec!["X=2".into()]),
+                Inherit::Process(&process),
+                &var,
+                "given"
+            ),
+            "unset|2"
+        );
+    }
+
     #[test]
     fn timeout_kills() {
         let h = hook(&["sh", "-c", "sleep 20"], Some(1));
         let t = Instant::now();
-        let e = run("createRuntime", &h, "{}", None)
+        let e = run("createRuntime", &h, "{}", None, Inherit::Runtime)
             .unwrap_err()
             .to_string();
         assert!(e.contains("timed out"), "{e}");

@@ -93,6 +93,10 @@ pub(crate) struct Persisted {
     /// `config`, so it is kept here for the filters of exec'd processes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub seccomp_wait_killable_recv: bool,
+    /// Without a mount namespace of its own: the rootfs bind in the runtime's mount
+    /// namespace under which the container's mounts are, detached at delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_ns_mount: Option<crate::rootfs::SharedNsMount>,
 }
 
 impl Persisted {
@@ -110,6 +114,7 @@ impl Persisted {
             cgroup: Some(cgroup),
             created_done: false,
             seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
+            shared_ns_mount: None,
         }
     }
 

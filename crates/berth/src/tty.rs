@@ -1,12 +1,13 @@
 //! The terminal bridge of `berth run` in the foreground when the container wants a
 //! terminal and no `--console-socket` was given: berth is its own console socket
-//! listener, receives the pty master, puts the caller's terminal in raw mode, copies
-//! its size (unless the process asks for a size of its own, `process.consoleSize`),
-//! and copies bytes both ways until the container's side closes (as runc does).
+//! listener, receives the pty master, puts the caller's terminal (stdio, or the
+//! controlling terminal when stdio is redirected) in raw mode, copies its size (unless
+//! the process asks for a size of its own, `process.consoleSize`), and copies bytes
+//! both ways until the container's side closes (as runc does).
 
 use anyhow::{anyhow, Context};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, OutputFlags, SetArg, Termios};
 use std::io::{IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
@@ -41,13 +42,15 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn new(id: &str) -> anyhow::Result<Self> {
+    /// `keep_size`: the process asks for a size of its own (`process.consoleSize`),
+    /// which the pty already has; the caller's is not copied over it.
+    pub fn new(id: &str, keep_size: bool) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("berth-console-{id}-{}", std::process::id()));
         std::fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
         let socket = dir.join("console.sock");
         let listener = UnixListener::bind(&socket)
             .with_context(|| format!("listen on {}", socket.display()))?;
-        let accept = std::thread::spawn(move || receive_master(&listener));
+        let accept = std::thread::spawn(move || receive_master(&listener, keep_size));
         Ok(Listener {
             dir,
             socket,
@@ -77,7 +80,7 @@ impl Drop for Listener {
     }
 }
 
-fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
+fn receive_master(listener: &UnixListener, keep_size: bool) -> anyhow::Result<OwnedFd> {
     let (conn, _) = listener.accept().context("accept on the console socket")?;
     let mut name = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut name)];
@@ -93,7 +96,9 @@ fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 // SAFETY: a descriptor just received, owned by nobody else.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                let master = unsafe { OwnedFd::from_raw_fd(*fd) };
+                prepare_master(&master, keep_size)?;
+                return Ok(master);
             }
         }
     }
@@ -102,28 +107,55 @@ fn receive_master(listener: &UnixListener) -> anyhow::Result<OwnedFd> {
 
 /// Restores the caller's terminal settings when dropped.
 pub struct Bridge {
-    saved: Option<Termios>,
+    /// The caller's terminal and its settings before raw mode.
+    saved: Option<(OwnedFd, Termios)>,
     output: Option<JoinHandle<()>>,
 }
 
+/// The caller's terminal, as runc finds it: stderr, stdout or stdin if one is a
+/// terminal, else the controlling terminal (`/dev/tty`) when stdio is all redirected.
+fn host_console() -> Option<OwnedFd> {
+    for fd in [
+        std::io::stderr().as_fd(),
+        std::io::stdout().as_fd(),
+        std::io::stdin().as_fd(),
+    ] {
+        if tcgetattr(fd).is_ok() {
+            return fd.try_clone_to_owned().ok();
+        }
+    }
+    std::fs::File::open("/dev/tty").ok().map(OwnedFd::from)
+}
+
+/// Done as soon as the master arrives (the process may already be about to run):
+/// the container's output passes on as written (ONLCR off, as runc sets it), and the
+/// pty takes the caller's terminal size unless it keeps its own.
+fn prepare_master(master: &OwnedFd, keep_size: bool) -> anyhow::Result<()> {
+    if let Ok(mut t) = tcgetattr(master.as_fd()) {
+        t.output_flags.remove(OutputFlags::ONLCR);
+        tcsetattr(master.as_fd(), SetArg::TCSANOW, &t)
+            .context("clear ONLCR on the container's terminal")?;
+    }
+    if let Some(host) = host_console().filter(|_| !keep_size) {
+        copy_window_size(host.as_raw_fd(), master.as_raw_fd());
+    }
+    Ok(())
+}
+
 impl Bridge {
-    /// Starts copying stdin → master and master → stdout. `keep_size`: the pty
-    /// already has the size the process asked for; the caller's is not copied.
-    pub fn start(master: OwnedFd, keep_size: bool) -> anyhow::Result<Self> {
-        let stdin = std::io::stdin();
-        let saved = match tcgetattr(stdin.as_fd()) {
-            Ok(t) => {
+    /// Starts copying stdin → master and master → stdout; the caller's terminal, if
+    /// any, goes raw meanwhile.
+    pub fn start(master: OwnedFd) -> anyhow::Result<Self> {
+        let mut saved = None;
+        if let Some(host) = host_console() {
+            if let Ok(t) = tcgetattr(host.as_fd()) {
                 let mut raw = t.clone();
                 cfmakeraw(&mut raw);
-                tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
+                tcsetattr(host.as_fd(), SetArg::TCSANOW, &raw)
                     .context("set the terminal to raw mode")?;
-                if !keep_size {
-                    copy_window_size(stdin.as_raw_fd(), master.as_raw_fd());
-                }
-                Some(t)
+                saved = Some((host, t));
             }
-            Err(_) => None,
-        };
+        }
         let mut to_container =
             std::fs::File::from(master.try_clone().context("dup the pty master")?);
         std::thread::spawn(move || {
@@ -162,10 +194,22 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+        if let Some((host, t)) = &self.saved {
+            let _ = tcsetattr(host.as_fd(), SetArg::TCSANOW, t);
         }
     }
+}
+
+/// The caller's terminal size as (rows, columns), if it has a terminal.
+pub fn host_size() -> Option<(u16, u16)> {
+    let host = host_console()?;
+    // SAFETY: winsize is plain integers; all-zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize struct.
+    if unsafe { libc::ioctl(host.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } != 0 {
+        return None;
+    }
+    Some((ws.ws_row, ws.ws_col))
 }
 
 fn copy_window_size(from: RawFd, to: RawFd) {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::running::{cgroup_file, start_sleeper, start_with};
 use crate::bundle::Bundle;
-use crate::cgroup::v1_controller;
+use crate::cgroup::{self, v1_controller};
 use crate::ctx::{read_trim, Ctx};
 use crate::spec::{default_config, set};
 use crate::verdict::{Res, Verdict};
@@ -30,48 +30,61 @@ fn bundle_as_is(c: &mut Ctx, cfg: &Value) -> Result<(String, Bundle), Verdict> {
     Ok((id, b))
 }
 
-/// Thaws a freezer cgroup the scenario froze, whatever happened in between (a task
-/// stuck in it could not be killed otherwise).
-struct Thaw(PathBuf);
+/// Thaws a cgroup the scenario froze (v1 `freezer.state`, v2 `cgroup.freeze`),
+/// whatever happened in between (a task stuck in it could not be killed otherwise).
+struct Thaw(PathBuf, &'static str, &'static str);
 
 impl Drop for Thaw {
     fn drop(&mut self) {
-        let _ = std::fs::write(self.0.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(self.0.join(self.1), self.2);
     }
 }
 
-/// cgroups.bats "runc run/create should refuse pre-existing frozen cgroup": create
-/// fails at once with runc's words instead of hanging, and leaves no container.
+/// cgroups.bats "runc run/create should refuse pre-existing frozen cgroup": with the
+/// container's cgroup made and frozen beforehand (v1 freezer.state FROZEN, v2
+/// cgroup.freeze 1), `run -d` and then `create` each exit 1 at once with runc's
+/// words instead of hanging, and leave no container; the cgroup is left alone.
 pub fn cgroup_preexisting_frozen_refused(c: &mut Ctx) -> Res {
-    let freezer = v1("freezer")?;
+    let unified = super::contract::unified_host();
+    let (base, file, frozen, thawed) = if unified {
+        (PathBuf::from("/sys/fs/cgroup"), "cgroup.freeze", "1", "0")
+    } else {
+        (v1("freezer")?, "freezer.state", "FROZEN", "THAWED")
+    };
     let cfg = default_config(&["/bin/true"], "/placeholder");
-    let (id, b) = c.prepare(cfg, false)?;
+    let (id, b) = c.prepare(cfg.clone(), false)?;
     let path = format!("/{}/{id}", c.suite.cg_parent);
-    let dir = freezer.join(path.trim_start_matches('/'));
+    let dir = base.join(path.trim_start_matches('/'));
     std::fs::create_dir_all(&dir)?;
-    let _thaw = Thaw(dir.clone());
-    std::fs::write(dir.join("freezer.state"), "FROZEN")?;
-    let out = c.create(&b, &id);
-    ensure!(
-        !out.timed_out,
-        "create into a frozen cgroup hung: {}",
-        out.describe()
-    );
-    ensure!(
-        !out.ok(),
-        "create into a frozen cgroup succeeded: {}",
-        out.describe()
-    );
-    ensure!(
-        out.stderr
-            .contains("container's cgroup unexpectedly frozen"),
-        "error does not say the cgroup is frozen: {}",
-        out.describe()
-    );
-    ensure!(
-        !c.state_entry_exists(&id),
-        "a refused create left state for {id}"
-    );
+    let _thaw = Thaw(dir.clone(), file, thawed);
+    std::fs::write(dir.join(file), frozen)?;
+    let mut cfg = cfg;
+    set(&mut cfg, "linux/cgroupsPath", json!(path));
+    let (id2, b2) = bundle_as_is(c, &cfg)?;
+    let bp = b.path_str();
+    let run = c.rt(&["run", "-d", "--bundle", &bp, &id]);
+    for (verb, out, id) in [("run -d", run, &id), ("create", c.create(&b2, &id2), &id2)] {
+        ensure!(
+            !out.timed_out,
+            "{verb} into a frozen cgroup hung: {}",
+            out.describe()
+        );
+        ensure!(
+            out.code == Some(1),
+            "{verb} into a frozen cgroup: want exit 1: {}",
+            out.describe()
+        );
+        ensure!(
+            out.stderr
+                .contains("container's cgroup unexpectedly frozen"),
+            "{verb}: the error does not say the cgroup is frozen: {}",
+            out.describe()
+        );
+        ensure!(
+            !c.state_entry_exists(id),
+            "a refused {verb} left state for {id}"
+        );
+    }
     ensure!(
         dir.is_dir(),
         "the pre-existing cgroup {} was removed",
@@ -81,32 +94,51 @@ pub fn cgroup_preexisting_frozen_refused(c: &mut Ctx) -> Res {
 }
 
 /// cgroups.bats "runc run/create should warn about a non-empty cgroup": a second
-/// container in the first one's cgroup is created with runc's warning, and deleting
-/// it leaves the first one running.
+/// container (`run -d`) and a third (`create`) in the first one's cgroup succeed with
+/// runc's warning; deleting them leaves the first one running.
 pub fn cgroup_shared_warns_and_is_kept(c: &mut Ctx) -> Res {
     let mut cfg = default_config(&["/bin/sleep", "60"], "/placeholder");
     let (first, b1) = c.prepare(cfg.clone(), false)?;
-    c.must_create(&b1, &first)?;
-    c.must(&["start", &first])?;
+    let bp = b1.path_str();
+    let out = c.suite.rt.run_to(
+        &["run", "-d", "--bundle", &bp, &first],
+        &b1.stdout_path(),
+        &b1.stderr_path(),
+    );
+    ensure!(
+        out.ok(),
+        "run -d of the first container: {}",
+        out.describe()
+    );
     c.wait_status(&first, "running", Duration::from_secs(10))?;
     let path = format!("/{}/{first}", c.suite.cg_parent);
     set(&mut cfg, "linux/cgroupsPath", json!(path));
     let (second, b2) = bundle_as_is(c, &cfg)?;
-    let out = c.create(&b2, &second);
-    ensure!(
-        out.ok(),
-        "create in a shared cgroup failed: {}",
-        out.describe()
+    let bp = b2.path_str();
+    let run = c.suite.rt.run_to(
+        &["run", "-d", "--bundle", &bp, &second],
+        &b2.stdout_path(),
+        &b2.stderr_path(),
     );
-    ensure!(
-        out.stderr.contains("container's cgroup is not empty"),
-        "no warning about the non-empty cgroup: {}",
-        out.describe()
-    );
+    let (third, b3) = bundle_as_is(c, &cfg)?;
+    let create = c.create(&b3, &third);
+    for (verb, out) in [("run -d", run), ("create", create)] {
+        ensure!(
+            out.ok(),
+            "{verb} in a shared cgroup failed: {}",
+            out.describe()
+        );
+        ensure!(
+            out.stderr.contains("container's cgroup is not empty"),
+            "{verb}: no warning about the non-empty cgroup: {}",
+            out.describe()
+        );
+    }
+    c.must(&["delete", "--force", &third])?;
     c.must(&["delete", "--force", &second])?;
     ensure!(
         c.status(&first)? == "running",
-        "deleting the second container stopped the first (shared cgroup killed)"
+        "deleting the other containers stopped the first (shared cgroup killed)"
     );
     c.must(&["delete", "--force", &first])?;
     Ok(())
@@ -181,21 +213,32 @@ pub fn cgroup_cri_paths(c: &mut Ctx) -> Res {
     Ok(())
 }
 
-/// exec.bats "runc exec --cgroup sub-cgroups [v1]": refusals in runc's words, which
-/// runc's tests and scripts match on.
+/// exec.bats "runc exec --cgroup sub-cgroups [v1]", step by step: refusals in runc's
+/// words (which runc's tests and scripts match on) for `..`, a sub-cgroup that does
+/// not exist (in all hierarchies or in one) and an unknown controller; `exec` with no
+/// `--cgroup` and with `/` joins the container's cgroup in every hierarchy; sub-cgroups
+/// the container made through its writable cgroup mount are joined per controller.
 pub fn exec_sub_cgroup_errors(c: &mut Ctx) -> Res {
-    v1("pids")?;
-    let (id, _b) = start_sleeper(c)?;
+    if super::contract::unified_host() {
+        skip!("cgroup v1 only (runc's test requires cgroups_v1)");
+    }
+    for h in ["memory", "cpu", "cpuacct"] {
+        v1(h)?;
+    }
+    let (id, _b) = start_with(c, &["/bin/sleep", "60"], |cfg| {
+        crate::spec::push(cfg, "mounts", super::contract::cgroup_mount(false));
+    })?;
+    let rel = format!("/{}/{id}", c.suite.cg_parent);
     for (arg, want) in [
         ("..", " .. is not a sub cgroup path"),
         ("nonexistent", "/nonexistent/cgroup.procs: no such file "),
         (
-            "pids:nonexistent",
+            "cpu:nonexistent",
             "/nonexistent/cgroup.procs: no such file ",
         ),
         ("whaaat:/", "unknown controller "),
     ] {
-        let out = c.rt(&["exec", "--cgroup", arg, &id, "true"]);
+        let out = c.rt(&["exec", "--cgroup", arg, &id, "cat", "/proc/self/cgroup"]);
         ensure!(
             !out.ok() && !out.timed_out,
             "exec --cgroup {arg} did not fail: {}",
@@ -214,9 +257,48 @@ pub fn exec_sub_cgroup_errors(c: &mut Ctx) -> Res {
             );
         }
     }
-    for arg in ["/", "pids:/"] {
-        c.must(&["exec", "--cgroup", arg, &id, "true"])?;
+    for extra in [&[][..], &["--cgroup", "/"][..]] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&id, "cat", "/proc/self/cgroup"]);
+        let out = c.must(&args)?;
+        let elsewhere: Vec<&str> = cgroup::managed_lines(&out.stdout)
+            .into_iter()
+            .filter(|l| !l.ends_with(&format!(":{rel}")))
+            .collect();
+        ensure!(
+            !out.stdout.trim().is_empty() && elsewhere.is_empty(),
+            "exec {extra:?}: cgroups other than {rel}: {elsewhere:?}"
+        );
     }
+    c.must(&[
+        "exec",
+        &id,
+        "sh",
+        "-euc",
+        "mkdir -p /sys/fs/cgroup/memory/submem /sys/fs/cgroup/cpu/subcpu /sys/fs/cgroup/cpuacct/subcpu",
+    ])?;
+    let out = c.must(&[
+        "exec",
+        "--cgroup",
+        "memory:submem",
+        "--cgroup",
+        "cpu,cpuacct:subcpu",
+        &id,
+        "cat",
+        "/proc/self/cgroup",
+    ])?;
+    let has = |ctl: &str, sub: &str| {
+        out.stdout
+            .lines()
+            .any(|l| l.contains(&format!(":{ctl}:")) && l.ends_with(&format!(":{rel}/{sub}")))
+    };
+    ensure!(
+        has("memory", "submem") && has("cpu", "subcpu") && has("cpuacct", "subcpu"),
+        "exec --cgroup memory:submem --cgroup cpu,cpuacct:subcpu is not in those \
+         sub-cgroups: {:?}",
+        out.stdout
+    );
     c.must(&["delete", "--force", &id])?;
     Ok(())
 }

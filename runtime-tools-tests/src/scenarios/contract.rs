@@ -132,3 +132,20 @@ pub fn read_cg(dir: &Path, file: &str) -> Result<String, Verdict> {
 pub fn unified_host() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
+
+/// A foreground `run` of a prepared bundle, its output captured.
+pub fn run_foreground(c: &Ctx, b: &Bundle, id: &str) -> crate::runtime::CmdOut {
+    let bp = b.path_str();
+    c.rt(&["run", "--bundle", &bp, id])
+}
+
+/// The `cgroup` mount at /sys/fs/cgroup that runc's `spec` writes (read-only); its
+/// tests drop the `ro` where the container must write there.
+pub fn cgroup_mount(read_only: bool) -> Value {
+    let mut options = vec!["nosuid", "noexec", "nodev", "relatime"];
+    if read_only {
+        options.push("ro");
+    }
+    json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+           "options": options})
+}

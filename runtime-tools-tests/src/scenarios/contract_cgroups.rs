@@ -112,7 +112,8 @@ pub fn contract_cgroup_exec_joins_init_cgroup(c: &mut Ctx) -> Res {
     let pid = c.pid(&id)?;
     let rel = format!("/{}/{id}", c.suite.cg_parent);
     let init = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    let last = init.lines().last().unwrap_or("");
+    let managed = cgroup::managed_lines(&init);
+    let last = managed.last().copied().unwrap_or("");
     ensure!(
         last.ends_with(&rel),
         "the init's last cgroup line {last:?} is not {rel}"
@@ -441,6 +442,109 @@ pub fn contract_cgroup_bfq_device_weight(c: &mut Ctx) -> Res {
         weights.contains("default 333") && weights.contains(&format!("{maj}:{min} 444")),
         "{file} is {weights:?}: want default 333 and {maj}:{min} 444"
     );
+    c.must(&["delete", "--force", &id])?;
+    Ok(())
+}
+
+/// exec.bats "runc exec --cgroup subcgroup [v2]", step by step: `..` and a missing
+/// sub-cgroup are refused in runc's words; exec joins `/` (the container's cgroup, in
+/// its namespace) with or without `--cgroup /`, also after the init moved to /foobar,
+/// until a domain controller is enabled at `/`: then an exec falls back to the init's
+/// cgroup, `--cgroup /` fails with EBUSY, and `--cgroup foobar` or a second sub-cgroup
+/// are joined as asked.
+pub fn contract_cgroups_v2_exec_sub_cgroup(c: &mut Ctx) -> Res {
+    v2_only()?;
+    let id = v2_container(c, |_| {})?;
+    let exec = |c: &Ctx, cg: Option<&str>, args: &[&str]| {
+        let mut a = vec!["exec"];
+        if let Some(cg) = cg {
+            a.extend_from_slice(&["--cgroup", cg]);
+        }
+        a.push(&id);
+        a.extend_from_slice(args);
+        c.rt(&a)
+    };
+    let refused = |c: &Ctx, cg: &str, args: &[&str], want: &[&str]| -> Res {
+        let out = exec(c, Some(cg), args);
+        ensure!(
+            !out.ok() && !out.timed_out,
+            "exec --cgroup {cg} did not fail: {}",
+            out.describe()
+        );
+        // The pieces in order, as runc's test globs them.
+        let mut rest = out.stderr.as_str();
+        for w in want {
+            match rest.find(w) {
+                Some(i) => rest = &rest[i + w.len()..],
+                None => fail!(
+                    "exec --cgroup {cg}: the error lacks {want:?} in that order: {}",
+                    out.describe()
+                ),
+            }
+        }
+        Ok(())
+    };
+    let works = |c: &Ctx, cg: Option<&str>, args: &[&str]| -> Res {
+        let out = exec(c, cg, args);
+        ensure!(out.ok(), "{}; stdout {:?}", out.describe(), out.stdout);
+        Ok(())
+    };
+    let cat = ["cat", "/proc/self/cgroup"];
+    refused(c, "..", &cat, &[" .. is not a sub cgroup path"])?;
+    refused(
+        c,
+        "nonexistent",
+        &cat,
+        &[" adding pid ", "/nonexistent/cgroup.procs: no such file "],
+    )?;
+    let at_root = ["grep", "^0::/$", "/proc/self/cgroup"];
+    works(c, None, &at_root)?;
+    works(c, Some("/"), &at_root)?;
+    works(
+        c,
+        None,
+        &[
+            "sh",
+            "-euc",
+            "mkdir /sys/fs/cgroup/foobar && echo 1 > /sys/fs/cgroup/foobar/cgroup.procs \
+             && grep -w foobar /proc/1/cgroup",
+        ],
+    )?;
+    works(c, None, &at_root)?;
+    works(
+        c,
+        None,
+        &[
+            "sh",
+            "-euc",
+            "echo $$ > /sys/fs/cgroup/foobar/cgroup.procs; \
+             echo +memory > /sys/fs/cgroup/cgroup.subtree_control",
+        ],
+    )?;
+    let in_foobar = ["grep", "^0::/foobar$", "/proc/self/cgroup"];
+    works(c, None, &in_foobar)?;
+    refused(
+        c,
+        "/",
+        &["true"],
+        &[
+            " adding pid ",
+            " to cgroups",
+            "/cgroup.procs: device or resource busy",
+        ],
+    )?;
+    works(c, Some("foobar"), &in_foobar)?;
+    works(
+        c,
+        Some("foobar"),
+        &["sh", "-euc", "! grep -vwH foobar /proc/*/cgroup"],
+    )?;
+    works(c, Some("foobar"), &["mkdir", "/sys/fs/cgroup/second"])?;
+    works(
+        c,
+        Some("second"),
+        &["grep", "-w", "second", "/proc/self/cgroup"],
+    )?;
     c.must(&["delete", "--force", &id])?;
     Ok(())
 }

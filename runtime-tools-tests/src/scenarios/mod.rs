@@ -6,12 +6,18 @@ mod checkpoint;
 mod config_errors;
 mod contract;
 mod contract_cgroups;
+mod contract_checkpoint;
 mod contract_cli;
 mod contract_devices;
 mod contract_exec;
 mod contract_hooks;
 mod contract_lifecycle;
+mod contract_mask;
+mod contract_mounts;
+mod contract_seccomp;
+mod contract_tty;
 mod contract_update;
+mod contract_userns;
 mod contract_verbs;
 mod engine_flow;
 mod errors;
@@ -23,6 +29,7 @@ mod features;
 mod generated;
 mod home;
 mod hook_cwd;
+mod hook_env;
 mod hook_failures;
 mod hooks;
 mod inside;
@@ -31,9 +38,11 @@ mod list;
 mod misc;
 mod mounts;
 mod ns;
+mod ns_shared_mounts;
 mod pause;
 mod running;
 mod seccomp;
+mod seccomp_agent;
 mod security;
 mod sysctl;
 mod terminal;
@@ -90,6 +99,9 @@ pub static ALL: &[Scenario] = table![
     terminal::console_not_bound_over_a_mount_point,
     terminal::terminal_owner_is_process_user,
     terminal::terminal_console_size,
+    contract_tty::contract_tty_run,
+    contract_tty::contract_tty_exec,
+    contract_tty::contract_terminal_false,
     inside::process_oom_score_adj,
     inside::process_rlimits,
     inside::process_rlimits_raise,
@@ -111,6 +123,10 @@ pub static ALL: &[Scenario] = table![
     inside::linux_devices,
     inside::linux_masked_paths,
     inside::linux_readonly_paths,
+    contract_mask::contract_mask_paths,
+    contract_mask::contract_mask_prohibit_symlink,
+    contract_mask::contract_no_pivot_bare_proc,
+    contract_mask::contract_bind_rw_of_ro_source,
     inside::linux_sysctl,
     sysctl::linux_sysctl_refused,
     sysctl::linux_sysctl_namespaced,
@@ -137,6 +153,8 @@ pub static ALL: &[Scenario] = table![
     ns::linux_ns_nopath,
     ns::linux_ns_time,
     ns::linux_ns_itype,
+    ns_shared_mounts::linux_ns_itype_generator_mounts,
+    ns_shared_mounts::linux_ns_itype_cleanup,
     ns::linux_ns_path,
     ns::linux_ns_path_type,
     hooks::hooks,
@@ -153,6 +171,8 @@ pub static ALL: &[Scenario] = table![
     hook_cwd::hooks_cwd_poststart,
     hook_cwd::hooks_cwd_poststop,
     hook_cwd::hooks_cwd_poststop_run,
+    hook_env::hooks_env_inherit,
+    hook_env::hooks_env_given,
     hook_failures::hooks_timeout,
     hook_failures::prestart_fail,
     hook_failures::poststart_fail,
@@ -177,6 +197,15 @@ pub static ALL: &[Scenario] = table![
     seccomp::seccomp_notify_write_refused,
     seccomp::seccomp_notify_no_agent,
     seccomp::seccomp_start_container_hook_filtered,
+    contract_seccomp::contract_seccomp_errno_kill_actions,
+    contract_seccomp::contract_seccomp_syscall_rules,
+    contract_seccomp::contract_seccomp_notify_run,
+    contract_seccomp::contract_seccomp_notify_exec,
+    contract_seccomp::contract_seccomp_notify_important_syscalls,
+    contract_seccomp::contract_seccomp_notify_listener_paths,
+    contract_seccomp::contract_seccomp_notify_agent_killed,
+    contract_seccomp::contract_seccomp_notify_agent_errno,
+    contract_seccomp::contract_seccomp_notify_start_container_hook,
     security::security_scheduling,
     security::security_memory_policy,
     security::security_personality,
@@ -198,6 +227,11 @@ pub static ALL: &[Scenario] = table![
     list::list_many,
     features::features_document,
     checkpoint::checkpoint_restore,
+    contract_checkpoint::contract_checkpoint_parent_path_refused,
+    contract_checkpoint::contract_checkpoint_restore_cycles,
+    contract_checkpoint::contract_checkpoint_pre_dump_pipes,
+    contract_checkpoint::contract_checkpoint_criu_config,
+    contract_checkpoint::contract_checkpoint_lazy_pages,
     fds::preserve_fds,
     fds::no_runtime_fds_leak,
     fds::concurrent_start_and_delete,
@@ -252,12 +286,23 @@ pub static ALL: &[Scenario] = table![
     contract_cgroups::contract_cgroups_v2_unified_override,
     contract_cgroups::contract_cgroups_v2_mount_has_no_extra_cgroups,
     contract_cgroups::contract_cgroup_bfq_device_weight,
+    contract_cgroups::contract_cgroups_v2_exec_sub_cgroup,
     contract_update::contract_cgroup_update_cpu_limits,
     contract_update::contract_cgroup_cpu_period_or_quota_alone,
     contract_update::contract_cgroup_update_cpu_without_previous,
     contract_update::contract_cgroup_update_cpu_in_pod,
     contract_update::contract_cgroup_update_rt,
     contract_update::contract_cgroup_update_paused,
+    contract_update::contract_cgroup_update_common_limits,
+    contract_update::contract_cgroup_update_cpuset_key_case,
+    contract_update::contract_cgroups_v2_update_unified,
+    contract_update::contract_cgroup_update_devices_transition,
+    contract_mounts::contract_mounts_bind_bundle_relative,
+    contract_mounts::contract_mounts_ro_tmpfs_and_dev,
+    contract_mounts::contract_mounts_tmpfs_under_absolute_symlink,
+    contract_mounts::contract_mounts_cgroup_read_only,
+    contract_userns::contract_userns_simple_bind,
+    contract_userns::contract_userns_bind_before_cgroupfs,
     contract_hooks::contract_hooks_bind_files_into_container,
     contract_hooks::contract_hooks_cwd,
 ];

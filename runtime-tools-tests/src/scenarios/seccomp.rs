@@ -162,7 +162,11 @@ pub fn seccomp_deny_default_exec(c: &mut Ctx) -> Res {
 }
 
 /// Raw syscalls made by the checker inside, as `NR=ERRNO` words.
-fn syscalls_inside(c: &mut Ctx, seccomp: Value, calls: &[&str]) -> Result<String, Verdict> {
+pub(super) fn syscalls_inside(
+    c: &mut Ctx,
+    seccomp: Value,
+    calls: &[&str],
+) -> Result<String, Verdict> {
     let mut args = vec!["/runtimetest", "syscall"];
     args.extend_from_slice(calls);
     let mut cfg = default_config(&args, "/placeholder");
@@ -185,7 +189,7 @@ fn syscalls_inside(c: &mut Ctx, seccomp: Value, calls: &[&str]) -> Result<String
 /// its CVE-2024-21626 fd closing) makes after its filter, so that runc can be compared
 /// on the ENOSYS rule alone; all numbered below rseq (334 on x86_64), the newest call
 /// this profile names.
-const CHECKER: &[&str] = &[
+pub(super) const CHECKER: &[&str] = &[
     "arch_prctl",
     "brk",
     "close",

@@ -134,6 +134,10 @@ pub fn console_not_bound_over_a_mount_point(c: &mut Ctx) -> Res {
     let mut cfg = default_config(&["/bin/true"], "/placeholder");
     set(&mut cfg, "process/terminal", json!(true));
     let (id, b) = c.prepare(cfg.clone(), false)?;
+    // The config is written again below: keep the run's own cgroupsPath, not the
+    // placeholder (a fixed path is shared with whatever else runs on the host).
+    let cg = c.cgroups_path(&id);
+    set(&mut cfg, "linux/cgroupsPath", json!(cg));
     let victim = b.dir.join("victim");
     std::fs::write(&victim, "untouched")
         .map_err(|e| Verdict::Fail(format!("write {}: {e}", victim.display())))?;

@@ -3,8 +3,8 @@
 //! unless it is left running.
 
 use super::{
-    check, external_mounts, failed, joined_netns, rootfs_of, run_captured, CriuOptions,
-    DESCRIPTORS, EXT_NETNS,
+    check, config_file, external_mounts, failed, joined_netns, rootfs_of, run_captured,
+    CriuOptions, DESCRIPTORS, EXT_NETNS,
 };
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -41,8 +41,9 @@ impl Container {
                 self.bad_status(status, "cannot checkpoint a container that is not running")
             );
         }
-        let o = &options.criu;
-        check(&o.criu)?;
+        let mut o = options.criu.clone();
+        o.config = config_file(self.config());
+        let o = &o;
         for d in [Some(o.image_dir.as_path()), o.work_dir.as_deref()]
             .into_iter()
             .flatten()
@@ -63,7 +64,7 @@ impl Container {
             .arg("--root")
             .arg(rootfs_of(spec, self.bundle()));
         o.common_args(&mut cmd, verb);
-        for (dest, _) in external_mounts(spec) {
+        for (dest, _) in external_mounts(spec, Some(&rootfs_of(spec, self.bundle()))) {
             cmd.arg("--ext-mount-map").arg(format!("{dest}:{dest}"));
         }
         if let Some(ns) = joined_netns(spec) {
@@ -83,13 +84,7 @@ impl Container {
         if options.pre_dump || options.parent_path.is_some() {
             cmd.arg("--track-mem");
         }
-        if let Some((addr, port)) = &options.page_server {
-            cmd.args(["--page-server", "--address", addr, "--port"])
-                .arg(port.to_string());
-        }
-        if let Some(fd) = options.status_fd {
-            cmd.arg(format!("--status-fd={fd}"));
-        }
+        cmd.args(page_server_args(options));
         // A paused container is frozen: CRIU must find it so and leave it so.
         if status == Status::Paused {
             if let Some(dir) = self.freezer_dir()? {
@@ -98,6 +93,8 @@ impl Container {
         }
         let (ok, text) = run_captured(&mut cmd, None, "dump")?;
         if !ok {
+            // Whether CRIU can work here at all says more than its dump log.
+            check(&o.criu)?;
             return Err(failed(verb, self.id(), o, &text));
         }
         if !options.leave_running && !options.pre_dump {
@@ -119,6 +116,33 @@ impl Container {
     }
 }
 
+/// CRIU's flags for `--page-server ADDRESS:PORT` and `--status-fd`. Without lazy
+/// pages the dump sends its pages to a page server already listening there
+/// (`--page-server`). With lazy pages the dump is itself the page server: it listens
+/// on ADDRESS:PORT for the lazy-pages daemon of the restoring side, and says on the
+/// status fd when it is ready; `--page-server` would make it connect there instead
+/// and fail with nothing listening (CRIU's RPC, which runc uses, drops it the same
+/// way when lazy pages are asked for).
+fn page_server_args(options: &CheckpointOptions) -> Vec<String> {
+    let mut args = Vec::new();
+    let lazy = options.criu.lazy_pages;
+    if let Some((addr, port)) = &options.page_server {
+        if !lazy {
+            args.push("--page-server".to_string());
+        }
+        args.extend([
+            "--address".to_string(),
+            addr.clone(),
+            "--port".to_string(),
+            port.to_string(),
+        ]);
+    }
+    if let Some(fd) = options.status_fd {
+        args.push(format!("--status-fd={fd}"));
+    }
+    args
+}
+
 /// runc's descriptors.json: where the init's stdio pointed (`pipe:[N]`, a path, ...).
 fn write_descriptors(image: &Path, pid: i32) -> Result<()> {
     let fds: Vec<String> = (0..3)
@@ -131,4 +155,30 @@ fn write_descriptors(image: &Path, pid: i32) -> Result<()> {
     let path = image.join(DESCRIPTORS);
     let text = serde_json::to_string(&fds).unwrap_or_else(|_| "[]".into());
     std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_dump_listens_as_the_page_server() {
+        let mut o = CheckpointOptions {
+            page_server: Some(("0.0.0.0".into(), 27277)),
+            ..Default::default()
+        };
+        assert_eq!(
+            page_server_args(&o),
+            ["--page-server", "--address", "0.0.0.0", "--port", "27277"]
+        );
+        o.criu.lazy_pages = true;
+        o.status_fd = Some(3);
+        assert_eq!(
+            page_server_args(&o),
+            ["--address", "0.0.0.0", "--port", "27277", "--status-fd=3"]
+        );
+        o.page_server = None;
+        o.status_fd = None;
+        assert!(page_server_args(&o).is_empty());
+    }
 }

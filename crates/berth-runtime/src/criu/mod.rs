@@ -1,6 +1,7 @@
 //! Checkpoint and restore through CRIU's command line (`criu dump`, `criu restore`).
-//! Before anything is changed, `criu check` must pass: where CRIU cannot work on this
-//! kernel, the error carries CRIU's own reason in one line.
+//! When CRIU fails, `criu check` tells whether it can work on this kernel at all:
+//! where it cannot, the error carries CRIU's own reason in one line. (Not checked
+//! first: a check costs as much as a small dump, on every call.)
 //!
 //! What CRIU must be told about a container, at dump and again at restore:
 //! - bind mounts from the host are external mounts (`--ext-mount-map`): keyed by their
@@ -100,6 +101,9 @@ pub struct CriuOptions {
     pub auto_dedup: bool,
     /// `--lazy-pages`.
     pub lazy_pages: bool,
+    /// The CRIU configuration file for this container (see [`config_file`]); set by
+    /// dump and restore from the container's config.
+    pub config: Option<PathBuf>,
 }
 
 impl CriuOptions {
@@ -107,14 +111,29 @@ impl CriuOptions {
         self.work_dir.as_deref().unwrap_or(&self.image_dir)
     }
 
-    /// The flags both verbs pass on.
+    /// The flags both verbs pass on. With a configuration file, what the file sets
+    /// of berth's own choices (log file, verbosity, cgroups mode) is left to it: in
+    /// runc's RPC mode the file overrides runc's settings, while on CRIU's command
+    /// line the arguments would override the file.
     fn common_args(&self, cmd: &mut Command, verb: &str) {
+        let keys = self.config.as_deref().map(config_keys).unwrap_or_default();
+        let file_sets = |names: &[&str]| keys.iter().any(|k| names.contains(&k.as_str()));
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
         cmd.arg("-D")
             .arg(&self.image_dir)
             .arg("-W")
-            .arg(self.work_dir())
-            .args(["-o", &format!("{verb}.log"), "-v4"])
-            .arg(format!("--manage-cgroups={}", self.cgroups_mode.as_str()));
+            .arg(self.work_dir());
+        if !file_sets(&["log-file", "o"]) {
+            cmd.args(["-o", &format!("{verb}.log")]);
+        }
+        if !file_sets(&["verbosity", "v"]) {
+            cmd.arg("-v4");
+        }
+        if !file_sets(&["manage-cgroups"]) {
+            cmd.arg(format!("--manage-cgroups={}", self.cgroups_mode.as_str()));
+        }
         for (on, flag) in [
             (self.tcp_established, "--tcp-established"),
             (self.ext_unix_sk, "--ext-unix-sk"),
@@ -130,10 +149,74 @@ impl CriuOptions {
     }
 }
 
+/// The annotation naming a container's own CRIU configuration file (runc's).
+const CONFIG_ANNOTATION: &str = "org.criu.config";
+/// The configuration file used when the annotation is absent (runc's).
+const DEFAULT_CONFIG: &str = "/etc/criu/runc.conf";
+
+/// The CRIU configuration file for a container, by runc's rule: the file the
+/// `org.criu.config` annotation names (none when it is empty), else
+/// /etc/criu/runc.conf. A file that does not exist is not used (CRIU ignores it in
+/// runc's RPC mode; its command line would refuse it).
+pub(crate) fn config_file(spec: &Spec) -> Option<PathBuf> {
+    let named = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(CONFIG_ANNOTATION));
+    let path = match named {
+        Some(p) if p.is_empty() => return None,
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(DEFAULT_CONFIG),
+    };
+    path.is_file().then_some(path)
+}
+
+/// The option names a CRIU configuration file sets: one option per line, as
+/// `name`, `name value` or `name=value`, with `#` comments.
+fn config_keys(path: &Path) -> Vec<String> {
+    parse_config_keys(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+fn parse_config_keys(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split(['=', ' ', '\t']).next())
+        .map(|k| k.trim_start_matches('-').to_string())
+        .collect()
+}
+
+/// Where CRIU writes the log of `verb`: the configuration file's `log-file` when it
+/// sets one (relative to the work directory), else `<verb>.log` there.
+fn log_path(opts: &CriuOptions, verb: &str) -> PathBuf {
+    let text = opts
+        .config
+        .as_deref()
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .unwrap_or_default();
+    let from_file = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .find_map(|l| {
+            let l = l.trim_start_matches('-');
+            l.strip_prefix("log-file")
+                .map(|v| v.trim_start_matches(['=', ' ', '\t']).trim().to_string())
+        })
+        .filter(|v| !v.is_empty());
+    match from_file {
+        Some(f) => opts.work_dir().join(f),
+        None => opts.work_dir().join(format!("{verb}.log")),
+    }
+}
+
 /// Runs `criu check`; the error carries CRIU's reason (its first telling `Error` line).
 pub fn check(criu: &Path) -> Result<()> {
+    // Without the machine's default configuration files: one that names a log file
+    // would send CRIU's reason there (into the caller's directory) instead of to us.
     let (ok, text) = run_captured(
-        Command::new(criu).arg("check").stdin(Stdio::null()),
+        Command::new(criu)
+            .args(["check", "--no-default-config"])
+            .stdin(Stdio::null()),
         Some(CHECK_TIMEOUT),
         "check",
     )?;
@@ -235,16 +318,26 @@ fn create_tempfile(op: &str) -> Result<(PathBuf, std::fs::File)> {
 /// An error for a failed dump, pre-dump or restore of container `id`: CRIU's last error
 /// line and where its log (`<op>.log`) is.
 fn failed(op: &'static str, id: &str, opts: &CriuOptions, output: &str) -> Error {
-    let log = opts.work_dir().join(format!("{op}.log"));
+    let log = log_path(opts, op);
     let from_log = std::fs::read_to_string(&log).unwrap_or_default();
-    let reason = from_log
+    // CRIU's first error is the cause; its last is usually "Dumping FAILED".
+    let errors: Vec<&str> = from_log
         .lines()
         .chain(output.lines())
-        .rfind(|l| l.contains("Error"))
-        .or_else(|| output.lines().rev().find(|l| !l.trim().is_empty()))
-        .unwrap_or("no reason given")
-        .trim()
-        .to_string();
+        .filter(|l| l.contains("Error"))
+        .map(str::trim)
+        .collect();
+    let reason = match errors.as_slice() {
+        [] => output
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no reason given")
+            .trim()
+            .to_string(),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first} ... {last}"),
+    };
     Error::Criu {
         op,
         reason: format!("container {id}: {reason} (log: {})", log.display()),
@@ -252,16 +345,17 @@ fn failed(op: &'static str, id: &str, opts: &CriuOptions, output: &str) -> Error
 }
 
 /// `(destination, source)` of every bind mount and device node of the config: the
-/// mounts CRIU must treat as external.
-fn external_mounts(spec: &Spec) -> Vec<(String, String)> {
+/// mounts CRIU must treat as external. A destination reached through a symlink in
+/// `rootfs` is named where the mount really is (runc resolves it the same way).
+fn external_mounts(spec: &Spec, rootfs: Option<&Path>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for m in spec.mounts().as_deref().unwrap_or_default() {
         let bind = crate::rootfs::is_bind(m);
         if let (true, Some(src)) = (bind, m.source()) {
-            out.push((
-                m.destination().display().to_string(),
-                src.display().to_string(),
-            ));
+            let dest = rootfs
+                .and_then(|r| crate::rootfs::resolve_destination(r, m.destination()))
+                .unwrap_or_else(|| m.destination().clone());
+            out.push((dest.display().to_string(), src.display().to_string()));
         }
     }
     // The devices every container gets and the config's: in a user namespace they are
@@ -323,6 +417,46 @@ mod tests {
     }
 
     #[test]
+    fn config_file_keys_and_log_path() {
+        let keys = parse_config_keys(
+            "# comment\nlog-file=x.log\n  tcp-established\n--manage-cgroups full # why\nv 2\n",
+        );
+        assert_eq!(keys, ["log-file", "tcp-established", "manage-cgroups", "v"]);
+        let dir = std::env::temp_dir().join(format!("berth-criu-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("c.conf");
+        std::fs::write(&conf, "log-file=mine.log\n").unwrap();
+        let mut o = CriuOptions {
+            image_dir: dir.clone(),
+            ..Default::default()
+        };
+        assert_eq!(log_path(&o, "dump"), dir.join("dump.log"));
+        o.config = Some(conf.clone());
+        assert_eq!(log_path(&o, "dump"), dir.join("mine.log"));
+        let mut cmd = Command::new("criu");
+        o.common_args(&mut cmd, "dump");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.contains(&"--config".to_string()), "{args:?}");
+        assert!(!args.contains(&"-o".to_string()), "{args:?}");
+        assert!(args.contains(&"-v4".to_string()), "{args:?}");
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.2.0",
+            "annotations": {"org.criu.config": conf.display().to_string()}
+        }))
+        .unwrap();
+        assert_eq!(config_file(&spec), Some(conf.clone()));
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.2.0", "annotations": {"org.criu.config": ""}
+        }))
+        .unwrap();
+        assert_eq!(config_file(&spec), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn external_mounts_are_binds_and_devices() {
         let spec: Spec = serde_json::from_value(serde_json::json!({
             "ociVersion": "1.2.0",
@@ -336,7 +470,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            external_mounts(&spec),
+            external_mounts(&spec, None),
             vec![
                 ("/etc/hosts".into(), "/tmp/hosts".into()),
                 ("/data".into(), "/srv/data".into()),

@@ -8,7 +8,8 @@
 //! child, as a created init is: `berth restore` without `--detach` waits for it.
 
 use super::{
-    check, external_mounts, failed, joined_netns, rootfs_of, CriuOptions, DESCRIPTORS, EXT_NETNS,
+    check, config_file, external_mounts, failed, joined_netns, rootfs_of, CriuOptions, DESCRIPTORS,
+    EXT_NETNS,
 };
 use crate::bundle::Bundle;
 use crate::container::{proc_start_time, Container};
@@ -125,8 +126,10 @@ fn restore(
     options: &RestoreOptions,
 ) -> Result<Container> {
     crate::id::validate_id(id)?;
-    let o = &options.criu;
     let bundle = Bundle::load(bundle_dir)?;
+    let mut o = options.criu.clone();
+    o.config = config_file(&bundle.spec);
+    let o = &o;
     if !o.image_dir.join("inventory.img").is_file() {
         return Err(Error::Criu {
             op: "restore",
@@ -150,7 +153,6 @@ fn restore(
                 .into(),
         });
     }
-    check(&o.criu)?;
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
     Runtime::check_cgroup(cgroup.as_ref())?;
     let dir = runtime.new_container_dir(id)?;
@@ -182,7 +184,7 @@ fn restore(
     if o.empty_net_ns {
         cmd.arg("--empty-ns=net");
     }
-    for (dest, src) in external_mounts(&bundle.spec) {
+    for (dest, src) in external_mounts(&bundle.spec, Some(&rootfs)) {
         cmd.arg("--ext-mount-map").arg(format!("{dest}:{src}"));
     }
     for root_arg in cgroup_roots(&cgroup.state().paths) {
@@ -209,6 +211,8 @@ fn restore(
     let ok = run_in_cgroup(&cmd, cgroup.as_ref())?;
     drop(netns);
     if !ok {
+        // Whether CRIU can work here at all says more than its restore log.
+        check(&o.criu)?;
         return Err(failed("restore", id, o, ""));
     }
     let pid: i32 = std::fs::read_to_string(&pidfile)

@@ -103,8 +103,8 @@ impl ExecPlan {
 
     /// The environment for execve: `process.env`, with `HOME=<home>` in place of an
     /// empty HOME, or at the end when there was none.
-    fn envp(&self) -> Vec<CString> {
-        let Some(home) = self.home.borrow_mut().take() else {
+    pub(crate) fn envp(&self) -> Vec<CString> {
+        let Some(home) = self.home.borrow().clone() else {
             return self.env.clone();
         };
         let mut value = b"HOME=".to_vec();

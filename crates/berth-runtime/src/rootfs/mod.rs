@@ -18,11 +18,12 @@ mod options;
 mod pivot;
 mod propagation;
 mod resolve;
+mod shared_ns;
 mod sources;
 
 use crate::error::{Error, Result};
 use devices::DevicePlan;
-pub(crate) use mountpoints::ensure_mount_points;
+pub(crate) use mountpoints::{ensure_mount_points, resolve_destination};
 use mounts::MountPlan;
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;
@@ -30,6 +31,8 @@ use nix::sys::stat::Mode;
 use nix::unistd::{access, AccessFlags};
 use oci_spec::runtime::Spec;
 pub(crate) use options::RECURSIVE_OPTIONS;
+pub(crate) use shared_ns::release as release_shared_ns;
+pub use shared_ns::SharedNsMount;
 use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -43,9 +46,10 @@ pub struct RootfsOptions {
     /// The init is in a new user namespace: device nodes are bind-mounted from the
     /// host instead of created with mknod.
     pub new_user_ns: bool,
-    /// The init has a mount namespace of its own (new or joined). Without one, the
-    /// rootfs is entered with chroot only and no mount is made (mounting would change
-    /// the host).
+    /// The init has a mount namespace of its own (new or joined). Without one it shares
+    /// the runtime's: the mounts are made there below a private bind of the rootfs
+    /// that `create` makes first (see [`RootfsPlan::bind_in_shared_ns`]), and the
+    /// rootfs is entered with chroot.
     pub mount_ns: bool,
     /// The container's cgroup directories, for a `cgroup` mount on a v1 host.
     pub cgroup_dirs: Vec<cgroup_v1::CgroupDir>,
@@ -159,22 +163,14 @@ impl RootfsPlan {
             .as_ref()
             .and_then(|r| r.readonly())
             .unwrap_or(false);
-        if !options.mount_ns {
-            // Every one of these would change the host's mount table.
-            let what = if !masked.is_empty() || !readonly.is_empty() {
-                Some("maskedPaths and readonlyPaths need")
-            } else if !mounts.is_empty() {
-                Some("mounts need")
-            } else if root_readonly {
-                Some("root.readonly needs")
-            } else if final_propagation.is_some() {
-                Some("rootfsPropagation needs")
-            } else {
-                None
-            };
-            if let Some(what) = what {
-                return Err(Error::Config(format!("{what} a mount namespace")));
-            }
+        if !options.mount_ns && (!masked.is_empty() || !readonly.is_empty()) {
+            // They would cover host paths for as long as the container lives, in the
+            // namespace every other process of the host sees (runc refuses too).
+            return Err(Error::Config(
+                "linux.maskedPaths and linux.readonlyPaths: unable to restrict sys entries \
+                 without a private MNT namespace"
+                    .into(),
+            ));
         }
         Ok(RootfsPlan {
             rootfs: cstring(rootfs)?,
@@ -197,15 +193,27 @@ impl RootfsPlan {
         std::path::Path::new(std::ffi::OsStr::from_bytes(self.rootfs.as_bytes()))
     }
 
+    /// In `create`, before the init is forked, for a container that shares the
+    /// runtime's mount namespace: binds the rootfs onto itself, private, so that the
+    /// container's mounts go below it and nowhere else, and returns the record of it
+    /// that `delete` needs to detach them all. `None` with a mount namespace.
+    pub fn bind_in_shared_ns(&self) -> Result<Option<SharedNsMount>> {
+        if self.options.mount_ns {
+            return Ok(None);
+        }
+        shared_ns::bind_rootfs(&self.rootfs).map(Some)
+    }
+
     /// In the init, in its mount namespace, before createContainer hooks: makes the
     /// mount tree private/slave as runc does, bind-mounts the rootfs onto itself,
     /// performs every mount of `mounts` in order, creates `linux.devices` and the
-    /// default devices, and the /dev symlinks.
+    /// default devices, and the /dev symlinks. Without a mount namespace of its own,
+    /// the rootfs bind is `create`'s (already private) and the propagation of
+    /// everything else is left alone.
     pub fn prepare(&self) -> Result<()> {
-        if !self.options.mount_ns {
-            return Ok(());
+        if self.options.mount_ns {
+            propagation::prepare_root(&self.rootfs, self.root_propagation)?;
         }
-        propagation::prepare_root(&self.rootfs, self.root_propagation)?;
         // Opened after the self-bind, so it names the bind mount.
         let root = open(
             self.rootfs.as_c_str(),
@@ -224,12 +232,12 @@ impl RootfsPlan {
     }
 
     /// After createContainer hooks: pivot_root into the rootfs (or MS_MOVE + chroot
-    /// with no_pivot; chroot only without a mount namespace). The cwd is then `/`.
+    /// with no_pivot; chroot only without a mount namespace, where both would move
+    /// the runtime's root). The cwd is then `/`.
     pub fn pivot(&self) -> Result<()> {
         if !self.options.mount_ns {
-            return pivot::chroot_only(&self.rootfs);
-        }
-        if self.options.no_pivot {
+            pivot::chroot_only(&self.rootfs)?;
+        } else if self.options.no_pivot {
             pivot::move_root(&self.rootfs)?;
         } else {
             pivot::pivot(&self.rootfs)?;
@@ -241,11 +249,9 @@ impl RootfsPlan {
     }
 
     /// Last, inside the new root: `rootfsPropagation` on `/`, maskedPaths,
-    /// readonlyPaths, and `root.readonly`.
+    /// readonlyPaths, and `root.readonly`. Without a mount namespace `/` is the rootfs
+    /// bind `create` made, so these change only the container's own mounts.
     pub fn finalize(&self) -> Result<()> {
-        if !self.options.mount_ns {
-            return Ok(());
-        }
         if let Some(flags) = self.final_propagation {
             propagation::apply_root(flags)?;
         }
@@ -280,12 +286,9 @@ impl RootfsPlan {
     /// For `process.terminal`, between [`RootfsPlan::pivot`] and
     /// [`RootfsPlan::finalize`]: binds the pty slave `slave` (named `pty`, its
     /// ptsname, for messages and where /proc is missing) onto /dev/console, as the spec
-    /// and runc have it. Without a mount namespace of its own the container keeps the
-    /// host's /dev/console untouched.
+    /// and runc have it (without a mount namespace too: it is the rootfs' /dev/console,
+    /// below the container's private rootfs bind).
     pub fn bind_console(&self, pty: &CStr, slave: std::os::fd::BorrowedFd<'_>) -> Result<()> {
-        if !self.options.mount_ns {
-            return Ok(());
-        }
         devices::bind_console(pty, slave)
     }
 

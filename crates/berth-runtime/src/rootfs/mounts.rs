@@ -632,7 +632,9 @@ pub(super) fn current_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
 
 /// A MS_BIND|MS_REMOUNT of the mount at `fd` (named `target` for mount(2)). If the kernel refuses (flags locked
 /// in a user namespace), retries with the mount's current lockable flags added,
-/// unless the caller explicitly cleared one of them.
+/// unless the caller explicitly cleared one of them. Read-only is the exception, as
+/// in runc (its fix for a `rw` bind of a read-only FUSE mount): a `rw` bind of a
+/// source that is read-only for good becomes read-only instead of failing.
 pub(super) fn remount_keeping_locked(
     fd: &OwnedFd,
     target: &CStr,
@@ -645,7 +647,7 @@ pub(super) fn remount_keeping_locked(
         return Err(errno);
     }
     let current = current_flags(fd)? & LOCKABLE;
-    if current.intersects(cleared) {
+    if current.intersects(cleared - MsFlags::MS_RDONLY) {
         return Err(errno);
     }
     let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;

@@ -217,11 +217,12 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
         &plan.create_container_hooks,
         &creating,
         Some(&plan.rootfs_dir),
+        hooks::Inherit::Process(&plan.process.exec.env),
     )?;
     plan.rootfs.pivot()?;
     if let Some(sock) = plan.console.borrow_mut().take() {
         let p = &plan.process;
-        let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid)?;
+        let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid, false)?;
         plan.rootfs.bind_console(&name, slave.as_fd())?;
     }
     make_cwd(&plan.process)?;
@@ -419,12 +420,16 @@ fn finish(plan: &InitPlan) -> Result<std::convert::Infallible> {
     load_seccomp_last(p)?;
     if !plan.start_container_hooks.is_empty() {
         let created = STARTING_CREATED.with(|s| s.take());
-        // In the process's cwd, entered during setup (as runc's finalizeNamespace).
+        // In the process's cwd, entered during setup (as runc's finalizeNamespace),
+        // and a hook without `env` gets the process's, HOME included as runc has set
+        // it by then.
+        let env = p.exec.envp();
         hooks::run_all(
             "startContainer",
             &plan.start_container_hooks,
             &created,
             None,
+            hooks::Inherit::Process(&env),
         )?;
         // Ignored for the hooks (prepare_exec); the process gets the default.
         // SAFETY: setting the default disposition of a valid signal.

@@ -42,11 +42,13 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use plan::InitPlan;
 
-/// Undoes a partial create: kills the init, removes the cgroup and the state directory.
+/// Undoes a partial create: kills the init, detaches what it mounted in the runtime's
+/// mount namespace, removes the cgroup and the state directory.
 struct Undo<'a> {
     dir: PathBuf,
     cgroup: Option<&'a dyn CgroupManager>,
     pids: Vec<Pid>,
+    shared_ns_mount: Option<crate::rootfs::SharedNsMount>,
     armed: bool,
 }
 
@@ -58,6 +60,11 @@ impl Drop for Undo<'_> {
         for pid in &self.pids {
             let _ = kill(*pid, Signal::SIGKILL);
             let _ = waitpid(*pid, None);
+        }
+        if let Some(m) = &self.shared_ns_mount {
+            if let Err(e) = crate::rootfs::release_shared_ns(m) {
+                tracing::warn!("cleanup after failed create: {e}");
+            }
         }
         if let Some(cg) = self.cgroup {
             if let Err(e) = cg.destroy() {
@@ -86,6 +93,7 @@ pub(crate) fn create(
         dir: dir.clone(),
         cgroup: None,
         pids: Vec::new(),
+        shared_ns_mount: None,
         armed: true,
     };
 
@@ -105,6 +113,10 @@ pub(crate) fn create(
     cgroup_state.shared = shared;
     let oom_before = berth_cgroups::oom_kills(&cgroup_state);
     let mut persisted = Persisted::new(id, &bundle, cgroup_state);
+    // Recorded before anything is mounted under it, so that a delete after a crash
+    // of this process finds it too.
+    persisted.shared_ns_mount = plan.rootfs.bind_in_shared_ns()?;
+    undo.shared_ns_mount = persisted.shared_ns_mount.clone();
     persisted.save(&dir)?;
 
     let (parent_ch, child_ch) = channel::pair()?;
@@ -125,6 +137,9 @@ pub(crate) fn create(
     // driver that cannot say how is applied from here, with the slow cgroup.procs write.
     if plan.cgroup_join.is_empty() {
         cgroup.apply(intermediate.as_raw())?;
+    }
+    if let Some(uid) = cgroup_owner(&bundle.spec) {
+        cgroup.delegate(uid)?;
     }
     parent_ch.send(&Msg::Go)?;
 
@@ -176,12 +191,14 @@ pub(crate) fn create(
                     hooks.prestart().as_deref().unwrap_or_default(),
                     &creating,
                     Some(&bundle.dir),
+                    hooks::Inherit::Runtime,
                 )?;
                 hooks::run_all(
                     "createRuntime",
                     hooks.create_runtime().as_deref().unwrap_or_default(),
                     &creating,
                     Some(&bundle.dir),
+                    hooks::Inherit::Runtime,
                 )?;
                 let created = state_json(&persisted, Status::Created);
                 parent_ch.send(&Msg::HooksDone { creating, created })?;
@@ -197,9 +214,14 @@ pub(crate) fn create(
                     .and_then(|s| s.listener_metadata().clone())
                     .unwrap_or_default();
                 match path {
-                    Some(path) => {
-                        send_seccomp_listener(&path, &fd, &persisted, &metadata, Status::Creating)?
-                    }
+                    Some(path) => send_seccomp_listener(
+                        &path,
+                        &fd,
+                        persisted.pid,
+                        &persisted,
+                        &metadata,
+                        Status::Creating,
+                    )?,
                     None => {
                         return Err(Error::Config(
                             "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
@@ -252,9 +274,12 @@ fn write_config_json(dir: &Path, spec: &oci_spec::runtime::Spec) -> Result<()> {
 
 /// Sends the seccomp notify fd to the listener with the container process state, as the
 /// runtime spec describes: one message, the JSON as payload and the fd as SCM_RIGHTS.
+/// `pid` is the process whose filter it is; the state is the container's. A
+/// listenerPath starting with `@` names an abstract socket, as runc (Go) dials it.
 pub(crate) fn send_seccomp_listener(
     path: &Path,
     fd: &std::os::fd::OwnedFd,
+    pid: i32,
     p: &Persisted,
     metadata: &str,
     status: Status,
@@ -264,13 +289,13 @@ pub(crate) fn send_seccomp_listener(
     let doc = serde_json::json!({
         "ociVersion": crate::OCI_VERSION,
         "fds": ["seccompFd"],
-        "pid": p.pid,
+        "pid": pid,
         "metadata": metadata,
         "state": p.to_state(status),
     });
     let payload = doc.to_string();
     // runc's words first: engines and runc's tests look for them.
-    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+    let sock = connect_listener(path).map_err(|e| {
         Error::io(
             "failed to connect with seccomp agent at linux.seccomp.listenerPath",
             path,
@@ -283,6 +308,71 @@ pub(crate) fn send_seccomp_listener(
     sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
         .map_err(|e| Error::sys("sendmsg", path.display(), e))?;
     Ok(())
+}
+
+/// Connects to the listener: `@name` is the abstract socket `name`, anything else a
+/// socket file.
+fn connect_listener(path: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+    match path.as_os_str().as_bytes().strip_prefix(b"@") {
+        Some(name) => UnixStream::connect_addr(&SocketAddr::from_abstract_name(name)?),
+        None => UnixStream::connect(path),
+    }
+}
+
+/// runc's rule for handing a container its cgroup: with a new cgroup namespace and a
+/// writable `cgroup` mount at /sys/fs/cgroup, the cgroup belongs to the process's
+/// user as the host sees it (through the uid mappings in a user namespace; a user
+/// without a mapping gets nothing).
+pub(crate) fn cgroup_owner(spec: &oci_spec::runtime::Spec) -> Option<u32> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let linux = spec.linux().as_ref()?;
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let own_cgroupns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
+    if !own_cgroupns {
+        return None;
+    }
+    let writable_cgroupfs = spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|m| {
+            let dest = std::path::Path::new(m.destination())
+                .components()
+                .collect::<std::path::PathBuf>();
+            let read_only =
+                m.options()
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .fold(false, |ro, o| match o.as_str() {
+                        "ro" => true,
+                        "rw" => false,
+                        _ => ro,
+                    });
+            m.source().as_deref() == Some(std::path::Path::new("cgroup"))
+                && dest == std::path::Path::new("/sys/fs/cgroup")
+                && !read_only
+        });
+    if !writable_cgroupfs {
+        return None;
+    }
+    let uid = spec.process().as_ref().map_or(0, |p| p.user().uid());
+    if !namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User)
+    {
+        return Some(uid);
+    }
+    linux.uid_mappings().as_deref()?.iter().find_map(|m| {
+        let off = uid.checked_sub(m.container_id())?;
+        (off < m.size()).then(|| m.host_id() + off)
+    })
 }
 
 fn state_json(p: &Persisted, status: Status) -> String {
@@ -299,4 +389,72 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     ));
     std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("rename pid file", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect_listener;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+    use std::path::Path;
+
+    #[test]
+    fn cgroup_owner_follows_runc() {
+        let spec = |ns: serde_json::Value, opts: &[&str], uid: u32| -> oci_spec::runtime::Spec {
+            serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.2.0",
+                "process": {"user": {"uid": uid, "gid": 0}, "args": ["sh"], "cwd": "/"},
+                "mounts": [{"destination": "/sys/fs/cgroup/", "type": "cgroup",
+                            "source": "cgroup", "options": opts}],
+                "linux": {"namespaces": ns,
+                          "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}
+            }))
+            .expect("spec")
+        };
+        let userns_cg = serde_json::json!([{"type": "user"}, {"type": "cgroup"}]);
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg.clone(), &["rw"], 0)),
+            Some(100000)
+        );
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg.clone(), &["nosuid"], 7)),
+            Some(100007)
+        );
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg.clone(), &["ro"], 0)),
+            None
+        );
+        assert_eq!(
+            super::cgroup_owner(&spec(userns_cg, &["ro", "rw"], 0)),
+            Some(100000)
+        );
+        let userns_only = serde_json::json!([{"type": "user"}]);
+        assert_eq!(super::cgroup_owner(&spec(userns_only, &["rw"], 0)), None);
+        let joined =
+            serde_json::json!([{"type": "user"}, {"type": "cgroup", "path": "/proc/1/ns/cgroup"}]);
+        assert_eq!(super::cgroup_owner(&spec(joined, &["rw"], 0)), None);
+        let cg_only = serde_json::json!([{"type": "cgroup"}]);
+        assert_eq!(
+            super::cgroup_owner(&spec(cg_only, &["rw"], 1000)),
+            Some(1000)
+        );
+    }
+
+    #[test]
+    fn listener_paths_reach_abstract_and_file_sockets() {
+        let name = format!("berth-unit-listener-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("abstract address");
+        let abstract_listener = UnixListener::bind_addr(&addr).expect("bind abstract");
+        connect_listener(Path::new(&format!("@{name}"))).expect("connect @name");
+        drop(abstract_listener);
+        let dir = std::env::temp_dir().join(format!("berth-unit-listener-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let sock = dir.join("l.sock");
+        let file_listener = UnixListener::bind(&sock).expect("bind file");
+        connect_listener(&sock).expect("connect to the file");
+        drop(file_listener);
+        // The file name `@...` is not looked up as a file: nothing listens there.
+        assert!(connect_listener(Path::new(&format!("@{name}-none"))).is_err());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

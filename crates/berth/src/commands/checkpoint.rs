@@ -156,6 +156,7 @@ impl CriuFlags {
             empty_net_ns,
             auto_dedup: self.auto_dedup,
             lazy_pages: self.lazy_pages,
+            config: None,
         })
         .and_then(|o| with_binary(o, globals))
     }
@@ -200,17 +201,31 @@ pub fn checkpoint(globals: &Globals, args: CheckpointArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// `--parent-path` names a pre-dump's images relative to the image directory (CRIU's
-/// `--prev-images-dir` is resolved there): checked before anything runs, as runc does.
-fn check_parent_path(image_dir: &std::path::Path, parent: &std::path::Path) -> anyhow::Result<()> {
+/// runc's rule for `--parent-path`: relative (to the image directory, as CRIU takes
+/// it), naming an existing directory there; checked before CRIU is asked anything.
+fn check_parent_path(image_dir: &Path, parent: &Path) -> anyhow::Result<()> {
     if parent.is_absolute() {
         bail!("--parent-path must be relative");
     }
-    let real = image_dir.join(parent);
+    // Lexically, as Go's filepath.Join: `../pre` next to an image directory that
+    // does not exist yet is fine.
+    let mut real = PathBuf::new();
+    for part in image_dir.join(parent).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                real.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => real.push(other),
+        }
+    }
     match std::fs::metadata(&real) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => bail!("invalid --parent-path: {}: not a directory", real.display()),
-        Err(e) => bail!("invalid --parent-path: {}: {e}", real.display()),
+        Ok(_) => bail!(
+            "invalid --parent-path: stat {}: not a directory",
+            real.display()
+        ),
+        Err(e) => bail!("invalid --parent-path: stat {}: {e}", real.display()),
     }
 }
 
@@ -260,4 +275,29 @@ pub fn restore(globals: &Globals, args: RestoreArgs) -> anyhow::Result<i32> {
     let status = container.wait()?;
     container.delete(true)?;
     Ok(status.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_parent_path;
+
+    #[test]
+    fn parent_path_is_relative_and_resolved_lexically() {
+        let dir = std::env::temp_dir().join(format!("berth-parent-path-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pre")).expect("mkdir");
+        std::fs::write(dir.join("file"), "").expect("write");
+        let image = dir.join("image");
+        let abs = dir.join("pre");
+        let e = check_parent_path(&image, &abs).unwrap_err().to_string();
+        assert_eq!(e, "--parent-path must be relative");
+        // The image directory need not exist: ../pre is beside it.
+        check_parent_path(&image, std::path::Path::new("../pre")).expect("../pre");
+        for bad in ["./pre", "../missing", "../file"] {
+            let e = check_parent_path(&image, std::path::Path::new(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("invalid --parent-path: stat "), "{bad}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

@@ -123,6 +123,7 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
         preserve_fds: args.preserve_fds + listen_fds(),
         ignore_paused: args.ignore_paused,
         sub_cgroups: args.cgroup.clone(),
+        terminal_as_written: false,
         ..Default::default()
     };
     // runc's checkTerminal.
@@ -134,7 +135,21 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     }
     let mut console = None;
     if terminal && !args.detach {
-        let listener = crate::tty::Listener::new(&format!("exec-{}", args.id))?;
+        // The process runs as soon as exec returns, before the bridge could touch its
+        // terminal: the caller's size and untranslated output are set on the pty
+        // before its master leaves (what runc's foreground exec -t gives the process).
+        if process.console_size().is_none() {
+            if let Some((rows, cols)) = crate::tty::host_size().filter(|&(r, c)| r > 0 && c > 0) {
+                let size = oci_spec::runtime::BoxBuilder::default()
+                    .width(u64::from(cols))
+                    .height(u64::from(rows))
+                    .build()
+                    .map_err(|e| anyhow!("terminal size: {e}"))?;
+                process.set_console_size(Some(size));
+            }
+        }
+        options.terminal_as_written = true;
+        let listener = crate::tty::Listener::new(&format!("exec-{}", args.id), true)?;
         options.console = Some(Console::Socket(listener.path().to_path_buf()));
         console = Some(listener);
     }
@@ -144,10 +159,7 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     }
     crate::signals::forward_to(child.pid())?;
     let bridge = match console.as_mut() {
-        Some(l) => Some(crate::tty::Bridge::start(
-            l.master()?,
-            process.console_size().is_some(),
-        )?),
+        Some(l) => Some(crate::tty::Bridge::start(l.master()?)?),
         None => None,
     };
     let status = child.wait()?;

@@ -39,7 +39,8 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     // A terminal in the foreground without a console socket: berth bridges it.
     let mut console = None;
     if !args.detach && options.console.is_none() && crate::tty::wants_terminal(&bundle) {
-        let listener = crate::tty::Listener::new(&args.id)?;
+        let keep_size = crate::tty::has_console_size(&bundle);
+        let listener = crate::tty::Listener::new(&args.id, keep_size)?;
         options.console = Some(berth_runtime::Console::Socket(
             listener.path().to_path_buf(),
         ));
@@ -59,11 +60,10 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
             return Err(destroy_after(container, e));
         }
     }
-    let keep_size = console.is_some() && crate::tty::has_console_size(&bundle);
-    let bridge = match console.as_mut().map(|l| {
-        l.master()
-            .and_then(|m| crate::tty::Bridge::start(m, keep_size))
-    }) {
+    let bridge = match console
+        .as_mut()
+        .map(|l| l.master().and_then(crate::tty::Bridge::start))
+    {
         Some(Err(e)) => return Err(destroy_after(container, e)),
         Some(Ok(b)) => Some(b),
         None => None,

@@ -412,3 +412,64 @@ fn another_process_container_can_be_watched_not_collected() {
         }
     }
 }
+
+#[test]
+fn bundle_dir_create_with_piped_stdio_and_exec_terminal_in_process() {
+    // A bundle directory (config.json on disk) with the embedder's stdio, then an
+    // exec'd process with a terminal whose master comes back in-process.
+    let f = Fixture::new("emb-dir", APPLETS);
+    let s = spec(&f, &["sh", "-c", "echo from-bundle-dir; exec sleep 30"]);
+    let mut config = serde_json::to_value(&s).unwrap();
+    config["root"] = serde_json::json!({"path": "rootfs"});
+    f.write_config(&config);
+    let (out_r, out_w) = pipe();
+    let options = CreateOptions {
+        stdio: Stdio {
+            stdout: Some(out_w),
+            ..Stdio::null().unwrap()
+        },
+        ..Default::default()
+    };
+    let mut c = f.create_with(&options).unwrap();
+    drop(options);
+    assert_eq!(c.state().unwrap().bundle, f.bundle());
+    c.start().unwrap();
+    let mut out = out_r;
+    let mut line = [0u8; 16];
+    out.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"from-bundle-dir\n");
+
+    let process: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+        "terminal": true, "args": ["sh", "-c", "tty; read x; echo exec-got-$x"],
+        "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}
+    }))
+    .unwrap();
+    let mut p = c
+        .exec(
+            &process,
+            &ExecOptions {
+                console: Some(Console::InProcess),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let master = p.take_pty_master().expect("a pty master");
+    assert!(p.take_pty_master().is_none());
+    let mut m = std::fs::File::from(master);
+    m.write_all(b"ok\n").unwrap();
+    assert_eq!(p.wait().unwrap(), ExitStatus::Exited(0));
+    let mut text = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n @ 1..) = m.read(&mut buf) {
+        text.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("exec-got-ok"), "{text}");
+    // The exit stays collected for a handle taken afterwards.
+    assert_eq!(
+        p.wait_handle().unwrap().wait().unwrap().status,
+        ExitStatus::Exited(0)
+    );
+    c.delete(true).unwrap();
+}

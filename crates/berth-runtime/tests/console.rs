@@ -17,7 +17,14 @@ fn pty_master_reaches_the_console_socket() {
     for d in ["bin", "proc", "dev"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by cp, not in this process: a write fd of ours could reach a
+    // concurrent test's forked child and fail its execve with ETXTBSY.
+    assert!(std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap()
+        .success());
     for a in ["sh", "tty", "echo", "["] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
@@ -85,7 +92,14 @@ fn pty_belongs_to_the_process_user_and_has_the_console_size() {
     for d in ["bin", "proc", "dev"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by cp, not in this process: a write fd of ours could reach a
+    // concurrent test's forked child and fail its execve with ETXTBSY.
+    assert!(std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap()
+        .success());
     for a in ["sh", "tty", "stat", "stty"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
@@ -149,7 +163,14 @@ fn console_is_not_bound_over_a_directory_or_a_mount_point() {
         for d in ["bin", "proc", "dev"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        // Copied by cp, not in this process: a write fd of ours could reach a
+        // concurrent test's forked child and fail its execve with ETXTBSY.
+        assert!(std::process::Command::new("cp")
+            .arg("/bin/busybox")
+            .arg(rootfs.join("bin/busybox"))
+            .status()
+            .unwrap()
+            .success());
         std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
         let victim = dir.join("victim");
         std::fs::write(&victim, "untouched").unwrap();

@@ -27,7 +27,14 @@ fn fixture(name: &str) -> Fixture {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::create_dir_all(dir.join("out")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by cp, not in this process: a write fd of ours could reach a
+    // concurrent test's forked child and fail its execve with ETXTBSY.
+    assert!(std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap()
+        .success());
     for a in ["sh", "sleep", "id", "hostname", "cat", "readlink"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }

@@ -25,7 +25,14 @@ impl Fixture {
         for d in ["bin", "proc", "dev"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        // Copied by cp, not in this process: a write fd of ours could reach a
+        // concurrent test's forked child and fail its execve with ETXTBSY.
+        assert!(std::process::Command::new("cp")
+            .arg("/bin/busybox")
+            .arg(rootfs.join("bin/busybox"))
+            .status()
+            .unwrap()
+            .success());
         std::os::unix::fs::symlink("busybox", rootfs.join("bin/sleep")).unwrap();
         let runtime = Runtime::new(dir.join("root")).unwrap();
         Fixture {

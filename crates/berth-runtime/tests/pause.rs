@@ -13,7 +13,14 @@ fn pause_resume_and_processes() {
     for d in ["bin", "proc", "dev"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by cp, not in this process: a write fd of ours could reach a
+    // concurrent test's forked child and fail its execve with ETXTBSY.
+    assert!(std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap()
+        .success());
     for a in ["sh", "sleep"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
@@ -85,7 +92,14 @@ fn update_changes_the_cgroup_and_the_state() {
     for d in ["bin", "proc", "dev"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by cp, not in this process: a write fd of ours could reach a
+    // concurrent test's forked child and fail its execve with ETXTBSY.
+    assert!(std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap()
+        .success());
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sleep")).unwrap();
     let cgroup = format!("berth-{id}");
     let cfg = serde_json::json!({

@@ -39,7 +39,14 @@ fn inaccessible_bind_sources_mount_in_a_user_namespace() {
     for d in ["bin", "proc", "dev", "tmp/mount-1", "tmp/mount-2"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by cp, not in this process: a write fd of ours could reach a
+    // concurrent test's forked child and fail its execve with ETXTBSY.
+    assert!(std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap()
+        .success());
     for a in ["sh", "test", "sleep"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }

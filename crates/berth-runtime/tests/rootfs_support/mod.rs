@@ -58,7 +58,14 @@ impl Drop for TempDir {
 pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by cp, not in this process: a write fd of ours could reach a
+    // concurrent test's forked child and fail its execve with ETXTBSY.
+    assert!(std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap()
+        .success());
     for applet in ["sh", "cat", "ls", "stat", "mount", "test", "touch"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }

@@ -69,8 +69,10 @@ pub(crate) fn plan(
     }
 }
 
-/// Receives the pty master from the caller's end of an in-process hand-off, once the
-/// process has sent it (or is gone: then the error says so).
+/// Receives the pty master from the caller's end of an in-process hand-off. Called
+/// once the process has reported past the point where it sends the master (ready at
+/// create, execve at exec), so it is queued: the receive does not wait, and a missing
+/// master is an error rather than a hang (the parent may still hold the other end).
 pub(crate) fn recv_master(ours: &OwnedFd) -> Result<OwnedFd> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned};
     use std::os::fd::FromRawFd;
@@ -81,9 +83,12 @@ pub(crate) fn recv_master(ours: &OwnedFd) -> Result<OwnedFd> {
         ours.as_raw_fd(),
         &mut iov,
         Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
+        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
     )
-    .map_err(|e| Error::sys("recvmsg", "console hand-off", e))?;
+    .map_err(|e| match e {
+        nix::Error::EAGAIN => Error::Init("the process sent no pty master".into()),
+        e => Error::sys("recvmsg", "console hand-off", e),
+    })?;
     let mut fds = Vec::new();
     for c in msg
         .cmsgs()

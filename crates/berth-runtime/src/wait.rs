@@ -213,3 +213,14 @@ fn waitid(pidfd: &OwnedFd, flags: libc::c_int) -> nix::Result<Option<ExitStatus>
         }));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A handle can be moved to, and shared between, threads and async tasks.
+    #[test]
+    fn wait_handle_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::WaitHandle>();
+        check::<super::Exit>();
+    }
+}

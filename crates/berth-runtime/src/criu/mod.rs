@@ -101,8 +101,9 @@ pub struct CriuOptions {
     pub auto_dedup: bool,
     /// `--lazy-pages`.
     pub lazy_pages: bool,
-    /// The CRIU configuration file for this container (see [`config_file`]); set by
-    /// dump and restore from the container's config.
+    /// The CRIU configuration file for this container, by runc's rule (the file the
+    /// `org.criu.config` annotation names, else /etc/criu/runc.conf when it exists);
+    /// set by dump and restore from the container's config.
     pub config: Option<PathBuf>,
 }
 

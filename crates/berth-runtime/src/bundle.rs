@@ -16,6 +16,9 @@ pub(crate) struct Bundle {
     /// `linux.seccomp.flags` has SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, which oci-spec
     /// 0.8.4 cannot parse: taken out of the JSON and carried here.
     pub seccomp_wait_killable_recv: bool,
+    /// `uidMappings`/`gidMappings` of each entry of `mounts` (runtime-spec 1.1), which
+    /// oci-spec 0.8.4's `Mount` lacks: read from the JSON, by index.
+    pub mount_id_mappings: Vec<Option<crate::rootfs::MountIdMappings>>,
 }
 
 impl Bundle {
@@ -34,6 +37,8 @@ impl Bundle {
         crate::parse::drop_unknown_capabilities(&mut value, "process.capabilities");
         crate::parse::default_process_user(&mut value);
         let seccomp_wait_killable_recv = take_wait_killable_recv(&mut value);
+        let mount_id_mappings = crate::rootfs::mount_id_mappings(&value)
+            .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
         let spec: Spec = crate::parse::from_value(value)
             .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
         check_spec(&spec)?;
@@ -44,6 +49,7 @@ impl Bundle {
         let rootfs = dir.join(root.path());
         let mut bundle = Bundle::checked(dir, &rootfs, spec)?;
         bundle.seccomp_wait_killable_recv = seccomp_wait_killable_recv;
+        bundle.mount_id_mappings = mount_id_mappings;
         Ok(bundle)
     }
 
@@ -71,6 +77,7 @@ impl Bundle {
             rootfs,
             spec,
             seccomp_wait_killable_recv: false,
+            mount_id_mappings: Vec::new(),
         })
     }
 }
@@ -86,6 +93,7 @@ pub struct SpecBundle {
     spec: Spec,
     rootfs: PathBuf,
     bundle_dir: Option<PathBuf>,
+    mount_id_mappings: Vec<Option<crate::rootfs::MountIdMappings>>,
 }
 
 impl SpecBundle {
@@ -96,7 +104,18 @@ impl SpecBundle {
             spec,
             rootfs: rootfs.into(),
             bundle_dir: None,
+            mount_id_mappings: Vec::new(),
         }
+    }
+
+    /// The `uidMappings`/`gidMappings` of each entry of the spec's `mounts`, by index
+    /// (`None` for a mount without): oci-spec's `Mount` cannot carry them.
+    pub fn with_mount_id_mappings(
+        mut self,
+        mappings: Vec<Option<crate::rootfs::MountIdMappings>>,
+    ) -> Self {
+        self.mount_id_mappings = mappings;
+        self
     }
 
     /// The directory to record as the container's bundle (the state's `bundle`,
@@ -118,6 +137,7 @@ impl SpecBundle {
             spec,
             rootfs,
             bundle_dir,
+            mount_id_mappings,
         } = self;
         let dir = match bundle_dir {
             Some(d) => std::path::absolute(&d).map_err(|e| Error::Bundle {
@@ -139,6 +159,7 @@ impl SpecBundle {
         };
         check_spec(&spec)?;
         let mut bundle = Bundle::checked(dir, &rootfs, spec)?;
+        bundle.mount_id_mappings = mount_id_mappings;
         // The spec the container keeps names its real rootfs, so that later steps
         // (checkpoint's root, hooks reading config.json) need no bundle to resolve it.
         let mut root = bundle.spec.root().clone().unwrap_or_default();

@@ -4,8 +4,8 @@
 
 use crate::OCI_VERSION;
 use oci_spec::runtime::{
-    Apparmor, Arch, Cgroup, Features, IntelRdt, LinuxFeature, LinuxNamespaceType,
-    LinuxSeccompAction, MemoryPolicy, Seccomp, Selinux,
+    Apparmor, Arch, Cgroup, Features, IDMap, IntelRdt, LinuxFeature, LinuxNamespaceType,
+    LinuxSeccompAction, MemoryPolicy, MountExtensions, Seccomp, Selinux,
 };
 use std::collections::HashMap;
 
@@ -22,7 +22,7 @@ pub(crate) const HOOKS: [&str; 6] = [
 /// The mount options berth understands (rootfs/options.rs): flags, propagation, and
 /// runc's `tmpcopyup`, plus the recursive ones (`rro` ..., listed in rootfs/options.rs);
 /// anything else is passed to the filesystem as data.
-pub(crate) const MOUNT_OPTIONS: [&str; 42] = [
+pub(crate) const MOUNT_OPTIONS: [&str; 44] = [
     "async",
     "atime",
     "bind",
@@ -31,6 +31,7 @@ pub(crate) const MOUNT_OPTIONS: [&str; 42] = [
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "iversion",
     "lazytime",
     "loud",
@@ -50,6 +51,7 @@ pub(crate) const MOUNT_OPTIONS: [&str; 42] = [
     "rbind",
     "relatime",
     "remount",
+    "ridmap",
     "ro",
     "rprivate",
     "rshared",
@@ -176,6 +178,12 @@ pub fn features() -> Features {
             .collect(),
     ));
     linux.set_memory_policy(Some(mp));
+    // Idmapped bind mounts: only where this kernel can make one (probed).
+    let mut idmap = IDMap::default();
+    idmap.set_enabled(Some(crate::rootfs::idmap_supported()));
+    let mut ext = MountExtensions::default();
+    ext.set_idmap(Some(idmap));
+    linux.set_mount_extensions(Some(ext));
     f.set_linux(Some(linux));
 
     let mut annotations = HashMap::new();

@@ -223,7 +223,7 @@ fn check_type(fd: &OwnedFd, want: CloneFlags, path: &str) -> Result<()> {
     Ok(())
 }
 
-fn map_text(maps: Option<&[LinuxIdMapping]>) -> String {
+pub(crate) fn map_text(maps: Option<&[LinuxIdMapping]>) -> String {
     maps.unwrap_or_default()
         .iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))

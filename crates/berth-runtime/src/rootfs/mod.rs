@@ -11,6 +11,7 @@
 mod buf;
 pub mod cgroup_v1;
 mod devices;
+mod idmap;
 mod masked;
 mod mountpoints;
 mod mounts;
@@ -23,8 +24,10 @@ mod sources;
 
 use crate::error::{Error, Result};
 use devices::DevicePlan;
+pub(crate) use idmap::mount_id_mappings;
+pub use idmap::{supported as idmap_supported, MountIdMappings};
 pub(crate) use mountpoints::{ensure_mount_points, resolve_destination};
-use mounts::MountPlan;
+use mounts::{IdmapContext, MountPlan};
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
@@ -131,6 +134,17 @@ fn rel_paths(paths: Option<&Vec<String>>) -> Result<Vec<CString>> {
 impl RootfsPlan {
     /// Prepares the plan from the spec. `rootfs` is the absolute, canonical rootfs path.
     pub fn new(spec: &Spec, rootfs: &Path, options: RootfsOptions) -> Result<Self> {
+        Self::with_id_mappings(spec, rootfs, options, &[])
+    }
+
+    /// As [`RootfsPlan::new`], with the `uidMappings`/`gidMappings` of each entry of
+    /// `mounts` by index (oci-spec's `Mount` cannot carry them).
+    pub fn with_id_mappings(
+        spec: &Spec,
+        rootfs: &Path,
+        options: RootfsOptions,
+        id_mappings: &[Option<MountIdMappings>],
+    ) -> Result<Self> {
         if !rootfs.is_absolute() {
             return Err(Error::Config(format!(
                 "rootfs {} is not an absolute path",
@@ -145,11 +159,22 @@ impl RootfsPlan {
             })?),
         };
         let unified = mounts::host_is_unified();
+        let uid_map = crate::namespaces::map_text(linux.and_then(|l| l.uid_mappings().as_deref()));
+        let gid_map = crate::namespaces::map_text(linux.and_then(|l| l.gid_mappings().as_deref()));
+        let container_maps = (options.new_user_ns && !uid_map.is_empty() && !gid_map.is_empty())
+            .then_some((uid_map.as_str(), gid_map.as_str()));
         let mounts = spec
             .mounts()
             .iter()
             .flatten()
-            .map(|m| MountPlan::new(m, unified, &options.cgroup_dirs))
+            .enumerate()
+            .map(|(i, m)| {
+                let ctx = IdmapContext {
+                    ids: id_mappings.get(i).and_then(Option::as_ref),
+                    container_maps,
+                };
+                MountPlan::new(m, unified, &options.cgroup_dirs, ctx)
+            })
             .collect::<Result<Vec<_>>>()?;
         let setup_dev = !mounts.iter().any(MountPlan::is_dev_bind);
         let devices = match linux.and_then(|l| l.devices().as_ref()) {

@@ -6,6 +6,7 @@
 //! which reaches the source without a path lookup the container's root could fail.
 
 use super::buf::StackCStr;
+use super::idmap::{IdmapPlan, MountIdMappings};
 use super::options::{attr, MountOptions};
 use super::resolve::{fs_info, open_in_root, open_or_create, path_in_root, Leaf, ProcFd};
 use super::{cstring, rel_path};
@@ -100,6 +101,19 @@ pub(super) struct MountPlan {
     cgroup_binds: Vec<(CString, CString)>,
     /// `cgroup` on v1: (link name, target) inside the destination.
     cgroup_links: Vec<(CString, CString)>,
+    /// An idmapped bind: the parent makes the detached tree (see [`super::idmap`]),
+    /// handed over as `source_fd`, and `perform` moves it onto the destination.
+    pub(super) idmap: Option<IdmapPlan>,
+}
+
+/// What a mount's idmapping may come from besides its own fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct IdmapContext<'a> {
+    /// The mount's `uidMappings`/`gidMappings`.
+    pub ids: Option<&'a MountIdMappings>,
+    /// uid_map and gid_map text of the container's new user namespace, for `idmap`
+    /// or `ridmap` given without mappings of the mount's own.
+    pub container_maps: Option<(&'a str, &'a str)>,
 }
 
 /// statfs's `f_type`, whatever its width on this architecture.
@@ -121,6 +135,7 @@ impl MountPlan {
         m: &Mount,
         unified: bool,
         cgroups: &[super::cgroup_v1::CgroupDir],
+        idmap: IdmapContext<'_>,
     ) -> Result<Self> {
         let opts = MountOptions::parse(m.options().iter().flatten().map(String::as_str));
         let typ = m.typ().as_deref().unwrap_or("");
@@ -141,6 +156,7 @@ impl MountPlan {
             }
         };
         let type_name = if kind == Kind::Bind { "bind" } else { typ }.to_string();
+        let idmap = idmap_plan(&opts, kind, idmap).map_err(|r| bad(&r))?;
         let source = match (kind, m.source()) {
             (Kind::Bind, None) => return Err(bad("bind mount without a source")),
             (Kind::Bind, Some(src)) if src.is_relative() => {
@@ -222,6 +238,7 @@ impl MountPlan {
             }
         }
         Ok(MountPlan {
+            idmap,
             cgroup_binds,
             cgroup_links,
             dest,
@@ -247,6 +264,11 @@ impl MountPlan {
     /// A bind mount's source path, for the parent to open (see [`super::sources`]).
     pub(super) fn bind_source(&self) -> Option<&CStr> {
         (self.kind == Kind::Bind).then_some(self.source.as_c_str())
+    }
+
+    /// The idmapping of a bind mount that has one, with its source.
+    pub(super) fn idmapped(&self) -> Option<(&CStr, &IdmapPlan)> {
+        self.idmap.as_ref().map(|p| (self.source.as_c_str(), p))
     }
 
     /// Hands the init the source the parent opened.
@@ -463,6 +485,16 @@ impl MountPlan {
     }
 
     fn bind(&self, root: BorrowedFd<'_>, fd: &OwnedFd, source_fd: Option<&OwnedFd>) -> Result<()> {
+        if self.idmap.is_some() {
+            let tree = source_fd.ok_or_else(|| {
+                Error::Init(format!(
+                    "mount {}: the idmapped tree was not received from the parent",
+                    self.display
+                ))
+            })?;
+            super::idmap::attach(tree, fd).map_err(|e| self.err("move_mount", e))?;
+            return self.after_bind(root);
+        }
         let via_fd = source_fd.map(ProcFd::new);
         let source = match &via_fd {
             Some(p) => p.as_cstr(),
@@ -476,6 +508,11 @@ impl MountPlan {
             None::<&CStr>,
         )
         .map_err(|e| self.err("mount", e))?;
+        self.after_bind(root)
+    }
+
+    /// The bind's remount with its options, and its propagation.
+    fn after_bind(&self, root: BorrowedFd<'_>) -> Result<()> {
         if let Some(flags) = self.remount {
             // Reopen: the old fd names the covered directory, not the new mount.
             let fd = self.reopen(root)?;
@@ -604,6 +641,49 @@ impl MountPlan {
     }
 }
 
+/// The idmapping a mount asks for, checked: only a bind mount can have one; its
+/// mappings are its own (both uid and gid) or, with `idmap`/`ridmap` alone, those of
+/// the container's new user namespace (the spec lets a runtime use them).
+fn idmap_plan(
+    opts: &MountOptions,
+    kind: Kind,
+    ctx: IdmapContext<'_>,
+) -> std::result::Result<Option<IdmapPlan>, String> {
+    if opts.idmap.is_none() && ctx.ids.is_none() {
+        return Ok(None);
+    }
+    if kind != Kind::Bind {
+        return Err(
+            "uidMappings/gidMappings and the idmap/ridmap options need a bind mount".into(),
+        );
+    }
+    let (uid_map, gid_map) = match ctx.ids {
+        Some(ids) if ids.uid.is_empty() || ids.gid.is_empty() => {
+            return Err("uidMappings and gidMappings must be given together".into())
+        }
+        Some(ids) => (
+            crate::namespaces::map_text(Some(&ids.uid)),
+            crate::namespaces::map_text(Some(&ids.gid)),
+        ),
+        None => match ctx.container_maps {
+            Some((u, g)) => (u.to_string(), g.to_string()),
+            None => {
+                return Err(
+                    "idmap/ridmap without uidMappings and gidMappings needs a new user \
+                            namespace with mappings"
+                        .into(),
+                )
+            }
+        },
+    };
+    Ok(Some(IdmapPlan {
+        uid_map,
+        gid_map,
+        clone_recursive: opts.flags.contains(MsFlags::MS_REC),
+        map_recursive: opts.idmap == Some(true),
+    }))
+}
+
 /// The mount flags (`MS_*`) a mount has now, from statfs's `ST_*` flags.
 pub(super) fn current_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
     let (_, st) = fs_info(fd)?;
@@ -715,7 +795,7 @@ mod tests {
             .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .build()
             .unwrap();
-        MountPlan::new(&m, false, &[])
+        MountPlan::new(&m, false, &[], IdmapContext::default())
     }
 
     #[test]
@@ -737,6 +817,72 @@ mod tests {
         assert!(!p.flags.contains(MsFlags::MS_RDONLY));
         assert_eq!(p.dest.as_bytes(), b"run");
         assert!(p.data_has_mode);
+    }
+
+    #[test]
+    fn idmap_rules() {
+        let m = |typ: &str, opts: &[&str]| {
+            MountBuilder::default()
+                .destination("/data")
+                .typ(typ)
+                .source("/srv")
+                .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .build()
+                .unwrap()
+        };
+        let map = |c: u32, h: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(c)
+                .host_id(h)
+                .size(1u32)
+                .build()
+                .unwrap()
+        };
+        let ids = MountIdMappings {
+            uid: vec![map(5, 0)],
+            gid: vec![map(6, 0)],
+        };
+        let own = IdmapContext {
+            ids: Some(&ids),
+            container_maps: None,
+        };
+        // Mappings alone idmap a bind, not recursively; `ridmap` maps the whole tree.
+        let p = MountPlan::new(&m("bind", &["rbind"]), false, &[], own).unwrap();
+        let i = p.idmap.unwrap();
+        assert_eq!(
+            (i.uid_map.as_str(), i.gid_map.as_str()),
+            ("5 0 1\n", "6 0 1\n")
+        );
+        assert!(i.clone_recursive && !i.map_recursive);
+        let p = MountPlan::new(&m("bind", &["rbind", "ridmap"]), false, &[], own).unwrap();
+        assert!(p.idmap.unwrap().map_recursive);
+        assert!(p.data.is_none());
+        // Only binds; both kinds of mapping; `idmap` alone needs the container's.
+        let e = MountPlan::new(&m("tmpfs", &["idmap"]), false, &[], own).unwrap_err();
+        assert!(e.to_string().contains("need a bind mount"), "{e}");
+        let half = MountIdMappings {
+            uid: vec![map(5, 0)],
+            gid: vec![],
+        };
+        let ctx = IdmapContext {
+            ids: Some(&half),
+            container_maps: None,
+        };
+        let e = MountPlan::new(&m("bind", &["bind"]), false, &[], ctx).unwrap_err();
+        assert!(e.to_string().contains("given together"), "{e}");
+        let none = IdmapContext::default();
+        let e = MountPlan::new(&m("bind", &["bind", "idmap"]), false, &[], none).unwrap_err();
+        assert!(e.to_string().contains("needs a new user namespace"), "{e}");
+        let userns = IdmapContext {
+            ids: None,
+            container_maps: Some(("0 100000 65536\n", "0 100000 65536\n")),
+        };
+        let p = MountPlan::new(&m("bind", &["bind", "idmap"]), false, &[], userns).unwrap();
+        assert_eq!(p.idmap.unwrap().uid_map, "0 100000 65536\n");
+        assert!(MountPlan::new(&m("bind", &["bind"]), false, &[], none)
+            .unwrap()
+            .idmap
+            .is_none());
     }
 
     #[test]

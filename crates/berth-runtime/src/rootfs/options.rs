@@ -18,6 +18,8 @@ pub(super) struct MountOptions {
     pub rec_set: u64,
     /// Recursive attributes to clear (`attr_clr`).
     pub rec_clr: u64,
+    /// `idmap` (false) or `ridmap` (true, every mount of the tree is mapped).
+    pub idmap: Option<bool>,
     /// Everything else, comma-joined, for the filesystem.
     pub data: String,
 }
@@ -149,6 +151,7 @@ impl MountOptions {
             propagation: Vec::new(),
             rec_set: 0,
             rec_clr: 0,
+            idmap: None,
             data: String::new(),
         };
         for opt in options {
@@ -174,6 +177,9 @@ impl MountOptions {
                         out.rec_clr |= attr::ATIME_MASK;
                     }
                 }
+            } else if opt == "idmap" || opt == "ridmap" {
+                // Not for mount(2): see rootfs/idmap.rs.
+                out.idmap = Some(opt == "ridmap");
             } else if opt == "tmpcopyup" {
                 // runc's extension to copy the destination's content into a new
                 // tmpfs; not supported yet, and harmless to leave out.

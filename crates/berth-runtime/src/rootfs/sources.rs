@@ -24,9 +24,36 @@ impl RootfsPlan {
         self.mounts.iter().any(|m| m.bind_source().is_some())
     }
 
-    /// In the parent, once the intermediate `pid` has entered its namespaces: opens
-    /// every bind source there, as (index in `mounts`, O_PATH fd).
-    pub(crate) fn open_bind_sources(&self, pid: i32) -> Vec<(u32, OwnedFd)> {
+    /// Whether any mount is idmapped (the parent makes its tree, see rootfs/idmap.rs).
+    pub(crate) fn has_idmapped(&self) -> bool {
+        self.mounts.iter().any(|m| m.idmapped().is_some())
+    }
+
+    /// In the parent, once the intermediate `pid` has entered its namespaces: the
+    /// detached idmapped tree of every idmapped mount and, with `plain`, every other
+    /// bind source opened there, as (index in `mounts`, fd). A tree that cannot be
+    /// made is an error naming the mount.
+    pub(crate) fn open_bind_sources(
+        &self,
+        pid: i32,
+        plain: bool,
+    ) -> crate::error::Result<Vec<(u32, OwnedFd)>> {
+        let mut out = Vec::new();
+        for (i, m) in self.mounts.iter().enumerate() {
+            let Some((src, plan)) = m.idmapped() else {
+                continue;
+            };
+            let Ok(index) = u32::try_from(i) else { break };
+            out.push((index, super::idmap::detached_tree(src, &m.display, plan)?));
+        }
+        if plain {
+            out.extend(self.open_plain_sources(pid));
+        }
+        Ok(out)
+    }
+
+    /// Opens every bind source that is not idmapped beneath the intermediate's root.
+    fn open_plain_sources(&self, pid: i32) -> Vec<(u32, OwnedFd)> {
         let root_path = format!("/proc/{pid}/root");
         let root = match open(
             root_path.as_str(),
@@ -47,6 +74,9 @@ impl RootfsPlan {
         let mut out = Vec::new();
         for (i, m) in self.mounts.iter().enumerate() {
             let Some(src) = m.bind_source() else { continue };
+            if m.idmapped().is_some() {
+                continue;
+            }
             let Ok(index) = u32::try_from(i) else { break };
             match openat2(&root, relative(src), how) {
                 Ok(fd) => out.push((index, fd)),

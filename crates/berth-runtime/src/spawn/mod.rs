@@ -153,7 +153,9 @@ pub(crate) fn create(
                 parent_ch.send(&Msg::MapsDone)?;
             }
             Some(Msg::NeedMountSources) => {
-                let fds = plan.rootfs.open_bind_sources(intermediate.as_raw());
+                let fds = plan
+                    .rootfs
+                    .open_bind_sources(intermediate.as_raw(), plan.plain_mount_sources)?;
                 let mut fds = fds.into_iter().peekable();
                 while fds.peek().is_some() {
                     let chunk = fds

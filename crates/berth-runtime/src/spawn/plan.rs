@@ -53,6 +53,8 @@ pub(crate) struct InitPlan {
     /// The init will be in a user namespace and a mount namespace and has bind
     /// mounts: the parent opens their sources (see rootfs/sources.rs).
     pub open_mount_sources: bool,
+    /// Of those, the parent opens the plain (not idmapped) bind sources too.
+    pub plain_mount_sources: bool,
 }
 
 /// How the intermediate joins the container's cgroups by itself, prepared here.
@@ -116,7 +118,7 @@ impl InitPlan {
             }
             None => spec,
         };
-        let rootfs = RootfsPlan::new(
+        let rootfs = RootfsPlan::with_id_mappings(
             spec_for_rootfs,
             &bundle.rootfs,
             RootfsOptions {
@@ -125,10 +127,12 @@ impl InitPlan {
                 mount_ns: ns.has(CloneFlags::CLONE_NEWNS),
                 cgroup_dirs: crate::rootfs::cgroup_v1::from_paths(cgroup_paths),
             },
+            &bundle.mount_id_mappings,
         )?;
-        let open_mount_sources = ns.has(CloneFlags::CLONE_NEWUSER)
+        let plain_mount_sources = ns.has(CloneFlags::CLONE_NEWUSER)
             && ns.has(CloneFlags::CLONE_NEWNS)
             && rootfs.has_bind_sources();
+        let open_mount_sources = plain_mount_sources || rootfs.has_idmapped();
         let uts = ns.has(CloneFlags::CLONE_NEWUTS);
         let name = |v: &Option<String>, what: &str| -> Result<Option<CString>> {
             match v.as_deref() {
@@ -182,6 +186,7 @@ impl InitPlan {
             preserve_fds: options.preserve_fds,
             cgroup_join: CgroupJoin::default(),
             open_mount_sources,
+            plain_mount_sources,
         })
     }
 

@@ -32,6 +32,7 @@ mod hook_cwd;
 mod hook_env;
 mod hook_failures;
 mod hooks;
+mod idmap;
 mod inside;
 mod lifecycle;
 mod list;
@@ -226,6 +227,11 @@ pub static ALL: &[Scenario] = table![
     events::events_stats,
     list::list_many,
     features::features_document,
+    idmap::idmap_features_enabled,
+    idmap::idmap_mount_owner_no_userns,
+    idmap::idmap_mount_userns_container_mappings,
+    idmap::idmap_mount_ridmap_nested,
+    idmap::idmap_mount_unsupported_fs,
     checkpoint::checkpoint_restore,
     contract_checkpoint::contract_checkpoint_parent_path_refused,
     contract_checkpoint::contract_checkpoint_restore_cycles,

@@ -473,3 +473,68 @@ fn bundle_dir_create_with_piped_stdio_and_exec_terminal_in_process() {
     );
     c.delete(true).unwrap();
 }
+
+/// An idmapped bind mount given to the library: oci-spec's `Mount` has no mapping
+/// fields, so they go with [`SpecBundle::with_mount_id_mappings`], by mount index. A
+/// source owned by 200001:200002 on disk shows as 0:0 inside, and a file made inside
+/// is 200001:200002 on the host.
+#[test]
+fn spec_in_memory_with_an_idmapped_mount() {
+    use oci_spec::runtime::{LinuxIdMappingBuilder, MountBuilder};
+    use std::os::unix::fs::MetadataExt;
+    if !berth_runtime::rootfs::idmap_supported() {
+        eprintln!("skipped: this kernel cannot make idmapped mounts");
+        return;
+    }
+    let f = Fixture::new("emb-idmap", &["sh", "stat", "touch"]);
+    let src = f.dir.join("idmap-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::os::unix::fs::chown(&src, Some(200_001), Some(200_002)).unwrap();
+    std::fs::create_dir_all(rootfs(&f).join("data")).unwrap();
+    let script = "stat -c %u:%g /data; touch /data/made";
+    let mut s = spec(&f, &["sh", "-c", script]);
+    let mut mounts = s.mounts().clone().unwrap();
+    mounts.push(
+        MountBuilder::default()
+            .destination("/data")
+            .typ("bind")
+            .source(&src)
+            .options(vec!["bind".to_string(), "idmap".to_string()])
+            .build()
+            .unwrap(),
+    );
+    let index = mounts.len() - 1;
+    s.set_mounts(Some(mounts));
+    let one = |from: u32| {
+        vec![LinuxIdMappingBuilder::default()
+            .container_id(from)
+            .host_id(0u32)
+            .size(1u32)
+            .build()
+            .unwrap()]
+    };
+    let mut mappings = vec![None; index + 1];
+    mappings[index] = Some(berth_runtime::rootfs::MountIdMappings {
+        uid: one(200_001),
+        gid: one(200_002),
+    });
+    let (out_r, out_w) = pipe();
+    let options = CreateOptions {
+        stdio: Stdio {
+            stdout: Some(out_w),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let bundle = SpecBundle::new(s, rootfs(&f)).with_mount_id_mappings(mappings);
+    let mut c = f.runtime.create_from_spec(&f.id, bundle, &options).unwrap();
+    drop(options);
+    let handle = c.wait_handle().unwrap();
+    c.start().unwrap();
+    let exit = handle.wait().unwrap();
+    assert_eq!(exit.status, ExitStatus::Exited(0));
+    assert_eq!(read_all(out_r), "0:0\n");
+    let made = std::fs::metadata(src.join("made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (200_001, 200_002));
+    c.delete(false).unwrap();
+}

@@ -130,6 +130,7 @@ fn set_idmap(tree: &OwnedFd, userns: &OwnedFd, recursive: bool) -> nix::Result<(
 /// user namespace, its maps are written from here, its namespace is opened and the
 /// child is killed. The namespace lives on as long as the fd.
 pub(super) fn user_ns_fd(uid_map: &str, gid_map: &str) -> std::result::Result<OwnedFd, String> {
+    let parent = nix::unistd::getpid().as_raw();
     // SAFETY: clone without a new stack behaves as fork. The child calls only
     // async-signal-safe functions (prctl, getppid, pause, _exit), so this is sound in
     // a multi-threaded caller too.
@@ -151,6 +152,10 @@ pub(super) fn user_ns_fd(uid_map: &str, gid_map: &str) -> std::result::Result<Ow
         // otherwise waits to be killed.
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The parent may have died before the death signal was armed.
+            if libc::getppid() != parent {
+                libc::_exit(0);
+            }
             loop {
                 libc::pause();
             }

@@ -149,9 +149,20 @@ CONF
         piped "${R[@]}" --cgroup "$(cg "$n-6")" "$BUSYBOX" "$n-6" cat
     out=$(SHELL=/bin/bash script -qec "timeout --foreground $STEP_TIMEOUT ctr --address $sock --namespace $NS run --rm -t --runtime $RUNTIME --cgroup $(cg "$n-4") $BUSYBOX $n-4 tty" /dev/null 2>"$work/err" </dev/null | tr -d '\r\0')
     if grep -q '/dev/pts/[0-9]*$' <<<"$out"; then t_pass "ctr run --tty: a terminal"; else t_fail "ctr run --tty: output '${out:0:200}', stderr: $(t_err "$work/err")"; fi
+    timeout "$STEP_TIMEOUT" ctr --address "$sock" events >"$work/events" 2>&1 &
+    evpid=$!
+    sleep 0.3
     cexpect "ctr run --memory-limit 32m, dd bs=128M: OOM killed, exit 137" 137 '' \
         "${R[@]}" --cgroup "$(cg "$n-5")" --memory-limit 33554432 "$BUSYBOX" "$n-5" \
         dd if=/dev/zero of=/dev/null bs=128M count=1
+    for ((i = 0; i < 20; i++)); do grep -q "/tasks/delete.*$n-5" "$work/events" && break; sleep 0.1; done
+    stop_pid "$evpid" 2
+    s=$(grep -o "/tasks/[a-z-]* {\"container_id\":\"$n-5\"" "$work/events" | awk '{print $1}' | paste -sd' ')
+    if [ "$s" = "/tasks/create /tasks/start /tasks/oom /tasks/exit /tasks/delete" ]; then
+        t_pass "events of the OOM-killed task: $s"
+    else
+        t_fail "events of the OOM-killed task: '$s' (want create, start, oom, exit, delete)"
+    fi
 
     # --- a detached task: exec, ps, pause/resume, metrics, kill ---
     d="$n-d"
@@ -200,6 +211,19 @@ CONF
         t_pass "ctr task metrics: memory usage and the 64m limit reported"
     else
         t_fail "ctr task metrics: output '${out:0:300}', stderr: $(t_err "$work/err")"
+    fi
+    # containerd restarted while the task runs: the shim keeps it, containerd
+    # reconnects through the address file in the bundle.
+    stop_pid "$cpid" 10
+    PATH="$work/bin:$PATH" containerd --config "$work/config.toml" >>"$work/containerd.log" 2>&1 &
+    cpid=$!
+    echo "$cpid" >"$work/containerd.pid"
+    for ((i = 0; i < 100; i++)); do c version >/dev/null 2>&1 && break; sleep 0.1; done
+    s=$(task_status "$d")
+    if [ "$s" = RUNNING ] && [ "$(c task exec --exec-id x5 "$d" echo after-restart 2>"$work/err")" = after-restart ]; then
+        t_pass "containerd restarted: the task is still RUNNING and takes an exec"
+    else
+        t_fail "containerd restarted: task status '$s', $(t_err "$work/err")"
     fi
     c task kill -s USR1 "$d" >/dev/null 2>"$work/err"
     for ((i = 0; i < 30; i++)); do grep -q got-usr1 "$work/$d.log" && break; sleep 0.1; done

@@ -238,6 +238,29 @@ CONF
     if [ -z "$(task_status "$d")" ]; then t_pass "ctr task delete: the task is gone"; else t_fail "ctr task delete: task still '$(task_status "$d")', $(t_err "$work/err")"; fi
     c container delete "$d" >/dev/null 2>&1
 
+    # --- a shim killed under its task: containerd runs the shim's `delete` action,
+    # which deletes the container by force and unmounts its rootfs ---
+    k="$n-k"
+    c run -d --runtime "$RUNTIME" --cgroup "$(cg "$k")" "$BUSYBOX" "$k" sleep 100 >/dev/null 2>"$work/err"
+    wait_task "$k" RUNNING >/dev/null
+    tpid=$(c task ls 2>/dev/null | awk -v id="$k" '$1 == id {print $2}')
+    ppid=$(awk '{print $4}' "/proc/$tpid/stat" 2>/dev/null)
+    if [ -n "$ppid" ] && grep -qF "$sock" "/proc/$ppid/cmdline" 2>/dev/null; then
+        # Its orphaned init, killed by the delete action, may stay a zombie of
+        # PID 1 for a while here (PID 1 reaps late): a zombie counts as gone.
+        kill -KILL "$ppid"
+        for ((i = 0; i < 50; i++)); do [ -z "$(task_status "$k")" ] && break; sleep 0.1; done
+        s="task='$(task_status "$k")' init=$(awk '$3 != "Z" {print "alive"}' "/proc/$tpid/stat" 2>/dev/null || true) state=$(find /run/containerd/berth -mindepth 2 -maxdepth 2 -name "$k" 2>/dev/null | wc -l) rootfs=$(findmnt -rn -o TARGET | grep -c "/$k/rootfs$")"
+        if [ "$s" = "task='' init= state=0 rootfs=0" ]; then
+            t_pass "shim killed: its delete action removed the task, its process, berth state and rootfs mount"
+        else
+            t_fail "shim killed: $s"
+        fi
+    else
+        t_fail "shim killed: no shim found as the parent of task $k (pid '$tpid'), $(t_err "$work/err")"
+    fi
+    c container delete "$k" >/dev/null 2>&1
+
     # --- nothing left behind ---
     for ((i = 0; i < 30; i++)); do [ -z "$(shims)" ] && break; sleep 0.1; done
     before="tasks=$(c task ls -q 2>/dev/null | wc -l) containers=$(c container ls -q 2>/dev/null | wc -l) shims=$(shims | wc -l)"

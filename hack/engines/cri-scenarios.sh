@@ -210,6 +210,18 @@ cri_life() {
     kexpect "the limits as the container sees them (its cgroup mount)" 0 '50000\|67108864' \
         exec -s "$cid" cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes
 
+    # An in-place resize (UpdateContainerResources): the runtime's update, or the
+    # native shim's Update.
+    s=
+    if k update --memory 134217728 --cpu-quota 25000 "$cid" >/dev/null 2>"$work/err"; then
+        s="$(cat "/sys/fs/cgroup/cpu$d/cpu.cfs_quota_us" "/sys/fs/cgroup/memory$d/memory.limit_in_bytes" 2>/dev/null | paste -sd' ')"
+    fi
+    if [ "$s" = "25000 134217728" ]; then
+        t_pass "update: cpu quota 25000 and memory 128m in the container's cgroup"
+    else
+        t_fail "update: quota and limit '$s' (want 25000 134217728), $(t_err "$work/err")"
+    fi
+
     t0=$(date +%s%N)
     if k stop -t 10 "$cid" >/dev/null 2>"$work/err" && s=$(wait_state "$cid" EXITED); then
         s=$(k inspect "$cid" | jq -r '.status.exit_code')

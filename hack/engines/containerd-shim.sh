@@ -228,11 +228,22 @@ CONF
     c task kill -s USR1 "$d" >/dev/null 2>"$work/err"
     for ((i = 0; i < 30; i++)); do grep -q got-usr1 "$work/$d.log" && break; sleep 0.1; done
     if grep -q got-usr1 "$work/$d.log"; then t_pass "ctr task kill -s USR1: the trap ran (output in the --log-uri file)"; else t_fail "ctr task kill -s USR1: no 'got-usr1' in the log ($(t_err "$work/err"))"; fi
+    # The exit event reaches the restarted containerd (the shim reconnects to it).
+    timeout "$STEP_TIMEOUT" ctr --address "$sock" events >"$work/events2" 2>&1 &
+    evpid=$!
+    sleep 0.3
     s=
     if c task kill -s KILL "$d" >/dev/null 2>"$work/err" && s=$(wait_task "$d" STOPPED); then
         t_pass "ctr task kill -s KILL: STOPPED"
     else
         t_fail "ctr task kill -s KILL: status '${s:-}', $(t_err "$work/err")"
+    fi
+    for ((i = 0; i < 30; i++)); do grep -q "/tasks/exit.*\"id\":\"$d\"" "$work/events2" && break; sleep 0.1; done
+    stop_pid "$evpid" 2
+    if grep -q "/tasks/exit.*\"id\":\"$d\"" "$work/events2"; then
+        t_pass "after containerd's restart, the task's exit event reaches it"
+    else
+        t_fail "after containerd's restart, no /tasks/exit event for $d: $(head -c 300 "$work/events2")"
     fi
     c task delete "$d" >/dev/null 2>"$work/err"
     if [ -z "$(task_status "$d")" ]; then t_pass "ctr task delete: the task is gone"; else t_fail "ctr task delete: task still '$(task_status "$d")', $(t_err "$work/err")"; fi

@@ -20,17 +20,20 @@ impl Events {
     /// Starts the forwarding thread on `publisher` for containerd namespace `namespace`.
     pub fn start(publisher: RemotePublisher, namespace: String) -> Self {
         let (tx, rx) = channel::<Event>();
-        std::thread::Builder::new()
+        // Where containerd takes events; a restarted containerd is reached again
+        // through it (the old connection is dead).
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let spawned = std::thread::Builder::new()
             .name("events".into())
             .spawn(move || {
+                let mut publisher = publisher;
                 for (topic, event) in rx {
-                    let ctx = containerd_shim::protos::ttrpc::context::with_timeout(0);
-                    if let Err(e) = publisher.publish(ctx, topic, &namespace, event) {
-                        log::warn!("publish {topic}: {e}");
-                    }
+                    publish(&mut publisher, &address, &namespace, topic, event);
                 }
-            })
-            .expect("spawn the events thread");
+            });
+        if let Err(e) = spawned {
+            log::error!("spawn the events thread: {e}");
+        }
         Events { tx: Mutex::new(tx) }
     }
 
@@ -40,6 +43,37 @@ impl Events {
         // The thread only ends with the process.
         let _ = tx.send((topic, Box::new(event)));
     }
+}
+
+/// Sends one event; on a failure, reconnects (containerd may have restarted) and
+/// tries again, a few times over about a second, then drops the event with a warning.
+fn publish(
+    publisher: &mut RemotePublisher,
+    address: &str,
+    namespace: &str,
+    topic: &str,
+    event: Box<dyn MessageDyn>,
+) {
+    let mut last = String::new();
+    for attempt in 0..4u64 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100 * attempt));
+            match RemotePublisher::new(address) {
+                Ok(p) => *publisher = p,
+                Err(e) => {
+                    last = format!("reconnect to {address}: {e}");
+                    continue;
+                }
+            }
+        }
+        let ctx = containerd_shim::protos::ttrpc::context::with_timeout(0);
+        // publish takes the event by value: send a copy, keep the original for a retry.
+        match publisher.publish(ctx, topic, namespace, event.clone_box()) {
+            Ok(()) => return,
+            Err(e) => last = e.to_string(),
+        }
+    }
+    log::warn!("publish {topic}: {last}");
 }
 
 /// A protobuf timestamp of `t`.

@@ -164,6 +164,22 @@ CONF
         t_fail "events of the OOM-killed task: '$s' (want create, start, oom, exit, delete)"
     fi
 
+    # The OOM killer picks dd, a child of the init: the init's exit still comes with
+    # an OOM event (containerd's CRI plugin then reports OOMKilled).
+    timeout "$STEP_TIMEOUT" ctr --address "$sock" events >"$work/events3" 2>&1 &
+    evpid=$!
+    sleep 0.3
+    cexpect "ctr run --memory-limit 32m, sh -c 'dd bs=128M; exit 3': exit 3" 3 '' \
+        "${R[@]}" --cgroup "$(cg "$n-7")" --memory-limit 33554432 "$BUSYBOX" "$n-7" \
+        sh -c 'dd if=/dev/zero of=/dev/null bs=128M count=1; exit 3'
+    for ((i = 0; i < 20; i++)); do grep -q "/tasks/delete.*$n-7" "$work/events3" && break; sleep 0.1; done
+    stop_pid "$evpid" 2
+    if grep -q "/tasks/oom {\"container_id\":\"$n-7\"" "$work/events3"; then
+        t_pass "an OOM kill of a child of the init: /tasks/oom published"
+    else
+        t_fail "an OOM kill of a child of the init: no /tasks/oom for $n-7"
+    fi
+
     # --- a detached task: exec, ps, pause/resume, metrics, kill ---
     d="$n-d"
     : >"$work/$d.log"

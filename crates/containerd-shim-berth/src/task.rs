@@ -392,7 +392,8 @@ impl Task {
 }
 
 /// Waits for a process in a thread of its own: records its exit, publishes TaskOOM
-/// (when the OOM killer took it) and TaskExit.
+/// (when the OOM killer took it, or for the init, anything in its container) and
+/// TaskExit.
 fn spawn_waiter(
     shared: Arc<Shared>,
     task: Arc<Task>,
@@ -406,7 +407,11 @@ fn spawn_waiter(
         let result = handle.wait();
         shared.children.untrack(pid);
         let at = SystemTime::now();
+        // The init's end reports any OOM kill in the container during its life (the
+        // OOM killer may have chosen a child, whose death ended the init): what
+        // containerd-shim-runc-v2's cgroup OOM monitor would have reported by then.
         let (code, oom) = match result {
+            Ok(e) if proc.exec_id.is_empty() => (e.status.code() as u32, e.oom_kills > 0),
             Ok(e) => (e.status.code() as u32, e.oom_killed),
             Err(e) => {
                 log::error!("wait for pid {pid} of {}: {e}", task.id);

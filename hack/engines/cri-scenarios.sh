@@ -10,6 +10,9 @@ LOOP='trap "exit 0" TERM; while :; do sleep 0.1; done'
 # NamespaceMode: POD 0 (the pod's), CONTAINER 1 (its own), NODE 2 (the host's).
 NS_POD=0
 NS_CONTAINER=1
+# Where the native shim (containerd-shim-berth-v2) keeps berth's state: its default
+# root, in the test's private /run.
+NATIVE_ROOT=/run/containerd/berth
 
 # pod_config NAME PID_MODE: $work/NAME.pod.json, a PodSandboxConfig as the kubelet
 # writes one: pod network (CNI), the pod's IPC, the given PID mode, a cgroup parent
@@ -90,7 +93,11 @@ run_pod() {
         return 1
     fi
     pod=$id
-    if grep -q "create .*$pod" "$work/calls-$T_RT.log" 2>/dev/null; then
+    # A runc-shim handler logs its runtime's calls; the native shim keeps berth's
+    # state in its default root (the CRI plugin gives runc's options, Root included,
+    # to io.containerd.runc.* runtimes only).
+    if grep -q "create .*$pod" "$work/calls-$T_RT.log" 2>/dev/null ||
+        [ -d "$NATIVE_ROOT/k8s.io/$pod" ]; then
         t_pass "runp --runtime $T_RT ($1): the sandbox was created by $T_RT"
     else
         t_fail "runp --runtime $T_RT ($1): pod $pod, but $T_RT was not called to create it"
@@ -203,6 +210,18 @@ cri_life() {
     kexpect "the limits as the container sees them (its cgroup mount)" 0 '50000\|67108864' \
         exec -s "$cid" cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes
 
+    # An in-place resize (UpdateContainerResources): the runtime's update, or the
+    # native shim's Update.
+    s=
+    if k update --memory 134217728 --cpu-quota 25000 "$cid" >/dev/null 2>"$work/err"; then
+        s="$(cat "/sys/fs/cgroup/cpu$d/cpu.cfs_quota_us" "/sys/fs/cgroup/memory$d/memory.limit_in_bytes" 2>/dev/null | paste -sd' ')"
+    fi
+    if [ "$s" = "25000 134217728" ]; then
+        t_pass "update: cpu quota 25000 and memory 128m in the container's cgroup"
+    else
+        t_fail "update: quota and limit '$s' (want 25000 134217728), $(t_err "$work/err")"
+    fi
+
     t0=$(date +%s%N)
     if k stop -t 10 "$cid" >/dev/null 2>"$work/err" && s=$(wait_state "$cid" EXITED); then
         s=$(k inspect "$cid" | jq -r '.status.exit_code')
@@ -303,6 +322,17 @@ cri_shared() {
     else
         t_fail "namespaces shared with the sandbox (pid $pp; a $pa, b $pb): '${same[*]}' (want net ipc uts pid), not shared: '${diff[*]}' (want mnt)"
     fi
+    # One shim per pod: the sandbox's and both containers' inits are children of the
+    # same shim process (the CRI plugin's sandbox-id annotation groups them).
+    local sp sa sb
+    sp=$(awk '{print $4}' "/proc/$pp/stat" 2>/dev/null)
+    sa=$(awk '{print $4}' "/proc/$pa/stat" 2>/dev/null)
+    sb=$(awk '{print $4}' "/proc/$pb/stat" 2>/dev/null)
+    if [ -n "$sp" ] && [ "$sp" = "$sa" ] && [ "$sp" = "$sb" ] && grep -qF "$sock" "/proc/$sp/cmdline" 2>/dev/null; then
+        t_pass "one shim (pid $sp) serves the pod: the sandbox's and both containers' inits are its children"
+    else
+        t_fail "one shim per pod: the inits' parents are '$sp' (sandbox), '$sa' (a), '$sb' (b)"
+    fi
     kexpect "shared IPC and UTS: b reads a's /dev/shm file holding the pod's hostname" 0 "$p" \
         exec -s "$b" cat /dev/shm/from-a
     kexpect "shared PID namespace: b sees the sandbox as pid 1 and a's process" 0 '/bin/sleep inf \|sleep 1001' \
@@ -379,7 +409,7 @@ cri_nothing_left() {
     local i left
     for ((i = 0; i < 50; i++)); do
         left="pods=$(k pods -q 2>/dev/null | wc -l) containers=$(k ps -aq 2>/dev/null | wc -l)"
-        left+=" state=$(find "$work/runc-root-$T_RT" -mindepth 2 -maxdepth 2 2>/dev/null | wc -l)"
+        left+=" state=$(find "$work/runc-root-$T_RT" "$NATIVE_ROOT" -mindepth 2 -maxdepth 2 2>/dev/null | wc -l)"
         left+=" cgroups=$(cgroup_dirs "$cgparent" | grep -cE '/[0-9a-f]{64}$')"
         left+=" mounts=$(findmnt -rn -o TARGET | grep -c "^$work/state/")"
         left+=" netns=$(find /run/netns -mindepth 1 2>/dev/null | wc -l)"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Kubernetes' node path: containerd 1.6's CRI plugin, driven by our own CRI client
 # (berth-cri, hack/cri-client) as the kubelet drives it, with one RuntimeClass handler
-# per runtime under test (default: `runc`, then `berth`), each the runc shim v2 with
-# BinaryName set to that runtime; so a failure of the environment (runc fails too) is
-# told apart from a failure of berth. The test starts its own containerd (own config,
+# per runtime under test (default: `runc`, then `berth`, each the runc shim v2 with
+# BinaryName set to that runtime, then `berth-native`, berth's own shim
+# containerd-shim-berth-v2, runtime type io.containerd.berth.v2); so a failure of the
+# environment (runc fails too) is told apart from a failure of berth. The test starts its own containerd (own config,
 # root, state dir and socket under a temp dir) in private mount and network namespaces
 # (private /sys/fs/cgroup tmpfs, /run, an overlay on /var/lib; the pods' bridge network
 # lives in that network namespace only), imports hand-built images (busybox, app, and a
@@ -12,6 +13,7 @@
 #
 #   hack/engines/cri.sh
 #   RUNTIMES="berth=target/release/berth" hack/engines/cri.sh
+#   RUNTIMES="berth=target/release/berth berth-native=target/release/containerd-shim-berth-v2" hack/engines/cri.sh
 #   BERTH_CAPTURE_DIR=/tmp/capture hack/engines/cri.sh   # keep the captured config
 #   CGROUP_VIEW=v1-only hack/engines/cri.sh   # the cgroup2 mount hidden (legacy hosts)
 #
@@ -35,6 +37,9 @@ BUSYBOX=docker.io/berth-test/busybox:latest
 APP=docker.io/berth-test/app:latest
 PAUSE=docker.io/berth-test/pause:latest
 CNI_BIN=/usr/lib/cni
+
+# is_native_shim PATH: PATH is berth's containerd shim, not a runc-compatible runtime.
+is_native_shim() { [ "$(basename "$1")" = containerd-shim-berth-v2 ]; }
 
 if [ "${1:-}" = --inner ]; then
     work=$2
@@ -82,9 +87,23 @@ CNI
     # logs the calls (and, for the first, keeps each create's config.json).
     handlers=""
     first=1
+    mkdir -p "$work/bin"
     for spec in "$@"; do
         name=${spec%%=*}
         mkdir -p "$work/runc-root-$name"
+        if is_native_shim "${spec#*=}"; then
+            # berth's native shim: its own runtime type, found on containerd's PATH;
+            # it keeps berth's state under Root/<namespace> (no runtime binary, no
+            # wrapper to log calls).
+            ln -sf "${spec#*=}" "$work/bin/containerd-shim-berth-v2"
+            handlers+="
+    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$name]
+      runtime_type = \"io.containerd.berth.v2\"
+      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$name.options]
+        Root = \"$work/runc-root-$name\"
+        SystemdCgroup = false"
+            continue
+        fi
         {
             echo '#!/bin/sh'
             echo "echo \"\$*\" >>\"$work/calls-$name.log\""
@@ -137,7 +156,7 @@ disabled_plugins = [
     snapshotter = "overlayfs"
     default_runtime_name = "${1%%=*}"$handlers
 CONF
-    containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
+    PATH="$work/bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
     cpid=$!
     echo "$cpid" >"$work/containerd.pid"
     c() { timeout "$STEP_TIMEOUT" ctr --address "$sock" --namespace k8s.io "$@"; }
@@ -202,7 +221,8 @@ CONF
     for spec in "$@"; do
         T_RT=${spec%%=*}
         failed_before=$T_FAILED
-        replay_config containerd_cri "$captured" "${spec#*=}"
+        # The replay runs a runtime's command line: the native shim has none.
+        is_native_shim "${spec#*=}" || replay_config containerd_cri "$captured" "${spec#*=}"
         cri_scenarios
         if [ "$T_FAILED" -ne "$failed_before" ] && [ -s "$work/calls-$T_RT.log" ]; then
             echo "[$T_RT] last runtime calls:"
@@ -217,7 +237,8 @@ fi
 
 # Outer half: the runtimes, the client, the temp dir, the namespaces and cleanup.
 BERTH=${BERTH:-${CARGO_TARGET_DIR:-target}/release/berth}
-RUNTIMES=${RUNTIMES:-"runc=/usr/sbin/runc berth=$BERTH"}
+SHIM=${SHIM:-${CARGO_TARGET_DIR:-target}/release/containerd-shim-berth-v2}
+RUNTIMES=${RUNTIMES:-"runc=/usr/sbin/runc berth=$BERTH berth-native=$SHIM"}
 engine_runtimes
 engine_need "apt-get install -y containerd containernetworking-plugins; hack/install-deps.sh" \
     containerd ctr containerd-shim-runc-v2 unshare findmnt ip jq

@@ -93,6 +93,17 @@ enum Cmd {
         timeout: i64,
         id: String,
     },
+    /// Change a running container's resources (UpdateContainerResources), as the
+    /// kubelet does for an in-place resize.
+    Update {
+        /// memory.limit_in_bytes, in bytes.
+        #[arg(long)]
+        memory: Option<i64>,
+        /// The CFS quota, in microseconds per period.
+        #[arg(long)]
+        cpu_quota: Option<i64>,
+        id: String,
+    },
     /// Remove a container.
     Rm { id: String },
     /// Stop a pod (its containers and sandbox).
@@ -291,6 +302,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             c.stop_container(req)
                 .await
                 .map_err(|s| status("StopContainer", s))?;
+        }
+        Cmd::Update {
+            memory,
+            cpu_quota,
+            id,
+        } => {
+            let req = cri::UpdateContainerResourcesRequest {
+                container_id: id,
+                linux: Some(cri::LinuxContainerResources {
+                    memory_limit_in_bytes: memory.unwrap_or(0),
+                    cpu_quota: cpu_quota.unwrap_or(0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            c.update_container_resources(req)
+                .await
+                .map_err(|s| status("UpdateContainerResources", s))?;
         }
         Cmd::Rm { id } => {
             let req = cri::RemoveContainerRequest { container_id: id };

@@ -1,0 +1,460 @@
+//! One task (a container) served by the shim: its berth container, its init and
+//! exec'd processes, and what happens when they are created, started and end.
+
+use crate::errors::{from_berth, invalid, not_found, other};
+use crate::events::{timestamp, Events};
+use crate::io::{self, IoPaths};
+use crate::process::{ExitRecord, Phase, Proc};
+use crate::reaper::Children;
+use berth_runtime::{
+    Console, Container, CreateOptions, ExecOptions, Runtime, Status, Stdio, WaitHandle,
+};
+use containerd_shim::protos::events::task::{TaskExit, TaskOOM};
+use containerd_shim::protos::topics;
+use containerd_shim::protos::ttrpc;
+use nix::fcntl::OFlag;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+type Result<T> = std::result::Result<T, ttrpc::Error>;
+
+/// How long an exit waits for the terminal output to be copied out: a background
+/// process may hold the terminal open after the one waited for is gone.
+const PTY_DRAIN: Duration = Duration::from_secs(2);
+
+/// What every task of the shim shares.
+pub struct Shared {
+    /// containerd's namespace of this shim's tasks.
+    pub namespace: String,
+    pub events: Events,
+    pub children: Arc<Children>,
+    /// The host is cgroup2-only: stats in the v2 metrics type.
+    pub unified: bool,
+}
+
+/// A container and its processes.
+pub struct Task {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// `<bundle>/rootfs` when the shim mounted containerd's rootfs mounts there.
+    pub rootfs: Option<PathBuf>,
+    container: Mutex<Option<Container>>,
+    pub init: Arc<Proc>,
+    execs: Mutex<HashMap<String, Arc<Proc>>>,
+    /// The container has no pid namespace of its own: when its init ends, what is
+    /// left of it is killed (the kernel does that only for a pid namespace's init).
+    host_pidns: bool,
+}
+
+/// A process's stdio prepared for berth: the fds for it, the terminal request, and
+/// what the shim keeps (our stdin end).
+struct PreparedIo {
+    stdio: Stdio,
+    console: Option<Console>,
+    stdin: Option<File>,
+}
+
+fn prepare_io(io: &IoPaths) -> Result<PreparedIo> {
+    if io.terminal {
+        // The pty's slave becomes the process's stdio; the master comes back to us.
+        return Ok(PreparedIo {
+            stdio: Stdio::null().map_err(from_berth)?,
+            console: Some(Console::InProcess),
+            stdin: None,
+        });
+    }
+    let (stdin, ours) = if io.stdin.is_empty() {
+        (io::null(OFlag::O_RDONLY).map_err(other)?, None)
+    } else {
+        let (r, w) = io::stdin_pipe().map_err(other)?;
+        (r, Some(w))
+    };
+    Ok(PreparedIo {
+        stdio: Stdio {
+            stdin: Some(stdin),
+            stdout: Some(io::open_output(&io.stdout).map_err(other)?),
+            stderr: Some(io::open_output(&io.stderr).map_err(other)?),
+        },
+        console: None,
+        stdin: ours,
+    })
+}
+
+/// Starts the copies of a process's streams that go through the shim (stdin; all of
+/// them with a terminal); returns the end-of-output notice for a terminal.
+fn start_relays(
+    proc: &Proc,
+    stdin: Option<File>,
+    master: Option<OwnedFd>,
+) -> Result<Option<Receiver<()>>> {
+    let mut st = proc.lock();
+    if let Some(w) = stdin {
+        st.stdin = Some(io::relay_stdin(&proc.io.stdin, w).map_err(other)?);
+    }
+    let Some(master) = master else {
+        return Ok(None);
+    };
+    let dup = |m: &OwnedFd| {
+        m.try_clone()
+            .map(File::from)
+            .map_err(|e| other(format!("dup pty master: {e}")))
+    };
+    let out = io::open_output(&proc.io.stdout).map_err(other)?;
+    let done = io::relay_pty_output(dup(&master)?, File::from(out));
+    if !proc.io.stdin.is_empty() {
+        st.stdin = Some(io::relay_stdin(&proc.io.stdin, dup(&master)?).map_err(other)?);
+    }
+    st.console = Some(Arc::new(master));
+    Ok(Some(done))
+}
+
+impl Task {
+    /// Creates container `id` from `bundle` (whose rootfs is mounted already) with
+    /// the init's stdio as containerd named it. The init is created, not started.
+    pub fn create(
+        shared: &Arc<Shared>,
+        runtime: &Runtime,
+        id: &str,
+        bundle: PathBuf,
+        rootfs: Option<PathBuf>,
+        io: IoPaths,
+        create_options: CreateOptions,
+    ) -> Result<Arc<Task>> {
+        let prepared = prepare_io(&io)?;
+        let options = CreateOptions {
+            console: prepared.console,
+            stdio: prepared.stdio,
+            ..create_options
+        };
+        let guard = shared.children.spawn_guard();
+        let mut container = runtime.create(id, &bundle, &options).map_err(from_berth)?;
+        // Our copies of the process's fds go now: a reader of its output sees end of
+        // file when the container is done with it.
+        drop(options);
+        let handle = match container.wait_handle() {
+            Ok(h) => h,
+            Err(e) => {
+                drop(guard);
+                let _ = container.delete(true);
+                return Err(from_berth(e));
+            }
+        };
+        let pid = container.pid();
+        shared.children.track(pid);
+        drop(guard);
+
+        let host_pidns = !container
+            .config()
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter().any(|n| {
+                    n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
+                })
+            });
+        let master = container.take_pty_master();
+        let init = Proc::new("", io);
+        init.lock().pid = pid;
+        let task = Arc::new(Task {
+            id: id.to_string(),
+            bundle,
+            rootfs,
+            container: Mutex::new(Some(container)),
+            init: Arc::clone(&init),
+            execs: Mutex::new(HashMap::new()),
+            host_pidns,
+        });
+        let done = match start_relays(&init, prepared.stdin, master) {
+            Ok(d) => d,
+            Err(e) => {
+                task.destroy_after_failed_create();
+                return Err(e);
+            }
+        };
+        spawn_waiter(Arc::clone(shared), Arc::clone(&task), init, handle, done);
+        Ok(task)
+    }
+
+    fn destroy_after_failed_create(&self) {
+        if let Some(c) = self.container().take() {
+            let _ = c.delete(true);
+        }
+    }
+
+    /// The berth container (None once deleted).
+    pub fn container(&self) -> MutexGuard<'_, Option<Container>> {
+        self.container.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the container, or fails with not found once it is deleted.
+    pub fn with_container<T>(
+        &self,
+        f: impl FnOnce(&mut Container) -> berth_runtime::Result<T>,
+    ) -> Result<T> {
+        let mut c = self.container();
+        let c = c
+            .as_mut()
+            .ok_or_else(|| not_found(format!("container {}", self.id)))?;
+        f(c).map_err(from_berth)
+    }
+
+    /// The process with `exec_id` ("" for the init).
+    pub fn process(&self, exec_id: &str) -> Result<Arc<Proc>> {
+        if exec_id.is_empty() {
+            return Ok(Arc::clone(&self.init));
+        }
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(exec_id)
+            .cloned()
+            .ok_or_else(|| not_found(format!("process {exec_id} of container {}", self.id)))
+    }
+
+    /// Every exec'd process by id.
+    pub fn execs(&self) -> Vec<Arc<Proc>> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Registers an exec'd process (started by [`Task::start`]).
+    pub fn add_exec(
+        &self,
+        exec_id: &str,
+        io: IoPaths,
+        spec: oci_spec::runtime::Process,
+    ) -> Result<()> {
+        let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+        if execs.contains_key(exec_id) {
+            return Err(crate::errors::status(
+                ttrpc::Code::ALREADY_EXISTS,
+                format!("process {exec_id} of container {} already exists", self.id),
+            ));
+        }
+        let p = Proc::new(exec_id, io);
+        p.lock().spec = Some(spec);
+        execs.insert(exec_id.to_string(), p);
+        Ok(())
+    }
+
+    /// Removes an exec'd process that has exited or never started.
+    pub fn remove_exec(&self, exec_id: &str) -> Result<Arc<Proc>> {
+        let p = self.process(exec_id)?;
+        if p.phase() == Phase::Running {
+            return Err(crate::errors::status(
+                ttrpc::Code::FAILED_PRECONDITION,
+                format!("process {exec_id} of container {} is running", self.id),
+            ));
+        }
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(exec_id);
+        Ok(p)
+    }
+
+    /// Starts the init (`exec_id` "") or a registered exec'd process; returns its pid.
+    pub fn start(self: &Arc<Self>, shared: &Arc<Shared>, exec_id: &str) -> Result<i32> {
+        let proc = self.process(exec_id)?;
+        if exec_id.is_empty() {
+            // startContainer and poststart hooks fork: under the spawn lock.
+            let _guard = shared.children.spawn_guard();
+            self.with_container(|c| c.start())?;
+            let mut st = proc.lock();
+            if st.phase == Phase::Created {
+                st.phase = Phase::Running;
+            }
+            return Ok(st.pid);
+        }
+        let spec = {
+            let mut st = proc.lock();
+            if st.phase != Phase::Created {
+                return Err(crate::errors::status(
+                    ttrpc::Code::FAILED_PRECONDITION,
+                    format!("process {exec_id} of container {} was started", self.id),
+                ));
+            }
+            st.spec
+                .take()
+                .ok_or_else(|| invalid(format!("process {exec_id}: no spec")))?
+        };
+        let terminal = spec.terminal().unwrap_or(false);
+        let mut io_paths = proc.io.clone();
+        io_paths.terminal = terminal;
+        let prepared = prepare_io(&io_paths)?;
+        let options = ExecOptions {
+            console: prepared.console,
+            stdio: prepared.stdio,
+            ..Default::default()
+        };
+        let guard = shared.children.spawn_guard();
+        let mut process = self.with_container(|c| c.exec(&spec, &options))?;
+        drop(options);
+        let handle = match process.wait_handle() {
+            Ok(h) => h,
+            Err(e) => {
+                // SAFETY: kill(2) on the pid of a child we just made and have not reaped.
+                unsafe { libc::kill(process.pid(), libc::SIGKILL) };
+                let _ = process.wait();
+                return Err(from_berth(e));
+            }
+        };
+        let pid = process.pid();
+        shared.children.track(pid);
+        drop(guard);
+        {
+            let mut st = proc.lock();
+            st.pid = pid;
+            st.phase = Phase::Running;
+        }
+        let done = start_relays(&proc, prepared.stdin, process.take_pty_master());
+        spawn_waiter(
+            Arc::clone(shared),
+            Arc::clone(self),
+            Arc::clone(&proc),
+            handle,
+            done.unwrap_or_else(|e| {
+                log::warn!("exec {exec_id} of {}: stdio: {e}", self.id);
+                None
+            }),
+        );
+        Ok(pid)
+    }
+
+    /// Signals a process; the init's signal goes through berth (`all`: every process
+    /// of the container).
+    pub fn kill(&self, exec_id: &str, signal: u32, all: bool) -> Result<()> {
+        let sig = berth_runtime::parse_signal(&signal.to_string()).map_err(from_berth)?;
+        let proc = self.process(exec_id)?;
+        if exec_id.is_empty() {
+            if proc.phase() == Phase::Stopped && !all {
+                return Err(not_found("process already finished"));
+            }
+            return self.with_container(|c| c.kill(sig, all));
+        }
+        let st = proc.lock();
+        if st.phase != Phase::Running {
+            return Err(not_found("process already finished"));
+        }
+        // SAFETY: kill(2) on a process of ours that has not been collected (its phase
+        // turns Stopped, under this lock, only after it is).
+        if unsafe { libc::kill(st.pid, sig.number()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(other(format!("kill pid {} ({exec_id}): {e}", st.pid)));
+        }
+        Ok(())
+    }
+
+    /// Deletes the container (its init stopped or never started) and unmounts the
+    /// rootfs; returns the init's exit.
+    pub fn delete(&self, shared: &Arc<Shared>) -> Result<(i32, ExitRecord)> {
+        {
+            let _guard = shared.children.spawn_guard();
+            let mut slot = self.container();
+            if let Some(c) = slot.as_ref() {
+                let status = c.status();
+                if matches!(status, Status::Running | Status::Paused)
+                    && self.init.phase() != Phase::Stopped
+                {
+                    return Err(crate::errors::status(
+                        ttrpc::Code::FAILED_PRECONDITION,
+                        format!("container {} is {status}: cannot delete it", self.id),
+                    ));
+                }
+            }
+            if let Some(c) = slot.take() {
+                // A created init is killed here; its waiter collects it.
+                c.delete(true).map_err(from_berth)?;
+            }
+        }
+        if let Some(r) = &self.rootfs {
+            crate::mounts::unmount_rootfs(r);
+        }
+        let exit = self
+            .init
+            .wait_timeout(Duration::from_secs(10))
+            .unwrap_or(ExitRecord {
+                code: 128 + libc::SIGKILL as u32,
+                at: SystemTime::now(),
+            });
+        Ok((self.init.lock().pid, exit))
+    }
+}
+
+/// Waits for a process in a thread of its own: records its exit, publishes TaskOOM
+/// (when the OOM killer took it, or for the init, anything in its container) and
+/// TaskExit.
+fn spawn_waiter(
+    shared: Arc<Shared>,
+    task: Arc<Task>,
+    proc: Arc<Proc>,
+    handle: WaitHandle,
+    output_done: Option<Receiver<()>>,
+) {
+    let name = format!("wait-{}", handle.pid());
+    let run = move || {
+        let pid = handle.pid();
+        let result = handle.wait();
+        shared.children.untrack(pid);
+        let at = SystemTime::now();
+        // The init's end reports any OOM kill in the container during its life (the
+        // OOM killer may have chosen a child, whose death ended the init): what
+        // containerd-shim-runc-v2's cgroup OOM monitor would have reported by then.
+        let (code, oom) = match result {
+            Ok(e) if proc.exec_id.is_empty() => (e.status.code() as u32, e.oom_kills > 0),
+            Ok(e) => (e.status.code() as u32, e.oom_killed),
+            Err(e) => {
+                log::error!("wait for pid {pid} of {}: {e}", task.id);
+                (255, false)
+            }
+        };
+        if let Some(rx) = output_done {
+            let _ = rx.recv_timeout(PTY_DRAIN);
+        }
+        if proc.exec_id.is_empty() && task.host_pidns {
+            // Without a pid namespace, the init's end does not end the others.
+            if let Some(c) = task.container().as_ref() {
+                let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+            }
+        }
+        if oom {
+            shared.events.send(
+                topics::TASK_OOM_EVENT_TOPIC,
+                TaskOOM {
+                    container_id: task.id.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+        proc.set_exited(ExitRecord { code, at });
+        let id = if proc.exec_id.is_empty() {
+            task.id.clone()
+        } else {
+            proc.exec_id.clone()
+        };
+        shared.events.send(
+            topics::TASK_EXIT_EVENT_TOPIC,
+            TaskExit {
+                container_id: task.id.clone(),
+                id,
+                pid: pid as u32,
+                exit_status: code,
+                exited_at: Some(timestamp(at)).into(),
+                ..Default::default()
+            },
+        );
+    };
+    if let Err(e) = std::thread::Builder::new().name(name).spawn(run) {
+        log::error!("spawn a waiter thread: {e}");
+    }
+}

@@ -618,3 +618,43 @@ fn run_bridges_a_terminal_without_console_socket() {
         stdout(&out)
     );
 }
+
+/// A truncated state file (a disk that filled up, a hand edit): every verb that reads
+/// it fails with one line naming the id and the file, `list` still works, plain
+/// `delete` refuses, and `delete --force` removes the directory so the id is free.
+#[test]
+fn corrupt_state_file_is_one_line_error_and_force_delete_removes_it() {
+    let root = TempDir::new("corrupt-state");
+    let id = unique_id("corrupt");
+    let dir = root.path().join(&id);
+    std::fs::create_dir(&dir).expect("make state dir");
+    std::fs::write(dir.join("state.json"), br#"{"id":"x","pid":12,"bund"#).expect("write");
+    for args in [vec!["state", id.as_str()], vec!["delete", id.as_str()]] {
+        let out = berth_root(&root, &args);
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded on a corrupt state"
+        );
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+        assert!(
+            err.contains(&id) && err.contains("state.json"),
+            "{args:?}: {err:?}"
+        );
+    }
+    assert!(dir.exists(), "delete without --force removed the directory");
+    let out = berth_root(&root, &["list", "-q"]);
+    assert!(out.status.success(), "list: {}", stderr(&out));
+    let out = berth_root(&root, &["delete", "--force", &id]);
+    assert!(out.status.success(), "delete --force: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.exists(), "delete --force left {}", dir.display());
+    let out = berth_root(&root, &["state", &id]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}

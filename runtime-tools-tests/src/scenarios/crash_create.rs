@@ -48,6 +48,10 @@ pub fn crash_create_kill_then_delete(c: &mut Ctx) -> Res {
     let first = c.new_id();
     let b = c.bundle(&first, false)?;
     b.write_config(&cfg)?;
+    // Every other kill uses a cgroupsPath whose parent (named for the id) does not
+    // exist yet: the runtime makes it, and must record it before it does.
+    let nested_id = c.new_id();
+    let nested = c.bundle(&nested_id, false)?;
     let root = c.suite.rt.root.clone();
     let started = Instant::now();
     let mut left = Vec::new();
@@ -55,7 +59,22 @@ pub fn crash_create_kill_then_delete(c: &mut Ctx) -> Res {
     for step in 0..STEPS {
         let id = if step == 0 { first.clone() } else { c.new_id() };
         let delay = delay_of(step);
-        let outcome = kill_create_at(c, &b, &id, delay)?;
+        let b = if step % 2 == 1 {
+            let rel = format!("/{}/{id}/ctr", c.suite.cg_parent);
+            c.own_cgroup(&rel);
+            c.own_cgroup(&format!("/{}/{id}", c.suite.cg_parent));
+            let mut cfg = cfg.clone();
+            crate::spec::set(
+                &mut cfg,
+                "linux/cgroupsPath",
+                serde_json::Value::String(rel),
+            );
+            nested.write_config(&cfg)?;
+            &nested
+        } else {
+            &b
+        };
+        let outcome = kill_create_at(c, b, &id, delay)?;
         if outcome.created {
             reached_created += 1;
         }
@@ -71,13 +90,13 @@ pub fn crash_create_kill_then_delete(c: &mut Ctx) -> Res {
                 del.stderr.trim()
             ));
         }
-        let found = leftovers(c, &hierarchies, &root, &b, &id);
+        let found = leftovers(c, &hierarchies, &root, b, &id);
         if !found.is_empty() {
             left.push(format!("{delay:?}: {}", found.join("; ")));
             clean_up(&hierarchies, &id);
         }
         if step % RECREATE_EVERY == RECREATE_EVERY - 1 {
-            let again = c.create(&b, &id);
+            let again = c.create(b, &id);
             if !again.ok() {
                 left.push(format!(
                     "{delay:?}: second create of {id} after delete failed: {}",
@@ -85,7 +104,7 @@ pub fn crash_create_kill_then_delete(c: &mut Ctx) -> Res {
                 ));
             }
             let _ = c.rt(&["delete", "--force", &id]);
-            let found = leftovers(c, &hierarchies, &root, &b, &id);
+            let found = leftovers(c, &hierarchies, &root, b, &id);
             if !found.is_empty() {
                 clean_up(&hierarchies, &id);
             }
@@ -241,7 +260,11 @@ fn processes_of(id: &str, rootfs: &Path) -> Vec<i32> {
 /// Kills what a failed delete left and removes its cgroups, so the host stays clean.
 fn clean_up(hierarchies: &[PathBuf], id: &str) {
     for h in hierarchies {
-        let mut dirs = dirs_named(h, id, 8);
+        let mut dirs = Vec::new();
+        for top in dirs_named(h, id, 8) {
+            dirs.extend(subdirs(&top));
+            dirs.push(top);
+        }
         dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
         for d in dirs {
             let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
@@ -255,4 +278,16 @@ fn clean_up(hierarchies: &[PathBuf], id: &str) {
             }
         }
     }
+}
+
+/// Every directory below `dir` (no symlinks).
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(subdirs(&e.path()));
+            out.push(e.path());
+        }
+    }
+    out
 }

@@ -101,16 +101,18 @@ pub(crate) fn create(
     // will add) before any is made, so that `delete --force` after a SIGKILL of this
     // process at any later point finds and removes them. The processes are found
     // through the cgroup: the intermediate joins it before it clones the init.
-    let mut cgroup_state = cgroup.state();
-    cgroup_state.shared = shared;
-    let mut persisted = Persisted::new(id, &bundle, with_missing_parents(cgroup_state.clone()));
-    persisted.save(&dir)?;
-
     if write_config {
         write_config_json(&dir, &bundle.spec)?;
     }
     let fifo_path = dir.join(EXEC_FIFO);
     let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
+    let mut cgroup_state = cgroup.state();
+    cgroup_state.shared = shared;
+    let mut persisted = Persisted::new(id, &bundle, with_missing_parents(cgroup_state.clone()));
+    // Without a mount namespace: what the rootfs is on before the bind below, so that
+    // a bind made but not yet recorded is found on top of it.
+    persisted.shared_ns_under = plan.rootfs.shared_ns_under()?;
+    persisted.save(&dir)?;
     // A failed create must not kill the processes of a shared cgroup.
     if !shared {
         undo.cgroup = Some(cgroup.as_ref());

@@ -316,6 +316,11 @@ pub struct Background {
 }
 
 impl Background {
+    /// The runtime process's pid (to signal it on its own, without its group).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// What it has written to stdout so far.
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()

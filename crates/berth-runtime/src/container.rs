@@ -395,7 +395,15 @@ impl Container {
     /// has none of its own), removes cgroup and state directory, then runs poststop
     /// hooks (warnings only).
     fn destroy(&self) {
-        if let Some(m) = &self.state.shared_ns_mount {
+        // A create killed between the rootfs bind and its record left only what the
+        // rootfs was on: the bind is the mount stacked on that at the rootfs.
+        let bind = self.state.shared_ns_mount.clone().or_else(|| {
+            self.state
+                .shared_ns_under
+                .as_ref()
+                .and_then(|u| u.bind_over())
+        });
+        if let Some(m) = &bind {
             if let Err(e) = crate::rootfs::release_shared_ns(m) {
                 tracing::warn!("delete {}: {e}", self.state.id);
             }

@@ -97,6 +97,11 @@ pub(crate) struct Persisted {
     /// namespace under which the container's mounts are, detached at delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_ns_mount: Option<crate::rootfs::SharedNsMount>,
+    /// Without a mount namespace: the mount the rootfs was on before `create` bound
+    /// it. While `shared_ns_mount` is not recorded yet (a create killed just after the
+    /// bind), a mount stacked on it at the rootfs is that bind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_ns_under: Option<crate::rootfs::SharedNsMount>,
 }
 
 impl Persisted {
@@ -115,6 +120,7 @@ impl Persisted {
             created_done: false,
             seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
             shared_ns_mount: None,
+            shared_ns_under: None,
         }
     }
 

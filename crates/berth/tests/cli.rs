@@ -618,3 +618,113 @@ fn run_bridges_a_terminal_without_console_socket() {
         stdout(&out)
     );
 }
+
+/// A truncated state file (a disk that filled up, a hand edit): every verb that reads
+/// it fails with one line naming the id and the file, `list` still works, plain
+/// `delete` refuses, and `delete --force` removes the directory so the id is free.
+#[test]
+fn corrupt_state_file_is_one_line_error_and_force_delete_removes_it() {
+    let root = TempDir::new("corrupt-state");
+    let id = unique_id("corrupt");
+    let dir = root.path().join(&id);
+    std::fs::create_dir(&dir).expect("make state dir");
+    std::fs::write(dir.join("state.json"), br#"{"id":"x","pid":12,"bund"#).expect("write");
+    for args in [vec!["state", id.as_str()], vec!["delete", id.as_str()]] {
+        let out = berth_root(&root, &args);
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded on a corrupt state"
+        );
+        let err = stderr(&out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+        assert!(
+            err.contains(&id) && err.contains("state.json"),
+            "{args:?}: {err:?}"
+        );
+    }
+    assert!(dir.exists(), "delete without --force removed the directory");
+    let out = berth_root(&root, &["list", "-q"]);
+    assert!(out.status.success(), "list: {}", stderr(&out));
+    let out = berth_root(&root, &["delete", "--force", &id]);
+    assert!(out.status.success(), "delete --force: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.exists(), "delete --force left {}", dir.display());
+    let out = berth_root(&root, &["state", &id]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+/// Mount points at or below `dir` in this mount namespace.
+fn mounts_below(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|m| m.starts_with(dir))
+        .collect()
+}
+
+/// Without a mount namespace, `create` binds the rootfs onto itself in the runtime's
+/// namespace. A create killed after that bind but before recording it leaves a state
+/// with only the mount the rootfs was on: `delete --force` must still find the bind
+/// (stacked on that mount at the rootfs) and detach it with everything below.
+#[test]
+fn force_delete_detaches_an_unrecorded_rootfs_bind() {
+    if !support::usable() {
+        return;
+    }
+    let dir = TempDir::new("unrecorded-bind");
+    let root = TempDir::new("unrecorded-bind-root");
+    let mut guard = support::Guard::new(&root, "unrecorded-bind");
+    let id = unique_id("unrecorded-bind");
+    guard.ids.push(id.clone());
+    let b = support::bundle(&dir, &["sleep", "30"], &guard.cgroup_parent, &id);
+    let config_path = b.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read config"))
+            .expect("config json");
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .retain(|n| n["type"] != "mount");
+    // Refused without a mount namespace (as runc refuses them).
+    for key in ["maskedPaths", "readonlyPaths"] {
+        config["linux"].as_object_mut().expect("linux").remove(key);
+    }
+    std::fs::write(&config_path, config.to_string()).expect("write config");
+    let out = berth_root(&root, &["create", "-b", b.to_str().expect("utf-8"), &id]);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let rootfs = b.join("rootfs").canonicalize().expect("canonical rootfs");
+    assert!(
+        !mounts_below(&rootfs).is_empty(),
+        "no mount below {} without a mount namespace",
+        rootfs.display()
+    );
+    // The state as a create killed just after the bind left it.
+    let state_path = root.path().join(&id).join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).expect("read state"))
+            .expect("state json");
+    assert!(
+        state.get("shared_ns_under").is_some(),
+        "state records no mount under the rootfs: {state}"
+    );
+    let fields = state.as_object_mut().expect("state object");
+    assert!(
+        fields.remove("shared_ns_mount").is_some(),
+        "no bind recorded"
+    );
+    std::fs::write(&state_path, state.to_string()).expect("write state");
+    let out = berth_root(&root, &["delete", "--force", &id]);
+    let left = mounts_below(&rootfs);
+    for m in left.iter().rev() {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+    assert!(out.status.success(), "delete --force: {}", stderr(&out));
+    assert!(left.is_empty(), "delete --force left mounts: {left:?}");
+}

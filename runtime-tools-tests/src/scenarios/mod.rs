@@ -19,6 +19,7 @@ mod contract_tty;
 mod contract_update;
 mod contract_userns;
 mod contract_verbs;
+mod crash_create;
 mod engine_flow;
 mod errors;
 mod events;
@@ -76,6 +77,7 @@ pub static ALL: &[Scenario] = table![
     lifecycle::delete_only_create_resources,
     lifecycle::pidfile,
     lifecycle::state_zombie_is_stopped,
+    crash_create::crash_create_kill_then_delete,
     errors::bad_missing_config,
     errors::bad_malformed_config,
     errors::bad_missing_rootfs,

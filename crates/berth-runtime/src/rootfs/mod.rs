@@ -229,6 +229,16 @@ impl RootfsPlan {
         shared_ns::bind_rootfs(&self.rootfs).map(Some)
     }
 
+    /// For a container that shares the runtime's mount namespace, before
+    /// [`RootfsPlan::bind_in_shared_ns`]: the mount the rootfs is on now (see
+    /// [`SharedNsMount::bind_over`]). `None` with a mount namespace.
+    pub fn shared_ns_under(&self) -> Result<Option<SharedNsMount>> {
+        if self.options.mount_ns {
+            return Ok(None);
+        }
+        shared_ns::mount_at(&self.rootfs).map(Some)
+    }
+
     /// In the init, in its mount namespace, before createContainer hooks: makes the
     /// mount tree private/slave as runc does, bind-mounts the rootfs onto itself,
     /// performs every mount of `mounts` in order, creates `linux.devices` and the

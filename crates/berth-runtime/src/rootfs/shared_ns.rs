@@ -215,6 +215,32 @@ impl SharedNsMount {
     }
 }
 
+/// The mount `rootfs` (absolute, canonical) is on now, as a record at that path.
+pub(crate) fn mount_at(rootfs: &CStr) -> Result<SharedNsMount> {
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(rootfs.to_bytes()));
+    let fd = open_exact(&path).map_err(|e| Error::sys("open", rootfs.to_string_lossy(), e))?;
+    Ok(SharedNsMount {
+        mount_id: mount_id_of(&fd)?,
+        path,
+    })
+}
+
+impl SharedNsMount {
+    /// Taking `self` as the mount the rootfs was on before `create` bound it: the
+    /// mount stacked on it exactly at the rootfs now (its child at that path), which
+    /// is the bind of a create killed before it recorded it. `None` if there is none.
+    pub(crate) fn bind_over(&self) -> Option<SharedNsMount> {
+        let table = mountinfo().ok()?;
+        table
+            .iter()
+            .find(|e| e.parent == self.mount_id && e.point == self.path)
+            .map(|e| SharedNsMount {
+                path: self.path.clone(),
+                mount_id: e.id,
+            })
+    }
+}
+
 /// See [`SharedNsMount::release`].
 pub(crate) fn release(m: &SharedNsMount) -> Result<()> {
     let table = mountinfo()?;

@@ -97,11 +97,22 @@ pub(crate) fn create(
         armed: true,
     };
 
+    // Crash safety: the state names every cgroup directory (with the parents mkdir
+    // will add) before any is made, so that `delete --force` after a SIGKILL of this
+    // process at any later point finds and removes them. The processes are found
+    // through the cgroup: the intermediate joins it before it clones the init.
     if write_config {
         write_config_json(&dir, &bundle.spec)?;
     }
     let fifo_path = dir.join(EXEC_FIFO);
     let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
+    let mut cgroup_state = cgroup.state();
+    cgroup_state.shared = shared;
+    let mut persisted = Persisted::new(id, &bundle, with_missing_parents(cgroup_state.clone()));
+    // Without a mount namespace: what the rootfs is on before the bind below, so that
+    // a bind made but not yet recorded is found on top of it.
+    persisted.shared_ns_under = plan.rootfs.shared_ns_under()?;
+    persisted.save(&dir)?;
     // A failed create must not kill the processes of a shared cgroup.
     if !shared {
         undo.cgroup = Some(cgroup.as_ref());
@@ -112,7 +123,7 @@ pub(crate) fn create(
     let mut cgroup_state = cgroup.state();
     cgroup_state.shared = shared;
     let oom_before = berth_cgroups::oom_kills(&cgroup_state);
-    let mut persisted = Persisted::new(id, &bundle, cgroup_state);
+    persisted.cgroup = Some(cgroup_state);
     // Recorded before anything is mounted under it, so that a delete after a crash
     // of this process finds it too.
     persisted.shared_ns_mount = plan.rootfs.bind_in_shared_ns()?;
@@ -265,6 +276,31 @@ pub(crate) fn create(
     Ok(container)
 }
 
+/// `state` with the directories that making its cgroups will add: every missing
+/// ancestor of each cgroup directory, outermost first (the order mkdir makes them;
+/// `destroy` removes them in reverse, and only when empty). Recorded before the
+/// cgroups are made, so that a create killed midway leaves no parent behind.
+fn with_missing_parents(mut state: berth_cgroups::CgroupState) -> berth_cgroups::CgroupState {
+    let mut missing = Vec::new();
+    for leaf in state.paths.values() {
+        let mut chain = Vec::new();
+        let mut cur = Some(leaf.as_path());
+        while let Some(dir) = cur.filter(|d| !d.exists()) {
+            chain.push(dir.to_path_buf());
+            cur = dir.parent();
+        }
+        // The leaves themselves are always removed by `destroy`.
+        chain.retain(|d| d != leaf);
+        for dir in chain.into_iter().rev() {
+            if !missing.contains(&dir) && !state.created.contains(&dir) {
+                missing.push(dir);
+            }
+        }
+    }
+    state.created.extend(missing);
+    state
+}
+
 /// The spec as `<state dir>/config.json`, for hooks that read `<bundle>/config.json`
 /// when the bundle is the state directory.
 fn write_config_json(dir: &Path, spec: &oci_spec::runtime::Spec) -> Result<()> {
@@ -399,6 +435,38 @@ mod tests {
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixListener};
     use std::path::Path;
+
+    #[test]
+    fn missing_cgroup_parents_are_recorded_outermost_first() {
+        let base =
+            std::env::temp_dir().join(format!("berth-unit-cgparents-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("memory/existing")).expect("mkdir");
+        let state = berth_cgroups::CgroupState {
+            driver: "v1".into(),
+            paths: [
+                ("memory".to_string(), base.join("memory/existing/a/b/leaf")),
+                ("pids".to_string(), base.join("pids/a/leaf")),
+                ("cpu".to_string(), base.join("memory/existing")),
+            ]
+            .into_iter()
+            .collect(),
+            created: Vec::new(),
+            unit: None,
+            shared: false,
+        };
+        let got = super::with_missing_parents(state).created;
+        let _ = std::fs::remove_dir_all(&base);
+        assert_eq!(
+            got,
+            vec![
+                base.join("memory/existing/a"),
+                base.join("memory/existing/a/b"),
+                base.join("pids"),
+                base.join("pids/a"),
+            ]
+        );
+    }
 
     #[test]
     fn cgroup_owner_follows_runc() {

@@ -15,7 +15,8 @@ pub struct Args {
 
 /// Deletes the container. Like runc, a missing container's leftover directory (a
 /// create that died before writing its state) is removed, and with `--force` a
-/// missing container is not an error.
+/// missing container is not an error; neither is one whose state file is corrupt (its
+/// directory is removed).
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     berth_runtime::validate_id(&args.id)?;
     let runtime = super::runtime(globals)?;
@@ -33,6 +34,18 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 Err(Error::NotFound(id).into())
+            }
+        }
+        // A state file that cannot be read (truncated, corrupt) names nothing we can
+        // trust: `--force` still removes the container's directory, so the id can be
+        // used again, and says what it could not clean up.
+        Err(e @ Error::State { .. }) if args.force => {
+            let dir = runtime.root().join(&args.id);
+            tracing::warn!("{e}; removing {} only", dir.display());
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => Ok(()),
+                Err(io) if io.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(io) => anyhow::bail!("remove {}: {io}", dir.display()),
             }
         }
         Err(e) => Err(e.into()),

@@ -74,7 +74,9 @@ fn features_document_has_the_spec_fields() {
     for k in ["apparmor", "selinux", "intelRdt"] {
         assert!(linux[k]["enabled"].is_boolean(), "{k}");
     }
-    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+    // Whether the kernel can idmap is probed (conformance idmap_features_enabled
+    // checks the answer against the host); here only its shape.
+    assert!(linux["mountExtensions"]["idmap"]["enabled"].is_boolean());
     let a = &v["annotations"];
     assert_eq!(a["org.berth.version"], env!("CARGO_PKG_VERSION"));
     assert!(a["org.berth.commit"].is_string());

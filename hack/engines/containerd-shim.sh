@@ -44,28 +44,7 @@ if [ "${1:-}" = --inner ]; then
     # name containerd-shim-berth-v2.
     ln -sf "$shim" "$work/bin/containerd-shim-berth-v2"
     sock="$work/containerd.sock"
-    cat >"$work/config.toml" <<CONF
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  level = "info"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$work/opt"
-CONF
+    containerd_config "$work" "$sock"
     PATH="$work/bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
     cpid=$!
     echo "$cpid" >"$work/containerd.pid"

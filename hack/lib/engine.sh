@@ -270,3 +270,31 @@ replay_config() {
         t_fail "replay of $engine's captured config.json: ${summary:-no summary}: $(grep -E '^(FAIL|skip) ' <<<"$out" | head -n 3 | cut -c1-300 | paste -sd'|')"
     fi
 }
+
+# containerd_config WORK SOCK: WORK/config.toml for a private containerd without the
+# CRI plugin (root, state and opt under WORK, its sockets at SOCK and SOCK.ttrpc).
+containerd_config() {
+    local work=$1 sock=$2
+    cat >"$work/config.toml" <<CONF
+version = 2
+root = "$work/root"
+state = "$work/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+[grpc]
+  address = "$sock"
+[ttrpc]
+  address = "$sock.ttrpc"
+[debug]
+  level = "info"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$work/opt"
+CONF
+}

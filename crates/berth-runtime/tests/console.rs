@@ -3,16 +3,22 @@
 
 use berth_runtime::{CreateOptions, ExitStatus, Runtime};
 use std::io::Read;
+use std::path::Path;
 
 use std::os::unix::net::UnixListener;
 
 mod support;
 
-#[test]
-fn pty_master_reaches_the_console_socket() {
-    let id = format!("console-{}", std::process::id());
-    let dir = std::env::temp_dir().join(format!("berth-{id}"));
-    let _cleanup = Cleanup(dir.clone());
+/// A bundle in `dir/bundle` whose rootfs holds busybox with `applets` linked, running
+/// `process` (with the pid, mount, uts and ipc namespaces) and mounting a devpts with
+/// `pts_options`.
+fn terminal_bundle(
+    dir: &Path,
+    id: &str,
+    applets: &[&str],
+    process: serde_json::Value,
+    pts_options: &[&str],
+) {
     let rootfs = dir.join("bundle/rootfs");
     for d in ["bin", "proc", "dev"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
@@ -25,19 +31,17 @@ fn pty_master_reaches_the_console_socket() {
         .status()
         .unwrap()
         .success());
-    for a in ["sh", "tty", "echo", "["] {
+    for a in applets {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
     let cfg = serde_json::json!({
         "ociVersion": "1.2.0",
         "root": {"path": "rootfs"},
-        "process": {"terminal": true, "args": ["sh", "-c", "tty; [ -c /dev/console ] && echo console-ok"], "cwd": "/",
-                    "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+        "process": process,
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": pts_options}
         ],
         "linux": {"cgroupsPath": format!("/berth-{id}"),
                   "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]}
@@ -47,19 +51,22 @@ fn pty_master_reaches_the_console_socket() {
         serde_json::to_vec(&cfg).unwrap(),
     )
     .unwrap();
+}
+
+/// Creates `id` from `dir/bundle` with a console socket, runs it to exit 0 and
+/// deletes it; returns the pty's name as the socket got it and what the process wrote
+/// to the terminal.
+fn run_on_console_socket(dir: &Path, id: &str) -> (String, String) {
     let sock = dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let receiver = support::accept_fd(listener);
-
     let runtime = Runtime::new(dir.join("root")).unwrap();
     let opts = CreateOptions {
         console: Some(berth_runtime::Console::Socket(sock)),
         ..Default::default()
     };
-    let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
+    let mut c = runtime.create(id, &dir.join("bundle"), &opts).unwrap();
     let (name, master) = receiver.join().unwrap();
-    let name = String::from_utf8_lossy(&name).into_owned();
-    assert!(name.starts_with("/dev/pts/"), "{name}");
     c.start().unwrap();
     assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
     let mut out = Vec::new();
@@ -72,12 +79,42 @@ fn pty_master_reaches_the_console_socket() {
         }
         out.extend_from_slice(&buf[..n]);
     }
-    let out = String::from_utf8_lossy(&out);
+    runtime.load(id).unwrap().delete(false).unwrap();
+    (
+        String::from_utf8_lossy(&name).into_owned(),
+        String::from_utf8_lossy(&out).into_owned(),
+    )
+}
+
+const PTS_OPTIONS: [&str; 5] = [
+    "nosuid",
+    "noexec",
+    "newinstance",
+    "ptmxmode=0666",
+    "mode=0620",
+];
+
+#[test]
+fn pty_master_reaches_the_console_socket() {
+    let id = format!("console-{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("berth-{id}"));
+    let _cleanup = Cleanup(dir.clone());
+    let process = serde_json::json!({
+        "terminal": true, "args": ["sh", "-c", "tty; [ -c /dev/console ] && echo console-ok"],
+        "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}});
+    terminal_bundle(
+        &dir,
+        &id,
+        &["sh", "tty", "echo", "["],
+        process,
+        &PTS_OPTIONS,
+    );
+    let (name, out) = run_on_console_socket(&dir, &id);
+    assert!(name.starts_with("/dev/pts/"), "{name}");
     assert!(
         out.contains("/dev/pts/0") && out.contains("console-ok"),
         "{out:?}"
     );
-    runtime.load(&id).unwrap().delete(false).unwrap();
 }
 
 /// tty.bats "[tty owner] ({u,g}id != 0)" and process.consoleSize: the slave belongs
@@ -88,66 +125,16 @@ fn pty_belongs_to_the_process_user_and_has_the_console_size() {
     let id = format!("console-owner-{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("berth-{id}"));
     let _cleanup = Cleanup(dir.clone());
-    let rootfs = dir.join("bundle/rootfs");
-    for d in ["bin", "proc", "dev"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    // Copied by cp, not in this process: a write fd of ours could reach a
-    // concurrent test's forked child and fail its execve with ETXTBSY.
-    assert!(std::process::Command::new("cp")
-        .arg("/bin/busybox")
-        .arg(rootfs.join("bin/busybox"))
-        .status()
-        .unwrap()
-        .success());
-    for a in ["sh", "tty", "stat", "stty"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
-    let cfg = serde_json::json!({
-        "ociVersion": "1.2.0",
-        "root": {"path": "rootfs"},
-        "process": {"terminal": true, "consoleSize": {"height": 10, "width": 110},
-                    "args": ["sh", "-c", "stat -c owner=%u:%g $(tty); stty size"], "cwd": "/",
-                    "env": ["PATH=/bin"], "user": {"uid": 1000, "gid": 100}},
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}
-        ],
-        "linux": {"cgroupsPath": format!("/berth-{id}"),
-                  "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]}
-    });
-    std::fs::write(
-        dir.join("bundle/config.json"),
-        serde_json::to_vec(&cfg).unwrap(),
-    )
-    .unwrap();
-    let sock = dir.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = support::accept_fd(listener);
-    let runtime = Runtime::new(dir.join("root")).unwrap();
-    let opts = CreateOptions {
-        console: Some(berth_runtime::Console::Socket(sock)),
-        ..Default::default()
-    };
-    let mut c = runtime.create(&id, &dir.join("bundle"), &opts).unwrap();
-    let (_, master) = receiver.join().unwrap();
-    c.start().unwrap();
-    assert_eq!(c.wait().unwrap(), ExitStatus::Exited(0));
-    let mut out = Vec::new();
-    let mut f = std::fs::File::from(master);
-    let mut buf = [0u8; 512];
-    while let Ok(n) = f.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    let out = String::from_utf8_lossy(&out);
+    let process = serde_json::json!({
+        "terminal": true, "consoleSize": {"height": 10, "width": 110},
+        "args": ["sh", "-c", "stat -c owner=%u:%g $(tty); stty size"],
+        "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 1000, "gid": 100}});
+    let mut pts = PTS_OPTIONS.to_vec();
+    pts.push("gid=5");
+    terminal_bundle(&dir, &id, &["sh", "tty", "stat", "stty"], process, &pts);
+    let (_, out) = run_on_console_socket(&dir, &id);
     assert!(out.contains("owner=1000:5"), "{out:?}");
     assert!(out.contains("10 110"), "{out:?}");
-    runtime.load(&id).unwrap().delete(false).unwrap();
 }
 
 /// CVE-2025-52565: the console is bound only onto a plain file (or character device)

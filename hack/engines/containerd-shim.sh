@@ -289,18 +289,7 @@ engine_need "apt-get install -y containerd; hack/install-deps.sh" containerd ctr
 work=$(mktemp -d /tmp/berth-shim.XXXXXX)
 cgparent="/berth-engines-shim-$$"
 # shellcheck disable=SC2317  # called through the trap
-outer_cleanup() {
-    trap '' TERM INT
-    stop_pid "$inner_pid" 20
-    local p
-    [ -s "$work/containerd.pid" ] && stop_pid "$(cat "$work/containerd.pid")" 5
-    for p in /proc/[0-9]*; do
-        grep -qF "$work/containerd.sock" "$p/cmdline" 2>/dev/null && stop_pid "${p#/proc/}" 5
-    done
-    kill_cgroup "$cgparent"
-    umount_under "$work"
-    rm -rf "$work"
-}
+outer_cleanup() { engine_outer_cleanup "$work/containerd.pid" 5 "$work/containerd.sock"; }
 inner_pid=
 trap outer_cleanup EXIT
 

@@ -123,20 +123,7 @@ engine_need "apt-get install -y containerd; hack/install-deps.sh" containerd ctr
 work=$(mktemp -d /tmp/berth-containerd.XXXXXX)
 cgparent="/berth-engines-ctr-$$"
 # shellcheck disable=SC2317  # called through the trap
-outer_cleanup() {
-    trap '' TERM INT # finish cleaning up even if stopped again
-    # Stopped from outside (a stage timeout): the inner half stops its engine first.
-    stop_pid "$inner_pid" 20
-    local p
-    # If the inner half was killed by its timeout: containerd and shims by pid.
-    [ -s "$work/containerd.pid" ] && stop_pid "$(cat "$work/containerd.pid")" 5
-    for p in /proc/[0-9]*; do
-        grep -qF "$work/containerd.sock" "$p/cmdline" 2>/dev/null && stop_pid "${p#/proc/}" 5
-    done
-    kill_cgroup "$cgparent"
-    umount_under "$work"
-    rm -rf "$work"
-}
+outer_cleanup() { engine_outer_cleanup "$work/containerd.pid" 5 "$work/containerd.sock"; }
 inner_pid=
 trap outer_cleanup EXIT
 

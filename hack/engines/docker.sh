@@ -162,20 +162,7 @@ engine_runtimes
 work=$(mktemp -d /tmp/berth-docker.XXXXXX)
 cgparent="/berth-engines-docker-$$"
 # shellcheck disable=SC2317  # called through the trap
-outer_cleanup() {
-    trap '' TERM INT # finish cleaning up even if stopped again
-    # Stopped from outside (a stage timeout): the inner half stops its engine first.
-    stop_pid "$inner_pid" 20
-    local p
-    [ -s "$work/dockerd.pid" ] && stop_pid "$(cat "$work/dockerd.pid")" 10
-    # dockerd's containerd and shims, if dockerd was killed: they name our exec root.
-    for p in /proc/[0-9]*; do
-        grep -qF "$work/exec" "$p/cmdline" 2>/dev/null && stop_pid "${p#/proc/}" 5
-    done
-    kill_cgroup "$cgparent"
-    umount_under "$work"
-    rm -rf "$work"
-}
+outer_cleanup() { engine_outer_cleanup "$work/dockerd.pid" 10 "$work/exec"; }
 inner_pid=
 trap outer_cleanup EXIT
 

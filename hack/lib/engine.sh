@@ -298,3 +298,22 @@ disabled_plugins = [
   path = "$work/opt"
 CONF
 }
+
+# engine_outer_cleanup PIDFILE WAIT MARKER: the outer half's EXIT trap for an engine
+# that runs a daemon (uses the caller's work, cgparent and inner_pid). Stopped from
+# outside (a stage timeout), the inner half stops its engine first; if the inner half
+# was killed by its own timeout, the daemon is stopped by the pid in PIDFILE (WAIT
+# seconds) and its children (shims) by MARKER in their command line. Then the
+# engine's cgroups, mounts and work directory go.
+engine_outer_cleanup() {
+    local pidfile=$1 wait=$2 marker=$3 p
+    trap '' TERM INT # finish cleaning up even if stopped again
+    stop_pid "$inner_pid" 20
+    [ -s "$pidfile" ] && stop_pid "$(cat "$pidfile")" "$wait"
+    for p in /proc/[0-9]*; do
+        grep -qF "$marker" "$p/cmdline" 2>/dev/null && stop_pid "${p#/proc/}" 5
+    done
+    kill_cgroup "$cgparent"
+    umount_under "$work"
+    rm -rf "$work"
+}

@@ -4,7 +4,7 @@
 #
 # Variables: CARGO_TARGET_DIR (default target), BERTH (the binary under test),
 # RUNTIME (what hack/demo.sh and hack/podman-test.sh drive; default BERTH),
-# BENCH_ARGS (passed to hack/bench), CONFORMANCE (the conformance suite's runner),
+# BENCH_ARGS (passed to hack/bench and hack/bench-containerd), CONFORMANCE (the conformance suite's runner),
 # ENGINES (the engines `make engines` drives: podman containerd containerd-shim cri docker).
 
 SHELL := /bin/bash
@@ -25,7 +25,7 @@ STAGE      := hack/stage.sh
 STAGES     := fmt-check clippy release-build unit conformance conformance-v1-only podman-test engines vm-lane
 TEST_TALLY := $(TARGET_DIR)/make-test.stages
 
-.PHONY: all build demo test bench clean deps $(STAGES)
+.PHONY: all build demo test bench bench-containerd clean deps $(STAGES)
 
 all: build
 
@@ -42,6 +42,13 @@ demo: deps
 bench: deps
 	$(CARGO) build --release -p berth
 	BERTH=$(BERTH) hack/bench $(BENCH_ARGS)
+
+# A container life through containerd: runc shim + runc/crun/berth and berth's native
+# shim side by side (hack/bench-containerd --help; BENCH_ARGS passed on).
+bench-containerd: deps
+	$(CARGO) build --release -p berth -p containerd-shim-berth -p berth-cri
+	BERTH=$(BERTH) SHIM=$(abspath $(TARGET_DIR)/release/containerd-shim-berth-v2) \
+		BERTH_CRI=$(abspath $(TARGET_DIR)/release/berth-cri) hack/bench-containerd $(BENCH_ARGS)
 
 # --- make test: each stage prints PASS/FAIL; make stops at the first failure ---
 # The stages run in a sub-make that records each result in STAGE_FILE, so a failure

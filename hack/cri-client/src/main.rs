@@ -9,12 +9,14 @@
 //! berth-cri --address SOCK logs ID | stats ID | inspect ID | inspectp POD_ID
 //! berth-cri --address SOCK stop [-t S] ID | rm ID | stopp POD_ID | rmp POD_ID
 //! berth-cri --address SOCK ps [-a] [-q] [--pod POD_ID] | pods [-q] | version
+//! berth-cri --address SOCK life [--runtime HANDLER] POD.json CONTAINER.json   # one timed pod life
 //! ```
 //!
 //! Configs are JSON with the CRI's proto field names (config.rs). inspect, inspectp
 //! and stats print the response as JSON, the runtime's verbose `info` entries parsed.
 
 mod config;
+mod life;
 mod logs;
 
 use std::io::Write;
@@ -121,6 +123,17 @@ enum Cmd {
         /// Only the containers of this pod.
         #[arg(short = 'p', long)]
         pod: Option<String>,
+    },
+    /// One timed pod life (runp, create, start, wait for exit 0, stopp, rmp); prints
+    /// `total=MS runp=MS create=MS start=MS wait=MS stopp=MS rmp=MS`.
+    Life {
+        #[arg(long)]
+        runtime: Option<String>,
+        /// Milliseconds between status requests while the container runs.
+        #[arg(long, default_value_t = 2)]
+        poll_ms: u64,
+        pod_config: PathBuf,
+        container_config: PathBuf,
     },
     /// List pods: ID NAME STATE.
     Pods {
@@ -368,6 +381,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
+        }
+        Cmd::Life {
+            runtime,
+            poll_ms,
+            pod_config,
+            container_config,
+        } => {
+            let t = life::life(
+                &mut c,
+                runtime.unwrap_or_default(),
+                read_json(&pod_config)?,
+                read_json(&container_config)?,
+                Duration::from_millis(poll_ms),
+                Duration::from_secs(cli.timeout),
+            )
+            .await?;
+            println!("{}", t.line());
         }
         Cmd::Pods { quiet } => {
             let req = cri::ListPodSandboxRequest { filter: None };

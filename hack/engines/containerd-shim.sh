@@ -159,6 +159,32 @@ if [ "${1:-}" = --inner ]; then
         t_fail "an OOM kill of a child of the init: no /tasks/oom for $n-7"
     fi
 
+    # The live OOM monitor: a child OOM-killed while the init keeps running is
+    # reported then (as containerd-shim-runc-v2's cgroup monitor does), not only
+    # when the init ends.
+    o="$n-o"
+    timeout "$STEP_TIMEOUT" ctr --address "$sock" events >"$work/events4" 2>&1 &
+    evpid=$!
+    sleep 0.3
+    s=
+    if c run -d --runtime "$RUNTIME" --cgroup "$(cg "$o")" --memory-limit 33554432 "$BUSYBOX" "$o" \
+        sh -c 'dd if=/dev/zero of=/dev/null bs=128M count=1; sleep 100' >/dev/null 2>"$work/err"; then
+        for ((i = 0; i < 50; i++)); do grep -q "/tasks/oom {\"container_id\":\"$o\"" "$work/events4" && break; sleep 0.1; done
+        s="oom=$(grep -c "/tasks/oom {\"container_id\":\"$o\"" "$work/events4") exit=$(grep -c "/tasks/exit {\"container_id\":\"$o\"" "$work/events4") status=$(task_status "$o")"
+    else
+        s="ctr run -d failed: $(t_err "$work/err")"
+    fi
+    stop_pid "$evpid" 2
+    if [ "$s" = "oom=1 exit=0 status=RUNNING" ]; then
+        t_pass "a child OOM-killed while the init runs: one /tasks/oom published, the task still RUNNING"
+    else
+        t_fail "a child OOM-killed while the init runs: $s (want oom=1 exit=0 status=RUNNING)"
+    fi
+    c task kill -s KILL "$o" >/dev/null 2>&1
+    wait_task "$o" STOPPED >/dev/null
+    c task delete "$o" >/dev/null 2>&1
+    c container delete "$o" >/dev/null 2>&1
+
     # --- a detached task: exec, ps, pause/resume, metrics, kill ---
     d="$n-d"
     : >"$work/$d.log"

@@ -16,6 +16,7 @@ mod devices;
 mod error;
 mod exec_join;
 mod fsutil;
+mod oom_watch;
 mod path;
 mod stats;
 mod systemd;
@@ -26,6 +27,7 @@ pub use convert::{blkio_weight_to_io_weight, huge_page_sizes, shares_to_weight, 
 pub use detect::{detect, CgroupSetup};
 pub use devices::{default_device_rules, effective_device_rules};
 pub use error::{Error, Result};
+pub use oom_watch::OomWatch;
 pub use stats::{
     oom_kills, Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats,
     Throttling,

@@ -115,6 +115,19 @@ impl Container {
             .and_then(berth_cgroups::oom_kills)
     }
 
+    /// A watch that wakes on each OOM event in the container's memory cgroup (see
+    /// [`berth_cgroups::OomWatch`]): for reporting an OOM kill while the container
+    /// runs. Fails without a memory cgroup.
+    pub fn oom_watch(&self) -> Result<berth_cgroups::OomWatch> {
+        let cgroup = self.state.cgroup.as_ref().ok_or_else(|| {
+            Error::Cgroup(berth_cgroups::Error::Unsupported(format!(
+                "container {} has no cgroup to watch for OOM kills",
+                self.state.id
+            )))
+        })?;
+        Ok(berth_cgroups::OomWatch::new(cgroup)?)
+    }
+
     /// The id.
     pub fn id(&self) -> &str {
         &self.state.id

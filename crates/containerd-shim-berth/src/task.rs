@@ -27,6 +27,11 @@ type Result<T> = std::result::Result<T, ttrpc::Error>;
 /// process may hold the terminal open after the one waited for is gone.
 const PTY_DRAIN: Duration = Duration::from_secs(2);
 
+/// After an OOM notice, how long (steps of OOM_SETTLE_STEP) the OOM monitor waits for
+/// the kernel's kill count to move.
+const OOM_SETTLE_STEPS: u32 = 50;
+const OOM_SETTLE_STEP: Duration = Duration::from_millis(10);
+
 /// What every task of the shim shares.
 pub struct Shared {
     /// containerd's namespace of this shim's tasks.
@@ -49,6 +54,16 @@ pub struct Task {
     /// The container has no pid namespace of its own: when its init ends, what is
     /// left of it is killed (the kernel does that only for a pid namespace's init).
     host_pidns: bool,
+    oom: Mutex<OomSeen>,
+}
+
+/// The OOM kills of a container reported to containerd so far, by the live monitor
+/// or at a process's exit (whichever sees one first: one TaskOOM per kill count).
+struct OomSeen {
+    /// The memory cgroup's OOM-kill count last reported (its count at create first).
+    reported: u64,
+    /// The init's exit has been handled: no TaskOOM after its TaskExit.
+    closed: bool,
 }
 
 /// A process's stdio prepared for berth: the fds for it, the terminal request, and
@@ -159,6 +174,14 @@ impl Task {
                 })
             });
         let master = container.take_pty_master();
+        let oom_watch = match container.oom_watch() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::warn!("{id}: no live OOM monitor (TaskOOM only at exit): {e}");
+                None
+            }
+        };
+        let oom_baseline = container.oom_kills().unwrap_or(0);
         let init = Proc::new("", io);
         init.lock().pid = pid;
         let task = Arc::new(Task {
@@ -169,6 +192,10 @@ impl Task {
             init: Arc::clone(&init),
             execs: Mutex::new(HashMap::new()),
             host_pidns,
+            oom: Mutex::new(OomSeen {
+                reported: oom_baseline,
+                closed: false,
+            }),
         });
         let done = match start_relays(&init, prepared.stdin, master) {
             Ok(d) => d,
@@ -178,7 +205,46 @@ impl Task {
             }
         };
         spawn_waiter(Arc::clone(shared), Arc::clone(&task), init, handle, done);
+        if let Some(w) = oom_watch {
+            spawn_oom_monitor(Arc::clone(shared), Arc::clone(&task), w);
+        }
         Ok(task)
+    }
+
+    /// Publishes TaskOOM if the memory cgroup's OOM-kill count `now` is past the
+    /// count reported (without a count: if `fallback`, the exit's own verdict, and no
+    /// kill was reported yet). `close`: the init's exit, after which none is sent.
+    fn report_oom(&self, shared: &Shared, now: Option<u64>, fallback: bool, close: bool) {
+        let mut seen = self.oom.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.closed {
+            return;
+        }
+        let send = match now {
+            Some(n) if n > seen.reported => {
+                seen.reported = n;
+                true
+            }
+            Some(_) => false,
+            None => fallback,
+        };
+        if send {
+            shared.events.send(
+                topics::TASK_OOM_EVENT_TOPIC,
+                TaskOOM {
+                    container_id: self.id.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+        seen.closed |= close;
+    }
+
+    fn oom_closed(&self) -> bool {
+        self.oom.lock().unwrap_or_else(|p| p.into_inner()).closed
+    }
+
+    fn oom_reported(&self) -> u64 {
+        self.oom.lock().unwrap_or_else(|p| p.into_inner()).reported
     }
 
     fn destroy_after_failed_create(&self) {
@@ -427,15 +493,10 @@ fn spawn_waiter(
                 let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
             }
         }
-        if oom {
-            shared.events.send(
-                topics::TASK_OOM_EVENT_TOPIC,
-                TaskOOM {
-                    container_id: task.id.clone(),
-                    ..Default::default()
-                },
-            );
-        }
+        // Under the lock the live monitor reports with: its TaskOOM, if any, comes
+        // before this TaskExit, and a kill it reported is not reported again.
+        let now = task.container().as_ref().and_then(|c| c.oom_kills());
+        task.report_oom(&shared, now, oom, proc.exec_id.is_empty());
         proc.set_exited(ExitRecord { code, at });
         let id = if proc.exec_id.is_empty() {
             task.id.clone()
@@ -456,5 +517,44 @@ fn spawn_waiter(
     };
     if let Err(e) = std::thread::Builder::new().name(name).spawn(run) {
         log::error!("spawn a waiter thread: {e}");
+    }
+}
+
+/// Watches the container's memory cgroup while its init lives and publishes TaskOOM
+/// on each OOM kill, as containerd-shim-runc-v2's OOM monitor does: the OOM killer may
+/// take a child while the init keeps running, and containerd (the CRI plugin's
+/// OOMKilled reason, `ctr events`) should hear of it then, not only at the end.
+fn spawn_oom_monitor(shared: Arc<Shared>, task: Arc<Task>, watch: berth_cgroups::OomWatch) {
+    let name = format!("oom-{}", task.init.lock().pid);
+    let run = move || loop {
+        // The timeout only bounds how long the thread outlives the init.
+        let woke = watch.wait(Duration::from_secs(1));
+        if task.oom_closed() {
+            return;
+        }
+        match woke {
+            Ok(true) => {
+                // The kernel signals when the cgroup goes under OOM, before the
+                // killer has picked its victim and counted the kill: give the count
+                // a moment to move (no count change, e.g. the cgroup's removal or
+                // an OOM that reclaim resolved, reports nothing).
+                for _ in 0..OOM_SETTLE_STEPS {
+                    let now = watch.oom_kills();
+                    if now.is_some_and(|n| n > task.oom_reported()) || task.oom_closed() {
+                        task.report_oom(&shared, now, false, false);
+                        break;
+                    }
+                    std::thread::sleep(OOM_SETTLE_STEP);
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                log::warn!("{}: OOM monitor: {e}", task.id);
+                return;
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name(name).spawn(run) {
+        log::error!("spawn an OOM monitor thread: {e}");
     }
 }

@@ -5,7 +5,8 @@
 # Variables: CARGO_TARGET_DIR (default target), BERTH (the binary under test),
 # RUNTIME (what hack/demo.sh and hack/podman-test.sh drive; default BERTH),
 # BENCH_ARGS (passed to hack/bench and hack/bench-containerd), CONFORMANCE (the conformance suite's runner),
-# ENGINES (the engines `make engines` drives: podman containerd containerd-shim cri docker).
+# ENGINES (the engines `make engines` drives: podman containerd containerd-shim cri
+# containerd-bench docker).
 
 SHELL := /bin/bash
 .NOTPARALLEL:
@@ -20,7 +21,7 @@ BERTH      ?= $(abspath $(TARGET_DIR)/release/berth)
 RUNTIME    ?= $(BERTH)
 BENCH_ARGS ?=
 CONFORMANCE ?= runtime-tools-tests/run.sh
-ENGINES    ?= podman containerd containerd-shim cri docker
+ENGINES    ?= podman containerd containerd-shim cri containerd-bench docker
 STAGE      := hack/stage.sh
 STAGES     := fmt-check clippy release-build unit conformance conformance-v1-only podman-test engines vm-lane
 TEST_TALLY := $(TARGET_DIR)/make-test.stages

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every engine test, one after the other, each bounded in time: Podman, containerd,
 # containerd with berth's native shim (containerd-shim-berth-v2),
-# containerd's CRI plugin (Kubernetes' node path) and Docker (skipped with the reason
+# containerd's CRI plugin (Kubernetes' node path), a smoke round of
+# hack/bench-containerd (one life per lane, no timing asserted) and Docker (skipped with the reason
 # if dockerd is not installed), each against runc and berth. Prints each script's
 # output, one summary line per engine, and the total.
 #
@@ -13,7 +14,7 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
-ENGINES=${ENGINES:-podman containerd containerd-shim cri docker}
+ENGINES=${ENGINES:-podman containerd containerd-shim cri containerd-bench docker}
 ENGINE_TIMEOUT=${ENGINE_TIMEOUT:-300}
 
 passed=0

@@ -1,8 +1,9 @@
 //! The runtime options containerd passes at create (the runc shim's
-//! `containerd.runc.v1.Options`, set in containerd's config for the runtime or by
-//! `ctr run --runc-root ...`), and where the shim keeps them for its `delete` action,
-//! which runs in a new process after a crash: `options.json` in the bundle, as the
-//! runc shim does.
+//! `containerd.runc.v1.Options`, when a client sets them; containerd 1.6's CRI plugin
+//! and `ctr` build that type for `io.containerd.runc.*` runtimes only, so under them
+//! the shim runs on the defaults: docs/integration.md), and where the shim keeps them
+//! for its `delete` action, which runs in a new process after a crash: `options.json`
+//! in the bundle, as the runc shim does.
 
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::Message;

@@ -12,6 +12,7 @@
 use signal_hook::consts::SIGCHLD;
 use signal_hook::iterator::Signals;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The processes whose exits have a waiter, and the lock around forking calls.
@@ -19,6 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct Children {
     spawning: Mutex<()>,
     tracked: Mutex<HashSet<i32>>,
+    /// A task shares the host's pid namespace: orphans of its processes may become
+    /// ours (in a container with its own pid namespace, they go to its init).
+    orphans_possible: AtomicBool,
 }
 
 impl Children {
@@ -33,6 +37,11 @@ impl Children {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(pid);
+    }
+
+    /// A task without a pid namespace of its own exists: orphans may come.
+    pub fn expect_orphans(&self) {
+        self.orphans_possible.store(true, Ordering::Relaxed);
     }
 
     /// `pid` has been collected.
@@ -67,6 +76,40 @@ impl Children {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        // The common case without touching /proc: peek (WNOWAIT) at the first child
+        // that can be collected; collect it if no waiter tracks it, and look again.
+        // Scanning /proc costs a read of every process's stat file on the host (on a
+        // busy node, thousands per SIGCHLD): it is left for when a tracked zombie,
+        // which its waiter is about to collect, stands in front of others that may
+        // be orphans.
+        loop {
+            // SAFETY: an all-zero siginfo_t is valid; waitid only writes into it.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: waitid(2) on our own children, not reaping (WNOWAIT).
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_ALL,
+                    0,
+                    &mut info,
+                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                )
+            };
+            // SAFETY: si_pid is the field waitid fills for an exited child (0: none).
+            let pid = if r == 0 { unsafe { info.si_pid() } } else { 0 };
+            if pid <= 0 {
+                return;
+            }
+            if tracked.contains(&pid) {
+                if !self.orphans_possible.load(Ordering::Relaxed) {
+                    // Only tracked processes and berth's own helpers (collected
+                    // under the spawn lock) are our children: nothing to look for.
+                    return;
+                }
+                break;
+            }
+            // SAFETY: waitpid on a zombie child no one else waits for.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        }
         for pid in zombie_children() {
             if !tracked.contains(&pid) {
                 // SAFETY: waitpid on a zombie child no one else waits for.

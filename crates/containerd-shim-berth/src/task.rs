@@ -173,6 +173,9 @@ impl Task {
                     n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
                 })
             });
+        if host_pidns {
+            shared.children.expect_orphans();
+        }
         let master = container.take_pty_master();
         let oom_watch = match container.oom_watch() {
             Ok(w) => Some(w),

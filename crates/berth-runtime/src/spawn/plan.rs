@@ -55,6 +55,8 @@ pub(crate) struct InitPlan {
     pub open_mount_sources: bool,
     /// Of those, the parent opens the plain (not idmapped) bind sources too.
     pub plain_mount_sources: bool,
+    /// Shared with the children for their phase stamps when create is traced.
+    pub stamps: Option<crate::trace::ChildStamps>,
 }
 
 /// How the intermediate joins the container's cgroups by itself, prepared here.
@@ -187,6 +189,10 @@ impl InitPlan {
             cgroup_join: CgroupJoin::default(),
             open_mount_sources,
             plain_mount_sources,
+            stamps: options
+                .trace
+                .as_ref()
+                .and_then(|_| crate::trace::ChildStamps::new()),
         })
     }
 

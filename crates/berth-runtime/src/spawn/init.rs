@@ -258,6 +258,9 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
 /// The runtime hooks (the parent runs them while we wait) and the createContainer
 /// hooks, which we run; keeps the `created` state for the startContainer hooks.
 fn run_hooks(plan: &InitPlan, ch: &Channel) -> Result<()> {
+    if !plan.hooks_round_trip() {
+        return Ok(());
+    }
     ch.send(&Msg::RuntimeHooks)?;
     let (creating, created) = match ch.recv()? {
         Some(Msg::HooksDone { creating, created }) => (creating, created),

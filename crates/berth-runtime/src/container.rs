@@ -246,7 +246,18 @@ impl Container {
     /// poststart hook stops and deletes the container and fails `start` (runtime spec
     /// 1.3, runc).
     pub fn start(&mut self) -> Result<()> {
+        self.start_traced(None)
+    }
+
+    /// [`Container::start`], recording its phases in `trace` (see [`crate::trace`]):
+    /// the status check, the wait from the exec fifo write to the init's execve, and
+    /// the poststart hooks.
+    pub fn start_traced(&mut self, trace: Option<&crate::TraceSink>) -> Result<()> {
+        use crate::trace::{Mark, Phase};
+        let m = Mark::start(trace);
         let status = self.status();
+        m.end(Phase::Load);
+        let m = Mark::start(trace);
         if status != Status::Created {
             return Err(self.bad_status(status, "cannot start a container that is not created"));
         }
@@ -289,6 +300,8 @@ impl Container {
             }
         }
         drop(fd);
+        m.end(Phase::Exec);
+        let m = Mark::start(trace);
         let _ = std::fs::remove_file(&fifo);
         // A failure between start and execve (a startContainer hook, the exec itself)
         // was written to exec.err by the init before it exited.
@@ -314,6 +327,7 @@ impl Container {
                 return Err(e);
             }
         }
+        m.end(Phase::Hooks);
         Ok(())
     }
 

@@ -512,7 +512,7 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
         // fds, umask and signals before any filter: under it only what runc's setns
         // init also does there (the privilege drop without no_new_privs) and execve.
         init::prepare_exec(p, plan.preserve_fds, false)?;
-        init::drop_privileges(p, ch)?;
+        init::drop_privileges(p, ch, None)?;
         init::load_seccomp_last(p)?;
         Err(p.exec.exec(index))
     })();

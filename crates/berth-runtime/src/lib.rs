@@ -76,6 +76,7 @@ mod state;
 mod stats;
 mod stdio;
 mod sysctl;
+pub mod trace;
 mod update;
 mod wait;
 
@@ -93,6 +94,7 @@ pub use spec::default_spec;
 pub use state::{State, Status};
 pub use stats::Stats;
 pub use stdio::Stdio;
+pub use trace::{Phase, Role, Span, TraceSink};
 pub use wait::{Exit, WaitHandle};
 
 /// The OCI runtime spec version berth implements.

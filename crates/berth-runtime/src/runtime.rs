@@ -29,6 +29,9 @@ pub struct CreateOptions {
     /// The init's stdin, stdout and stderr (inherited from the caller by default).
     /// The createContainer and startContainer hooks, which the init runs, get them too.
     pub stdio: Stdio,
+    /// Where to record the per-phase timing of this create (see [`crate::trace`]);
+    /// `None` (the default) records nothing and costs nothing.
+    pub trace: Option<crate::TraceSink>,
 }
 
 /// A state directory holding containers by id.
@@ -65,7 +68,9 @@ impl Runtime {
     /// it names): on return the init is blocked before the user program, status
     /// `created`, and it is a child of the calling process (see [`Container::wait_handle`]).
     pub fn create(&self, id: &str, bundle: &Path, options: &CreateOptions) -> Result<Container> {
-        let bundle = crate::bundle::Bundle::load(bundle)?;
+        let bundle = crate::trace::timed(options.trace.as_ref(), crate::Phase::Parse, || {
+            crate::bundle::Bundle::load(bundle)
+        })?;
         crate::spawn::create(self, id, bundle, false, options)
     }
 

@@ -107,6 +107,8 @@ pub struct Globals {
     pub rootless: Rootless,
     /// `--criu`: the binary for checkpoint and restore.
     pub criu: String,
+    /// `BERTH_TRACE` / `--debug`: the per-phase timing sink of create and start.
+    pub trace: Option<(berth_runtime::TraceSink, crate::trace::Output)>,
 }
 
 /// `--rootless`: whether to ignore cgroup permission errors.
@@ -133,7 +135,7 @@ fn parse_rootless(value: &str) -> Result<Rootless, String> {
 
 /// Runs the parsed command line and returns the process exit status: 0, 1 on any
 /// error, or the container's status for `run`.
-pub fn run(cli: Cli) -> i32 {
+pub fn run(cli: Cli, started: std::time::Duration) -> i32 {
     if cli.version {
         println!("{}", crate::version::text());
         return 0;
@@ -159,6 +161,7 @@ pub fn run(cli: Cli) -> i32 {
         systemd_cgroup: cli.systemd_cgroup,
         rootless: cli.rootless,
         criu: cli.criu,
+        trace: crate::trace::sink(cli.debug, started),
     };
     let result = match command {
         Command::Create(args) => commands::create::run(&globals, args).map(|()| 0),

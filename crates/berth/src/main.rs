@@ -6,6 +6,7 @@ mod json_text;
 mod logging;
 mod paths;
 mod signals;
+mod trace;
 mod tty;
 mod version;
 
@@ -13,6 +14,7 @@ use clap::error::{ContextKind, ErrorKind};
 use clap::Parser;
 
 fn main() {
+    let started = berth_runtime::TraceSink::now();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -41,5 +43,5 @@ fn main() {
             std::process::exit(code);
         }
     };
-    std::process::exit(cli::run(cli));
+    std::process::exit(cli::run(cli, started));
 }

@@ -17,7 +17,7 @@ pub const BUSYBOX: &str = "/bin/busybox";
 /// Create `<work>/rootfs` with busybox and the two applets the benchmark needs.
 pub fn make_rootfs(work: &Path) -> Result<PathBuf, String> {
     let rootfs = work.join("rootfs");
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "bench"] {
         let p = rootfs.join(d);
         fs::create_dir_all(&p).map_err(|e| format!("mkdir {}: {e}", p.display()))?;
     }
@@ -41,15 +41,51 @@ pub fn make_rootfs(work: &Path) -> Result<PathBuf, String> {
 }
 
 /// Write `<work>/bundle-<name>/config.json` for one runtime and return the bundle dir.
+/// Extra mounts and devices in the config (`--mounts`, `--devices`).
+#[derive(Clone, Copy, Default)]
+pub struct Extra {
+    pub mounts: usize,
+    pub devices: usize,
+}
+
+/// Makes the mount points of `extra` in the shared rootfs.
+pub fn make_mount_points(rootfs: &Path, extra: Extra) -> Result<(), String> {
+    for i in 0..extra.mounts {
+        let p = rootfs.join(format!("bench/m{i}"));
+        fs::create_dir_all(&p).map_err(|e| format!("mkdir {}: {e}", p.display()))?;
+    }
+    Ok(())
+}
+
 pub fn make_bundle(
     work: &Path,
     rootfs: &Path,
     name: &str,
     cgroups_path: &str,
+    extra: Extra,
 ) -> Result<PathBuf, String> {
     let dir = work.join(format!("bundle-{name}"));
     fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-    let config = config_json(rootfs, cgroups_path);
+    let mut config = config_json(rootfs, cgroups_path);
+    // n small tmpfs mounts and n character devices (copies of /dev/null's numbers),
+    // the same for every runtime.
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        for i in 0..extra.mounts {
+            mounts.push(json!({
+                "destination": format!("/bench/m{i}"), "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "nodev", "noexec", "size=64k"]
+            }));
+        }
+    }
+    if extra.devices > 0 {
+        let devices: Vec<Value> = (0..extra.devices)
+            .map(|i| {
+                json!({"path": format!("/dev/bench{i}"), "type": "c", "major": 1, "minor": 3,
+                       "fileMode": 438, "uid": 0, "gid": 0})
+            })
+            .collect();
+        config["linux"]["devices"] = Value::Array(devices);
+    }
     let path = dir.join("config.json");
     let text = serde_json::to_string_pretty(&config)
         .map_err(|e| format!("serialize {}: {e}", path.display()))?;

@@ -21,6 +21,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::memory::MemCg;
+
 /// How long one step (one runtime command, or the init's run) may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,6 +35,8 @@ pub struct Runtime {
     pub bundle: PathBuf,
     /// Where the runtime's stderr goes (appended).
     pub log: PathBuf,
+    /// The memory cgroup the runtime's commands run in (see memory.rs).
+    pub mem: Option<MemCg>,
 }
 
 /// What one life cost.
@@ -40,6 +44,9 @@ pub struct Runtime {
 pub struct Sample {
     pub wall: Duration,
     pub cpu: Duration,
+    /// Peak memory charged to the runtime's cgroup over the life, above what was
+    /// charged before it (bytes).
+    pub peak: Option<u64>,
 }
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -100,6 +107,12 @@ pub fn reap_strays() {
 impl Runtime {
     /// Run `<runtime> --root <root> ARGS`, stdout to /dev/null, stderr to the log.
     fn run(&self, args: &[&str]) -> Result<(), String> {
+        self.run_in(args, self.mem.as_ref().map(|m| m.tasks()))
+    }
+
+    /// [`Runtime::run`] in the memory cgroup whose `tasks` file is given, if any.
+    pub fn run_in(&self, args: &[&str], tasks: Option<&std::ffi::CString>) -> Result<(), String> {
+        use std::os::unix::process::CommandExt;
         let what = format!("{} {}", self.name, args.join(" "));
         let log = File::options()
             .create(true)
@@ -107,13 +120,19 @@ impl Runtime {
             .open(&self.log)
             .map_err(|e| format!("open {}: {e}", self.log.display()))?;
         let log_len = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut child = Command::new(&self.path)
-            .arg("--root")
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--root")
             .arg(&self.root)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(log);
+        if let Some(tasks) = tasks.cloned() {
+            // SAFETY: the hook only opens and writes a file (memory::join), which is
+            // allowed between fork and exec.
+            unsafe { cmd.pre_exec(move || crate::memory::join(&tasks)) };
+        }
+        let mut child = cmd
             .spawn()
             .map_err(|e| format!("{what}: spawn {}: {e}", self.path.display()))?;
         watch(child.id() as i32);
@@ -152,6 +171,7 @@ impl Runtime {
 
         // The init writes to the same log (it inherits create's stderr).
         let log_start = fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+        let base = self.mem.as_ref().map(MemCg::reset).transpose()?;
         let cpu0 = children_cpu()?;
         let t0 = Instant::now();
         self.run(&["create", "--bundle", &bundle, "--pid-file", &pid_arg, id])?;
@@ -162,9 +182,13 @@ impl Runtime {
         reap_strays();
         let wall = t0.elapsed();
         let cpu = children_cpu()?.saturating_sub(cpu0);
+        let peak = match (&self.mem, base) {
+            (Some(m), Some(base)) => Some(m.peak()?.saturating_sub(base)),
+            _ => None,
+        };
 
         let _ = fs::remove_file(&pid_file);
-        Ok(Sample { wall, cpu })
+        Ok(Sample { wall, cpu, peak })
     }
 
     /// After a failed life: force the container away, whatever state it is in.
@@ -172,6 +196,25 @@ impl Runtime {
         let _ = self.run(&["delete", "--force", id]);
         let _ = fs::remove_file(self.root.join(format!("{id}.pid")));
         reap_strays();
+    }
+}
+
+/// `create` of container `id`, untimed (to fill the state directory).
+impl Runtime {
+    pub fn create_only(&self, id: &str) -> Result<(), String> {
+        let bundle = self.bundle.to_string_lossy().into_owned();
+        self.run_in(&["create", "--bundle", &bundle, id], None)
+    }
+
+    /// `run` of the bundle's /bin/true in the memory cgroup `tasks`; Ok(true) when it
+    /// exited 0.
+    pub fn run_limited(&self, id: &str, tasks: &std::ffi::CString) -> Result<bool, String> {
+        let bundle = self.bundle.to_string_lossy().into_owned();
+        let ok = self
+            .run_in(&["run", "--bundle", &bundle, id], Some(tasks))
+            .is_ok();
+        reap_strays();
+        Ok(ok)
     }
 }
 

@@ -8,6 +8,8 @@
 
 mod bundle;
 mod life;
+mod memory;
+mod modes;
 mod report;
 
 use std::env;
@@ -20,13 +22,22 @@ use report::Series;
 
 const USAGE: &str = "\
 usage: berth-bench [--runtimes LIST] [--iterations N] [--warmup N] [--json FILE] [--keep]
+                   [--state-entries N] [--mounts N] [--devices N] [--min-memory] [--burst N]
 
-  --runtimes LIST   comma-separated NAME or NAME=PATH (default berth,runc,crun);
-                    berth defaults to $BERTH or target/release/berth, others to PATH
-  --iterations N    measured lives per runtime (default 50)
-  --warmup N        unmeasured lives per runtime first (default 5)
-  --json FILE       also write every sample and summary as JSON
-  --keep            keep the work directory (bundles, runtime logs)
+  --runtimes LIST     comma-separated NAME or NAME=PATH (default berth,runc,crun);
+                      berth defaults to $BERTH or target/release/berth, others to PATH
+  --iterations N      measured lives per runtime (default 50)
+  --warmup N          unmeasured lives per runtime first (default 5)
+  --json FILE         also write every sample and summary as JSON
+  --keep              keep the work directory (bundles, runtime logs)
+  --state-entries N   first fill each runtime's state directory with N created (not
+                      started) containers, deleted at the end
+  --mounts N          N extra tmpfs mounts in the config
+  --devices N         N extra device nodes (linux.devices) in the config
+  --min-memory        after the lives: the smallest memory limit (halving from 16 MiB)
+                      of the runtime's cgroup under which `run` of /bin/true works
+  --burst N           after the lives: N `run`s of /bin/true started at once per
+                      runtime; lives per second, and what was left behind
 ";
 
 struct Args {
@@ -35,6 +46,10 @@ struct Args {
     warmup: usize,
     json: Option<PathBuf>,
     keep: bool,
+    state_entries: usize,
+    extra: bundle::Extra,
+    min_memory: bool,
+    burst: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +59,10 @@ fn parse_args() -> Result<Args, String> {
         warmup: 5,
         json: None,
         keep: false,
+        state_entries: 0,
+        extra: bundle::Extra::default(),
+        min_memory: false,
+        burst: 0,
     };
     let mut list = "berth,runc,crun".to_string();
     let mut it = env::args().skip(1);
@@ -55,6 +74,11 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => a.warmup = parse_count(&value("--warmup")?)?,
             "--json" => a.json = Some(PathBuf::from(value("--json")?)),
             "--keep" => a.keep = true,
+            "--state-entries" => a.state_entries = parse_count(&value("--state-entries")?)?,
+            "--mounts" => a.extra.mounts = parse_count(&value("--mounts")?)?,
+            "--devices" => a.extra.devices = parse_count(&value("--devices")?)?,
+            "--min-memory" => a.min_memory = true,
+            "--burst" => a.burst = parse_count(&value("--burst")?)?,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -151,9 +175,11 @@ fn run(args: Args) -> Result<bool, String> {
     fs::create_dir(&work).map_err(|e| format!("mkdir {}: {e}", work.display()))?;
     let cg_parent = format!("/berth-bench-{pid}");
 
-    let result = measure(&args, &work, &cg_parent);
+    let mem_parent = format!("/berth-bench-{pid}-rt");
+    let result = measure(&args, &work, &cg_parent, &mem_parent);
 
     bundle::remove_cgroup_parent(&cg_parent);
+    memory::remove_parent(&mem_parent);
     if args.keep {
         eprintln!("berth-bench: kept {}", work.display());
     } else if let Err(e) = fs::remove_dir_all(&work) {
@@ -162,8 +188,13 @@ fn run(args: Args) -> Result<bool, String> {
     result
 }
 
-fn measure(args: &Args, work: &Path, cg_parent: &str) -> Result<bool, String> {
+fn measure(args: &Args, work: &Path, cg_parent: &str, mem_parent: &str) -> Result<bool, String> {
     let rootfs = bundle::make_rootfs(work)?;
+    bundle::make_mount_points(&rootfs, args.extra)?;
+    let with_memory = memory::MemCg::available();
+    if !with_memory {
+        println!("no v1 memory hierarchy with max_usage_in_bytes: no peak memory column");
+    }
     let mut runtimes = Vec::new();
     let mut series = Vec::new();
     for (name, given) in &args.runtimes {
@@ -173,7 +204,18 @@ fn measure(args: &Args, work: &Path, cg_parent: &str) -> Result<bool, String> {
         };
         let root = work.join(format!("state-{name}"));
         fs::create_dir_all(&root).map_err(|e| format!("mkdir {}: {e}", root.display()))?;
-        let bundle = bundle::make_bundle(work, &rootfs, name, &format!("{cg_parent}/{name}"))?;
+        let bundle = bundle::make_bundle(
+            work,
+            &rootfs,
+            name,
+            &format!("{cg_parent}/{name}"),
+            args.extra,
+        )?;
+        let mem = if with_memory {
+            Some(memory::MemCg::new(mem_parent, name)?)
+        } else {
+            None
+        };
         series.push(Series {
             name: name.clone(),
             path: path.display().to_string(),
@@ -186,6 +228,7 @@ fn measure(args: &Args, work: &Path, cg_parent: &str) -> Result<bool, String> {
             root,
             bundle,
             log: work.join(format!("{name}.log")),
+            mem,
         });
     }
     if runtimes.is_empty() {
@@ -195,9 +238,14 @@ fn measure(args: &Args, work: &Path, cg_parent: &str) -> Result<bool, String> {
         println!("{:<8} {}", r.name, r.path.display());
     }
     println!(
-        "{} warm-up + {} measured lives per runtime, round-robin",
-        args.warmup, args.iterations
+        "{} warm-up + {} measured lives per runtime, round-robin; {} extra mounts, {} extra \
+         devices, {} containers already in each state directory",
+        args.warmup, args.iterations, args.extra.mounts, args.extra.devices, args.state_entries
     );
+    if let Ok(load) = fs::read_to_string("/proc/loadavg") {
+        println!("load average at start: {}", load.trim());
+    }
+    let fill = modes::fill_state(&runtimes, args.state_entries);
 
     let pid = std::process::id();
     let total = args.warmup + args.iterations;
@@ -225,7 +273,18 @@ fn measure(args: &Args, work: &Path, cg_parent: &str) -> Result<bool, String> {
         }
     }
 
+    if let Ok(load) = fs::read_to_string("/proc/loadavg") {
+        println!("load average at end: {}", load.trim());
+    }
     print!("{}", report::table(&series));
+    modes::empty_state(&runtimes, &fill);
+    fill?;
+    if args.min_memory && with_memory {
+        modes::min_memory(&runtimes, mem_parent)?;
+    }
+    if args.burst > 0 {
+        modes::burst(&runtimes, work, &rootfs, cg_parent, args.burst, args.extra)?;
+    }
     if let Some(path) = &args.json {
         let doc = report::to_json(&series, args.iterations, args.warmup);
         let text = serde_json::to_string_pretty(&doc)

@@ -46,6 +46,8 @@ struct Summary {
     wall_med: f64,
     wall_p90: f64,
     cpu_med: f64,
+    /// Median peak memory charged to the runtime per life, KiB.
+    peak_med: Option<f64>,
 }
 
 impl Series {
@@ -57,12 +59,21 @@ impl Series {
         self.samples.iter().map(|s| ms(s.cpu)).collect()
     }
 
+    fn peaks(&self) -> Vec<f64> {
+        self.samples
+            .iter()
+            .filter_map(|s| s.peak)
+            .map(|b| b as f64 / 1024.0)
+            .collect()
+    }
+
     fn summary(&self) -> Option<Summary> {
         let walls = self.walls();
         Some(Summary {
             wall_med: median(&walls)?,
             wall_p90: percentile(&walls, 90.0)?,
             cpu_med: median(&self.cpus())?,
+            peak_med: median(&self.peaks()),
         })
     }
 }
@@ -70,19 +81,23 @@ impl Series {
 /// The table and the berth ratios, as printed.
 pub fn table(series: &[Series]) -> String {
     let mut out = format!(
-        "{:<8} {:>6} {:>14} {:>12} {:>14}\n",
-        "runtime", "lives", "wall med (ms)", "wall p90", "cpu med (ms)"
+        "{:<8} {:>6} {:>14} {:>12} {:>14} {:>15}\n",
+        "runtime", "lives", "wall med (ms)", "wall p90", "cpu med (ms)", "peak med (KiB)"
     );
     for s in series {
         match (s.summary(), &s.failure) {
             (Some(m), None) => {
+                let peak = m
+                    .peak_med
+                    .map_or_else(|| "-".to_string(), |p| format!("{p:.0}"));
                 out += &format!(
-                    "{:<8} {:>6} {:>14.2} {:>12.2} {:>14.2}\n",
+                    "{:<8} {:>6} {:>14.2} {:>12.2} {:>14.2} {:>15}\n",
                     s.name,
                     s.samples.len(),
                     m.wall_med,
                     m.wall_p90,
-                    m.cpu_med
+                    m.cpu_med,
+                    peak
                 )
             }
             (_, Some(why)) => out += &format!("{:<8} FAILED: {why}\n", s.name),
@@ -98,8 +113,12 @@ pub fn table(series: &[Series]) -> String {
     if let Some(b) = ok("berth") {
         for peer in ["runc", "crun"] {
             if let Some(p) = ok(peer) {
+                let mem = match (b.peak_med, p.peak_med) {
+                    (Some(a), Some(c)) if c > 0.0 => format!(", peak memory {:.2}x", a / c),
+                    _ => String::new(),
+                };
                 out += &format!(
-                    "berth/{peer}: wall {:.2}x, cpu {:.2}x\n",
+                    "berth/{peer}: wall {:.2}x, cpu {:.2}x{mem}\n",
                     b.wall_med / p.wall_med,
                     b.cpu_med / p.cpu_med
                 );
@@ -125,6 +144,8 @@ pub fn to_json(series: &[Series], iterations: usize, warmup: usize) -> Value {
                 "failure": s.failure,
                 "wall_ms": s.walls(),
                 "cpu_ms": s.cpus(),
+                "peak_kib": s.peaks(),
+                "peak_median_kib": m.as_ref().and_then(|m| m.peak_med),
                 "wall_median_ms": m.as_ref().map(|m| m.wall_med),
                 "wall_p90_ms": m.as_ref().map(|m| m.wall_p90),
                 "cpu_median_ms": m.as_ref().map(|m| m.cpu_med),

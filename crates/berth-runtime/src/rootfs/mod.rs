@@ -246,6 +246,13 @@ impl RootfsPlan {
     /// the rootfs bind is `create`'s (already private) and the propagation of
     /// everything else is left alone.
     pub fn prepare(&self) -> Result<()> {
+        self.prepare_traced(None)
+    }
+
+    /// [`RootfsPlan::prepare`], stamping the end of the mounts and the device nodes
+    /// for a traced create.
+    pub(crate) fn prepare_traced(&self, stamps: Option<&crate::trace::ChildStamps>) -> Result<()> {
+        use crate::trace::Phase;
         if self.options.mount_ns {
             propagation::prepare_root(&self.rootfs, self.root_propagation)?;
         }
@@ -259,9 +266,16 @@ impl RootfsPlan {
         for m in &self.mounts {
             m.perform(root.as_fd(), self.options.new_user_ns)?;
         }
+        if let Some(s) = stamps {
+            s.end(Phase::Mounts);
+            s.begin(Phase::Devices);
+        }
         if self.setup_dev {
             devices::create_all(root.as_fd(), &self.devices, self.options.new_user_ns)?;
             devices::symlinks(root.as_fd(), self.kcore)?;
+        }
+        if let Some(s) = stamps {
+            s.end(Phase::Devices);
         }
         Ok(())
     }

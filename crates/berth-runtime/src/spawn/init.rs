@@ -7,12 +7,17 @@ use super::plan::InitPlan;
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::process::ProcessPlan;
+use crate::trace::{child as stamp, Phase};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 
 /// The intermediate process: joins and creates namespaces, then clones the init as a
 /// child of our parent (CLONE_PARENT) and tells the parent its pid.
 pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
+    let stamps = plan.stamps.as_ref();
+    if let Some(s) = stamps {
+        s.begin(Phase::Namespaces);
+    }
     let r = (|| -> Result<()> {
         crate::stdio::install(plan.stdio)?;
         close_others(plan.fds(&ch), plan.preserve_fds)?;
@@ -32,11 +37,19 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
             if plan.open_mount_sources {
                 receive_mount_sources(plan, &ch)?;
             }
+            if let Some(s) = stamps {
+                s.end(Phase::Namespaces);
+                s.begin(Phase::Clone);
+            }
             Ok(())
         };
         // SAFETY: this process is single-threaded (a child of fork).
         let pid = unsafe { join_enter_clone(&plan.cgroup_join, user_ns, enter, "container init")? };
         if pid == 0 {
+            if let Some(s) = stamps {
+                s.end(Phase::Clone);
+                s.begin(Phase::Mounts);
+            }
             init(plan, &ch)
         }
         ch.send(&Msg::Pid(pid))
@@ -201,7 +214,53 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
             ));
         }
     }
-    plan.rootfs.prepare()?;
+    let stamps = plan.stamps.as_ref();
+    plan.rootfs.prepare_traced(stamps)?;
+    stamp(stamps, Phase::Hooks, || run_hooks(plan, ch))?;
+    stamp(stamps, Phase::Pivot, || plan.rootfs.pivot())?;
+    stamp(stamps, Phase::Finalize, || {
+        if let Some(sock) = plan.console.borrow_mut().take() {
+            let p = &plan.process;
+            let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid, false)?;
+            plan.rootfs.bind_console(&name, slave.as_fd())?;
+        }
+        make_cwd(&plan.process)?;
+        write_sysctls(&plan.sysctl)?;
+        plan.rootfs.finalize()
+    })?;
+    if let Some(s) = stamps {
+        s.begin(Phase::Process);
+    }
+    for r in &plan.process.rlimits {
+        r.apply()?;
+    }
+    plan.process.apply_attributes()?;
+    enter_cwd(&plan.process)?;
+    plan.process
+        .exec
+        .resolve()
+        .map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
+    prepare_exec(
+        &plan.process,
+        plan.preserve_fds,
+        !plan.start_container_hooks.is_empty(),
+    )?;
+    drop_privileges(&plan.process, ch, stamps)?;
+    if let Some(s) = stamps {
+        s.end(Phase::Process);
+    }
+    // From here on the user's filter may be loaded (without no_new_privs): only
+    // write (this message), read (the exec fifo), the startContainer hooks and execve
+    // follow, as in runc.
+    ch.send(&Msg::Ready)
+}
+
+/// The runtime hooks (the parent runs them while we wait) and the createContainer
+/// hooks, which we run; keeps the `created` state for the startContainer hooks.
+fn run_hooks(plan: &InitPlan, ch: &Channel) -> Result<()> {
+    if !plan.hooks_round_trip() {
+        return Ok(());
+    }
     ch.send(&Msg::RuntimeHooks)?;
     let (creating, created) = match ch.recv()? {
         Some(Msg::HooksDone { creating, created }) => (creating, created),
@@ -219,35 +278,8 @@ fn setup(plan: &InitPlan, ch: &Channel) -> Result<()> {
         Some(&plan.rootfs_dir),
         hooks::Inherit::Process(&plan.process.exec.env),
     )?;
-    plan.rootfs.pivot()?;
-    if let Some(sock) = plan.console.borrow_mut().take() {
-        let p = &plan.process;
-        let (name, slave) = crate::console::setup(&sock, p.console_size, p.user.uid, false)?;
-        plan.rootfs.bind_console(&name, slave.as_fd())?;
-    }
-    make_cwd(&plan.process)?;
-    write_sysctls(&plan.sysctl)?;
-    plan.rootfs.finalize()?;
-    for r in &plan.process.rlimits {
-        r.apply()?;
-    }
-    plan.process.apply_attributes()?;
-    enter_cwd(&plan.process)?;
     STARTING_CREATED.with(|s| *s.borrow_mut() = created);
-    plan.process
-        .exec
-        .resolve()
-        .map(|i| EXEC_INDEX.with(|x| x.set(i)))?;
-    prepare_exec(
-        &plan.process,
-        plan.preserve_fds,
-        !plan.start_container_hooks.is_empty(),
-    )?;
-    drop_privileges(&plan.process, ch)?;
-    // From here on the user's filter may be loaded (without no_new_privs): only
-    // write (this message), read (the exec fifo), the startContainer hooks and execve
-    // follow, as in runc.
-    ch.send(&Msg::Ready)
+    Ok(())
 }
 
 /// What the process inherits from its runtime besides credentials, set before any
@@ -273,10 +305,14 @@ pub(crate) fn prepare_exec(p: &ProcessPlan, preserve_fds: u32, hooks_follow: boo
 /// setuid, chdir); with no_new_privs, the filter goes in as late as possible (see
 /// [`load_seccomp_last`]), unless it has NOTIFY rules: its listener must reach the
 /// parent during create, so it goes in here, last.
-pub(crate) fn drop_privileges(p: &ProcessPlan, ch: &Channel) -> Result<()> {
+pub(crate) fn drop_privileges(
+    p: &ProcessPlan,
+    ch: &Channel,
+    stamps: Option<&crate::trace::ChildStamps>,
+) -> Result<()> {
     let load_seccomp = || -> Result<()> {
         if let Some(filter) = &p.seccomp {
-            if let Some(listener) = filter.load()? {
+            if let Some(listener) = stamp(stamps, Phase::Seccomp, || filter.load())? {
                 ch.send(&Msg::SeccompListener(Some(std::sync::Arc::new(listener))))?;
             }
         }

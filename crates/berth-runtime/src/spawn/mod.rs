@@ -85,9 +85,14 @@ pub(crate) fn create(
     write_config: bool,
     options: &CreateOptions,
 ) -> Result<Container> {
+    use crate::trace::{Mark, Phase};
+    let t = options.trace.as_ref();
     crate::id::validate_id(id)?;
+    let m = Mark::start(t);
     let cgroup = runtime.cgroup_for(&bundle.spec, id)?;
     let shared = Runtime::check_cgroup(cgroup.as_ref())?;
+    m.end(Phase::Cgroup);
+    let m = Mark::start(t);
     let dir = runtime.new_container_dir(id)?;
     let mut undo = Undo {
         dir: dir.clone(),
@@ -104,6 +109,8 @@ pub(crate) fn create(
     if write_config {
         write_config_json(&dir, &bundle.spec)?;
     }
+    m.end(Phase::StateWrite);
+    let m = Mark::start(t);
     let fifo_path = dir.join(EXEC_FIFO);
     let mut plan = InitPlan::new(id, &bundle, options, &fifo_path, &cgroup.state().paths)?;
     let mut cgroup_state = cgroup.state();
@@ -112,7 +119,11 @@ pub(crate) fn create(
     // Without a mount namespace: what the rootfs is on before the bind below, so that
     // a bind made but not yet recorded is found on top of it.
     persisted.shared_ns_under = plan.rootfs.shared_ns_under()?;
+    m.end(Phase::Plan);
+    let m = Mark::start(t);
     persisted.save(&dir)?;
+    m.end(Phase::StateWrite);
+    let m = Mark::start(t);
     // A failed create must not kill the processes of a shared cgroup.
     if !shared {
         undo.cgroup = Some(cgroup.as_ref());
@@ -124,12 +135,16 @@ pub(crate) fn create(
     cgroup_state.shared = shared;
     let oom_before = berth_cgroups::oom_kills(&cgroup_state);
     persisted.cgroup = Some(cgroup_state);
+    m.end(Phase::Cgroup);
+    let m = Mark::start(t);
     // Recorded before anything is mounted under it, so that a delete after a crash
     // of this process finds it too.
     persisted.shared_ns_mount = plan.rootfs.bind_in_shared_ns()?;
     undo.shared_ns_mount = persisted.shared_ns_mount.clone();
     persisted.save(&dir)?;
+    m.end(Phase::StateWrite);
 
+    let m = Mark::start(t);
     let (parent_ch, child_ch) = channel::pair()?;
     // SAFETY: the child only runs `init::intermediate`, which never returns, and uses
     // only what `plan` prepared; glibc's fork keeps malloc usable in the child.
@@ -141,6 +156,7 @@ pub(crate) fn create(
         ForkResult::Parent { child } => child,
     };
     drop(child_ch);
+    m.end(Phase::Fork);
     plan.close_parent_copies();
     undo.pids.push(intermediate);
 
@@ -264,11 +280,16 @@ pub(crate) fn create(
         None => None,
     };
 
+    if let (Some(sink), Some(stamps)) = (t, &plan.stamps) {
+        stamps.collect(sink);
+    }
+    let m = Mark::start(t);
     persisted.created_done = true;
     persisted.save(&dir)?;
     if let Some(pid_file) = &options.pid_file {
         write_pid_file(pid_file, persisted.pid)?;
     }
+    m.end(Phase::StateWrite);
     undo.armed = false;
     let mut container = Container::from_state(runtime, persisted);
     container.init = init_handle;

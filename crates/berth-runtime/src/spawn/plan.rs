@@ -31,6 +31,8 @@ pub(crate) struct InitPlan {
     pub sysctl: Vec<(String, String)>,
     pub create_container_hooks: Vec<Hook>,
     pub start_container_hooks: Vec<Hook>,
+    /// prestart or createRuntime hooks, which the parent runs when the init asks.
+    pub runtime_hooks: bool,
     /// The rootfs as the host sees it: createContainer hooks run there, as runc's do.
     pub rootfs_dir: std::path::PathBuf,
     /// The exec fifo, opened read-write: the init is a reader and a writer of it, so
@@ -55,6 +57,8 @@ pub(crate) struct InitPlan {
     pub open_mount_sources: bool,
     /// Of those, the parent opens the plain (not idmapped) bind sources too.
     pub plain_mount_sources: bool,
+    /// Shared with the children for their phase stamps when create is traced.
+    pub stamps: Option<crate::trace::ChildStamps>,
 }
 
 /// How the intermediate joins the container's cgroups by itself, prepared here.
@@ -176,6 +180,9 @@ impl InitPlan {
             sysctl,
             create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
             start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
+            runtime_hooks: [hooks.prestart(), hooks.create_runtime()]
+                .iter()
+                .any(|h| h.as_ref().is_some_and(|h| !h.is_empty())),
             rootfs_dir: bundle.rootfs.clone(),
             fifo: RefCell::new(Some(fifo)),
             exec_error: RefCell::new(Some(exec_error)),
@@ -187,7 +194,20 @@ impl InitPlan {
             cgroup_join: CgroupJoin::default(),
             open_mount_sources,
             plain_mount_sources,
+            stamps: options
+                .trace
+                .as_ref()
+                .and_then(|_| crate::trace::ChildStamps::new()),
         })
+    }
+
+    /// Whether the init must stop after its mounts for the parent: to let it run the
+    /// prestart/createRuntime hooks, or for the state documents its own hooks get.
+    /// With no hook at all the round trip (two context switches) is left out.
+    pub fn hooks_round_trip(&self) -> bool {
+        self.runtime_hooks
+            || !self.create_container_hooks.is_empty()
+            || !self.start_container_hooks.is_empty()
     }
 
     /// Every fd the intermediate and the init use (for [`super::init::close_others`]).

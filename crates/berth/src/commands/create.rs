@@ -53,6 +53,7 @@ impl CreateFlags {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             stdio: Stdio::inherit(),
+            trace: None,
         };
         Ok((bundle, options))
     }
@@ -78,6 +79,11 @@ fn create(globals: &Globals, id: &str, flags: &CreateFlags) -> anyhow::Result<()
     berth_runtime::validate_id(id)?;
     let (bundle, options) = flags.resolve()?;
     let runtime = super::runtime(globals)?;
+    let options = CreateOptions {
+        trace: globals.trace.as_ref().map(|(sink, _)| sink.clone()),
+        ..options
+    };
     runtime.create(id, Path::new(&bundle), &options)?;
+    crate::trace::report("create", &globals.trace);
     Ok(())
 }

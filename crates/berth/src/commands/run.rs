@@ -53,6 +53,7 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("prctl PR_SET_CHILD_SUBREAPER: {e}"))?;
     }
     let runtime = super::runtime(globals)?;
+    options.trace = globals.trace.as_ref().map(|(sink, _)| sink.clone());
     let mut container = runtime.create(&args.id, &bundle, &options)?;
     if !args.detach {
         // After create: the init must not inherit the blocked signal mask.
@@ -68,9 +69,10 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
         Some(Ok(b)) => Some(b),
         None => None,
     };
-    if let Err(e) = container.start() {
+    if let Err(e) = container.start_traced(globals.trace.as_ref().map(|(sink, _)| sink)) {
         return Err(destroy_after(container, e.into()));
     }
+    crate::trace::report("run", &globals.trace);
     if args.detach {
         return Ok(0);
     }

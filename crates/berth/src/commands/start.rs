@@ -13,6 +13,7 @@ pub struct Args {
 pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     berth_runtime::validate_id(&args.id)?;
     let mut container = super::runtime(globals)?.load(&args.id)?;
-    container.start()?;
+    container.start_traced(globals.trace.as_ref().map(|(sink, _)| sink))?;
+    crate::trace::report("start", &globals.trace);
     Ok(())
 }

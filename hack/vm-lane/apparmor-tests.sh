@@ -115,8 +115,9 @@ aa_missing() {
     rm -rf "${WORK:?}/aamissing" && bundle aamissing '["sleep", "300"]' || return 1
     berth run --detach --bundle "$WORK/aamissing" "$id" >"$OUT" 2>&1 || { echo "run --detach: $(tail_out)"; return 1; }
     berth exec --apparmor berth-vmlane-not-loaded "$id" true >"$OUT" 2>&1 && { echo "exec --apparmor succeeded"; return 1; }
-    grep -q 'unable to apply apparmor profile.*no such file or directory' "$OUT" ||
-        { echo "exec --apparmor: want 'unable to apply apparmor profile ... no such file or directory', got: $(tail_out)"; return 1; }
+    # runc's exec: "apparmor failed to apply profile: write ...: no such file or directory"
+    grep -q 'apparmor.*attr/apparmor/exec: no such file or directory' "$OUT" ||
+        { echo "exec --apparmor: want an apparmor error ending in 'no such file or directory', got: $(tail_out)"; return 1; }
     berth delete --force "$id" >"$OUT" 2>&1 || { echo "delete --force: $(tail_out)"; return 1; }
 }
 # check NAME FUNCTION: one PASS/FAIL line; the function's containers are gone after.

@@ -8,7 +8,8 @@
 # Environment (set by run-tests.sh): BERTH, V2_TEST (the berth-cgroups
 # v2_real test binary), CONFORMANCE + CHECKER (the conformance driver and checker),
 # ROOTFS (a busybox rootfs the host made: ~400 applet links cost seconds of forks
-# under emulation), RESULTS.
+# under emulation), RESULTS, APPARMOR_PARSER (for apparmor-tests.sh, next to this
+# script, which runs at the end).
 set -uo pipefail
 
 : "${BERTH:?}" "${V2_TEST:?}" "${CONFORMANCE:?}" "${CHECKER:?}" "${ROOTFS:?}" "${RESULTS:?}"
@@ -41,7 +42,7 @@ tail_out() { tail -n "${1:-5}" "$OUT" 2>/dev/null | paste -sd '|'; }
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
     local id
-    for id in run life upd dflt hook exec oom pids; do berth delete --force "vmlane-$id-$$" >/dev/null 2>&1; done
+    for id in run life upd dflt hook exec oom pids aainit aanone aaeacces aaexec aamissing; do berth delete --force "vmlane-$id-$$" >/dev/null 2>&1; done
     for d in "$CG/$PARENT"/*/ "$CG/$PARENT"; do rmdir "$d" 2>/dev/null; done
     rm -rf "$WORK" "$ROOT"
 }
@@ -259,5 +260,9 @@ conformance cgroups
 # checkpoint and restore run here, lazy migration too (uffd-noncoop works here, and
 # the page server listens on the guest's loopback).
 conformance checkpoint strict
+
+# --- d. AppArmor enforced (the guest boots with apparmor=1 security=apparmor).
+# shellcheck source=apparmor-tests.sh
+. "$(dirname "$0")/apparmor-tests.sh"
 # The host tallies $RESULTS; exit 0 says the script itself ran to its end.
 exit 0

@@ -21,6 +21,9 @@
 #   $VMLANE_CACHE/initramfs-KEY.cpio  busybox + virtio/9p/overlay/ext4 modules + init;
 #                                     KEY hashes init.sh + stage2.sh (see initramfs-key.sh)
 #   $VMLANE_CACHE/systemd.img         variant B: ext4 image, bookworm minbase + systemd
+#   $VMLANE_CACHE/apparmor/apparmor_parser  Debian's parser (from the `apparmor`
+#                                     package, extracted, not installed: the host
+#                                     keeps its own LSM setup) for the AppArmor checks
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -199,6 +202,25 @@ if [ ! -f "$INITRD" ]; then
 	mv "$INITRD.new" "$INITRD"
 	rm -rf "$R"
 	log "initramfs ready ($(du -sh "$INITRD" | cut -f1))"
+fi
+
+# ------------------------------------------------------- apparmor_parser
+# The guest loads the AppArmor checks' profiles with Debian's parser. It is extracted
+# from the package, not installed: the host needs no AppArmor and keeps what it has.
+# The parser links only libc, which the guest shares with the host.
+if [ ! -x "$CACHE/apparmor/apparmor_parser" ]; then
+	rm -rf "$CACHE/apparmor.tmp"
+	mkdir -p "$CACHE/apparmor.tmp/deb"
+	apt_update_once
+	log "downloading apparmor (for apparmor_parser)"
+	(cd "$CACHE/apparmor.tmp/deb" && apt-get download apparmor 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2)
+	dpkg-deb -x "$CACHE"/apparmor.tmp/deb/apparmor_*.deb "$CACHE/apparmor.tmp/x"
+	[ -x "$CACHE/apparmor.tmp/x/sbin/apparmor_parser" ] || { log "ERROR: no sbin/apparmor_parser in the apparmor package"; exit 1; }
+	mkdir -p "$CACHE/apparmor"
+	cp "$CACHE/apparmor.tmp/x/sbin/apparmor_parser" "$CACHE/apparmor/apparmor_parser.new"
+	mv "$CACHE/apparmor/apparmor_parser.new" "$CACHE/apparmor/apparmor_parser"
+	rm -rf "$CACHE/apparmor.tmp"
+	log "apparmor_parser ready"
 fi
 
 # ------------------------------------------------------- variant B (systemd)

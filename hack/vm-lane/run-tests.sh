@@ -59,10 +59,14 @@ cp "$berth" "$share/bin/berth" &&
     cp "$v2_test" "$share/bin/v2_real" &&
     cp "$target/release/berth-conformance" "$share/bin/berth-conformance" &&
     cp "$target/x86_64-unknown-linux-gnu/release/runtimetest" "$share/bin/runtimetest" &&
-    cp "$here/guest-tests.sh" "$share/bin/guest-tests.sh" ||
+    cp "$here/guest-tests.sh" "$here/apparmor-tests.sh" "$share/bin/" &&
+    cp "${VMLANE_CACHE:-/var/cache/vmlane}/apparmor/apparmor_parser" "$share/bin/apparmor_parser" ||
     die "copy the binaries for the guest into $share/bin"
 step "booting the guest (qemu $(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}'))"
+# AppArmor is the guest's LSM (Debian's kernel has it built in): apparmor-tests.sh,
+# run by guest-tests.sh, checks that profiles are enforced.
 "$here/vm-run.sh" --mode host --timeout "${VMLANE_TIMEOUT:-600}" \
+    --append "apparmor=1 security=apparmor" -e APPARMOR_PARSER="$share/bin/apparmor_parser" \
     -e BERTH="$share/bin/berth" -e V2_TEST="$share/bin/v2_real" \
     -e CONFORMANCE="$share/bin/berth-conformance" \
     -e CHECKER="$share/bin/runtimetest" \

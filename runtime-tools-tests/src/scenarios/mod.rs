@@ -37,6 +37,7 @@ mod idmap;
 mod inside;
 mod lifecycle;
 mod list;
+mod lsm;
 mod misc;
 mod mounts;
 mod ns;
@@ -213,6 +214,8 @@ pub static ALL: &[Scenario] = table![
     security::security_memory_policy,
     security::security_personality,
     security::security_lsm_disabled,
+    lsm::lsm_apparmor_off_fails_in_init,
+    lsm::lsm_mount_label_without_selinux,
     security::security_bad_inputs,
     exec::exec_overrides,
     exec::exec_exit_codes,

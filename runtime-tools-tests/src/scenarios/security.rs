@@ -72,10 +72,17 @@ fn checker_cfg() -> Value {
 /// create must fail with one line on stderr naming `needle`, and leave no state
 /// entry, cgroup or mount behind.
 pub(super) fn refused(c: &mut Ctx, cfg: Value, needle: &str) -> Res {
+    refused_all(c, cfg, &[needle])
+}
+
+/// [`refused`], the one line naming every one of `needles`.
+pub(super) fn refused_all(c: &mut Ctx, cfg: Value, needles: &[&str]) -> Res {
     let (id, b) = c.prepare(cfg, false)?;
     let cg = format!("/{}/{id}", c.suite.cg_parent);
     let out = c.create(&b, &id);
-    one_line_error(&out, needle)?;
+    for needle in needles {
+        one_line_error(&out, needle)?;
+    }
     let mounts = crate::bundle::mounts_under(&b.dir);
     ensure!(mounts.is_empty(), "mounts left behind: {mounts:?}");
     ensure!(

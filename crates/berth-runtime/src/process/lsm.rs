@@ -1,9 +1,11 @@
 //! Linux security modules: `process.apparmorProfile` and `process.selinuxLabel`, both
 //! written to the init's procfs attr files so that they take effect at execve.
 //!
-//! When the module is not enabled on the host, berth follows runc: an empty profile or
-//! label is ignored; a named AppArmor profile or an SELinux label is an error at
-//! create time (runc fails too, for AppArmor only later, inside the init).
+//! berth follows runc 1.1.5: an empty profile or label is ignored; an SELinux label on
+//! a host without SELinux is refused up front (runc's config validation); an AppArmor
+//! profile is never checked up front, its write fails instead, inside the init, when
+//! the host cannot apply it (EINVAL without AppArmor, ENOENT for a profile that is not
+//! loaded), and that fails `create` or `exec`.
 
 use super::cstring;
 use crate::error::{Error, Result};
@@ -26,28 +28,27 @@ pub(crate) fn selinux_enabled() -> bool {
 /// Labels to apply at execve.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LsmPlan {
-    /// `exec <profile>`.
-    apparmor: Option<CString>,
+    /// The profile's name (for errors) and `exec <profile>`.
+    apparmor: Option<(String, CString)>,
     selinux: Option<CString>,
 }
 
 impl LsmPlan {
     pub fn new(p: &Process) -> Result<Self> {
-        Self::with_hosts(p, apparmor_enabled(), selinux_enabled())
+        Self::with_hosts(p, selinux_enabled())
     }
 
-    fn with_hosts(p: &Process, apparmor_on: bool, selinux_on: bool) -> Result<Self> {
+    fn with_hosts(p: &Process, selinux_on: bool) -> Result<Self> {
         let mut plan = LsmPlan::default();
+        // No check of the host here: runc has none, and a host where AppArmor is
+        // built in but securityfs is not mounted (some nested containers) still
+        // applies the profile.
         if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-            if !apparmor_on {
-                return Err(Error::Config(format!(
-                    "process.apparmorProfile {profile:?} was specified but AppArmor is not enabled on this system"
-                )));
-            }
-            plan.apparmor = Some(cstring(
+            let value = cstring(
                 format!("exec {profile}").as_bytes(),
                 "process.apparmorProfile",
-            )?);
+            )?;
+            plan.apparmor = Some((profile.to_string(), value));
         }
         if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
             if !selinux_on {
@@ -62,33 +63,60 @@ impl LsmPlan {
 
     /// In the init or exec'd process, before seccomp: arms the labels for execve.
     pub fn apply(&self) -> Result<()> {
-        if let Some(aa) = &self.apparmor {
-            // The AppArmor-specific directory first (stacked LSMs), then the shared one.
-            write_attr(&["apparmor/exec", "exec"], aa.as_bytes())?;
+        if let Some((profile, aa)) = &self.apparmor {
+            // The AppArmor-specific directory first (stacked LSMs), then the shared one,
+            // as runc does.
+            write_attr(&["apparmor/exec", "exec"], aa.as_bytes()).map_err(|e| {
+                let hint = if apparmor_enabled() {
+                    ""
+                } else {
+                    " (AppArmor is not enabled on this host)"
+                };
+                // runc's words first: engines and users know them.
+                Error::Init(format!(
+                    "unable to apply apparmor profile {profile:?} (process.apparmorProfile): {e}{hint}"
+                ))
+            })?;
         }
         if let Some(label) = &self.selinux {
-            write_attr(&["exec"], label.as_bytes())?;
+            write_attr(&["exec"], label.as_bytes()).map_err(|e| {
+                Error::Init(format!(
+                    "unable to set selinux label {:?} (process.selinuxLabel): {e}",
+                    label.to_string_lossy()
+                ))
+            })?;
         }
         Ok(())
     }
 }
 
-/// Writes one of `/proc/thread-self/attr/<names>` (the first that exists).
-fn write_attr(names: &[&str], value: &[u8]) -> Result<()> {
+/// Writes one of `/proc/thread-self/attr/<names>` (the first that exists). The error
+/// reads `<call> <path>: <errno in words>`.
+fn write_attr(names: &[&str], value: &[u8]) -> std::result::Result<(), String> {
+    let words = |e: nix::Error| {
+        // Lower-case, as the Go peers print it ("no such file or directory").
+        let d = e.desc();
+        let mut c = d.chars();
+        c.next()
+            .map(|f| f.to_lowercase().chain(c).collect::<String>())
+            .unwrap_or_default()
+    };
     for (i, name) in names.iter().enumerate() {
         let path = format!("/proc/thread-self/attr/{name}");
         let f = match open_attr(name, nix::fcntl::OFlag::O_WRONLY) {
             Ok(f) => f,
             Err(nix::Error::ENOENT) if i + 1 < names.len() => continue,
-            Err(e) => return Err(Error::sys("open", &path, e)),
+            Err(e) => return Err(format!("open {path}: {}", words(e))),
         };
-        let st = nix::sys::statfs::fstatfs(&f).map_err(|e| Error::sys("fstatfs", &path, e))?;
+        let st =
+            nix::sys::statfs::fstatfs(&f).map_err(|e| format!("fstatfs {path}: {}", words(e)))?;
         if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-            return Err(Error::Init(format!("{path} is not on procfs")));
+            return Err(format!("{path} is not on procfs"));
         }
-        return (&f)
-            .write_all(value)
-            .map_err(|e| Error::io("write", path, e));
+        return (&f).write_all(value).map_err(|e| {
+            let errno = nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            format!("write {path}: {}", words(errno))
+        });
     }
     Ok(())
 }
@@ -151,17 +179,18 @@ mod tests {
 
     #[test]
     fn disabled_modules() {
-        assert!(LsmPlan::with_hosts(&process("", ""), false, false).is_ok());
-        let e = LsmPlan::with_hosts(&process("foo", ""), false, false).unwrap_err();
-        assert!(e.to_string().contains("apparmorProfile \"foo\""), "{e}");
-        let e = LsmPlan::with_hosts(&process("", "system_u:r:t:s0"), false, false).unwrap_err();
+        assert!(LsmPlan::with_hosts(&process("", ""), false).is_ok());
+        // AppArmor is not checked up front (runc's rule): the write in the init fails.
+        let p = LsmPlan::with_hosts(&process("foo", ""), false).unwrap();
+        assert_eq!(p.apparmor.unwrap().1.to_str().unwrap(), "exec foo");
+        let e = LsmPlan::with_hosts(&process("", "system_u:r:t:s0"), false).unwrap_err();
         assert!(e.to_string().contains("SELinux is not enabled"), "{e}");
     }
 
     #[test]
     fn enabled_modules() {
-        let p = LsmPlan::with_hosts(&process("foo", "l"), true, true).unwrap();
-        assert_eq!(p.apparmor.unwrap().to_str().unwrap(), "exec foo");
+        let p = LsmPlan::with_hosts(&process("foo", "l"), true).unwrap();
+        assert_eq!(p.apparmor.unwrap().1.to_str().unwrap(), "exec foo");
         assert_eq!(p.selinux.unwrap().to_str().unwrap(), "l");
     }
 }

@@ -26,8 +26,14 @@ fn resolve(root: BorrowedFd<'_>, path: &CStr, what: &'static str) -> Result<Opti
     }
 }
 
-/// Masks one path so it cannot be read.
-pub(super) fn mask(root: BorrowedFd<'_>, path: &CString, use_fd: bool) -> Result<()> {
+/// Masks one path so it cannot be read. `data`: the tmpfs's (`linux.mountLabel`'s
+/// SELinux context, as runc gives it).
+pub(super) fn mask(
+    root: BorrowedFd<'_>,
+    path: &CString,
+    use_fd: bool,
+    data: Option<&CStr>,
+) -> Result<()> {
     let err = |call, e| {
         Error::sys(
             call,
@@ -46,7 +52,7 @@ pub(super) fn mask(root: BorrowedFd<'_>, path: &CString, use_fd: bool) -> Result
             target.as_cstr(),
             Some(c"tmpfs"),
             MsFlags::MS_RDONLY,
-            None::<&CStr>,
+            data,
         )
         .map_err(|e| err("mount tmpfs over", e))
     } else {

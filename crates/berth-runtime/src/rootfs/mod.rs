@@ -74,6 +74,8 @@ pub struct RootfsPlan {
     /// The host has /proc/kcore, so /dev/core is linked to it.
     kcore: bool,
     masked: Vec<CString>,
+    /// Data of the tmpfs over masked directories: `linux.mountLabel`'s context.
+    masked_data: Option<CString>,
     readonly: Vec<CString>,
     root_readonly: bool,
 }
@@ -163,7 +165,7 @@ impl RootfsPlan {
         let gid_map = crate::namespaces::map_text(linux.and_then(|l| l.gid_mappings().as_deref()));
         let container_maps = (options.new_user_ns && !uid_map.is_empty() && !gid_map.is_empty())
             .then_some((uid_map.as_str(), gid_map.as_str()));
-        let mounts = spec
+        let mut mounts = spec
             .mounts()
             .iter()
             .flatten()
@@ -176,6 +178,19 @@ impl RootfsPlan {
                 MountPlan::new(m, unified, &options.cgroup_dirs, ctx)
             })
             .collect::<Result<Vec<_>>>()?;
+        let mount_label = linux
+            .and_then(|l| l.mount_label().as_deref())
+            .filter(|l| !l.is_empty());
+        let mut masked_data = None;
+        if let Some(label) = mount_label {
+            for m in &mut mounts {
+                m.set_mount_label(label)?;
+            }
+            masked_data = Some(
+                CString::new(format!("context={label:?}"))
+                    .map_err(|_| Error::Config("linux.mountLabel contains a NUL byte".into()))?,
+            );
+        }
         let setup_dev = !mounts.iter().any(MountPlan::is_dev_bind);
         let devices = match linux.and_then(|l| l.devices().as_ref()) {
             Some(d) => devices::plan(d)?,
@@ -206,6 +221,7 @@ impl RootfsPlan {
             devices,
             kcore: Path::new("/proc/kcore").exists(),
             masked,
+            masked_data,
             readonly,
             root_readonly,
             options,
@@ -325,7 +341,7 @@ impl RootfsPlan {
             masked::readonly(root.as_fd(), p, use_fd)?;
         }
         for p in &self.masked {
-            masked::mask(root.as_fd(), p, use_fd)?;
+            masked::mask(root.as_fd(), p, use_fd, self.masked_data.as_deref())?;
         }
         Ok(())
     }

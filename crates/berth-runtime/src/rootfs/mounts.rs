@@ -101,6 +101,9 @@ pub(super) struct MountPlan {
     cgroup_binds: Vec<(CString, CString)>,
     /// `cgroup` on v1: (link name, target) inside the destination.
     cgroup_links: Vec<(CString, CString)>,
+    /// Data of the tmpfs a v1 `cgroup` mount is built on (`mode=755`, plus the
+    /// SELinux context of `linux.mountLabel`).
+    cgroup_tmpfs_data: CString,
     /// An idmapped bind: the parent makes the detached tree (see [`super::idmap`]),
     /// handed over as `source_fd`, and `perform` moves it onto the destination.
     pub(super) idmap: Option<IdmapPlan>,
@@ -241,6 +244,7 @@ impl MountPlan {
             idmap,
             cgroup_binds,
             cgroup_links,
+            cgroup_tmpfs_data: c"mode=755".to_owned(),
             dest,
             display,
             type_name,
@@ -274,6 +278,33 @@ impl MountPlan {
     /// Hands the init the source the parent opened.
     pub(super) fn set_source_fd(&self, fd: OwnedFd) {
         *self.source_fd.borrow_mut() = Some(fd);
+    }
+
+    /// `linux.mountLabel` as runc 1.1.5 applies it: `context="<label>"` appended to
+    /// the data of every mount that takes it (tmpfs, the v1 cgroup tmpfs, devpts and
+    /// other filesystems), not to proc, sysfs, cgroup2, mqueue (runc labels its
+    /// directory instead, which berth does not) nor bind mounts (whose data the kernel
+    /// ignores). Without SELinux the kernel refuses the option and the mount fails,
+    /// as under runc.
+    pub(super) fn set_mount_label(&mut self, label: &str) -> Result<()> {
+        let context = format!("context={label:?}");
+        let with = |data: Option<&CStr>| -> Result<CString> {
+            let joined = match data.map(CStr::to_bytes) {
+                Some(d) if !d.is_empty() => [d, b",", context.as_bytes()].concat(),
+                _ => context.clone().into_bytes(),
+            };
+            CString::new(joined)
+                .map_err(|_| Error::Config("linux.mountLabel contains a NUL byte".into()))
+        };
+        match self.kind {
+            Kind::Tmpfs => self.data = Some(with(self.data.as_deref())?),
+            Kind::Other if self.type_name != "mqueue" => {
+                self.data = Some(with(self.data.as_deref())?)
+            }
+            Kind::CgroupV1 => self.cgroup_tmpfs_data = with(Some(c"mode=755"))?,
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Whether this is a bind mount onto /dev (then runc leaves /dev alone).
@@ -534,7 +565,7 @@ impl MountPlan {
             ProcFd::new(fd).as_cstr(),
             Some(c"tmpfs"),
             tmpfs_flags,
-            Some(c"mode=755"),
+            Some(self.cgroup_tmpfs_data.as_c_str()),
         )
         .map_err(|e| self.err("mount", e))?;
         for (dest, host) in &self.cgroup_binds {
@@ -808,6 +839,28 @@ mod tests {
             Some(MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID)
         );
         assert!(p.data.is_none());
+    }
+
+    /// linux.mountLabel goes where runc puts it: tmpfs, devpts, the v1 cgroup tmpfs;
+    /// not proc, sysfs, mqueue or binds.
+    #[test]
+    fn mount_label_context() {
+        let label = "system_u:object_r:container_file_t:s0:c1,c2";
+        let ctx = format!("context=\"{label}\"");
+        let data = |dest, typ, opts: &[&str]| {
+            let mut p = plan(dest, typ, typ, opts).unwrap();
+            p.set_mount_label(label).unwrap();
+            p.data.map(|d| d.into_string().unwrap())
+        };
+        assert_eq!(
+            data("/dev", "tmpfs", &["mode=755"]),
+            Some(format!("mode=755,{ctx}"))
+        );
+        assert_eq!(data("/dev/pts", "devpts", &[]), Some(ctx.clone()));
+        assert_eq!(data("/proc", "proc", &[]), None);
+        assert_eq!(data("/sys", "sysfs", &[]), None);
+        assert_eq!(data("/dev/mqueue", "mqueue", &[]), None);
+        assert_eq!(data("/data", "bind", &["rbind"]), None);
     }
 
     #[test]

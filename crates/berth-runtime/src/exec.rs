@@ -127,6 +127,9 @@ struct ExecPlan {
 impl Container {
     /// Starts `process` inside the container.
     pub fn exec(&self, process: &Process, options: &ExecOptions) -> Result<ExecProcess> {
+        // Shared until the process is in the container's cgroup: a `delete` waits for
+        // that, then kills it with the rest, so it never outlives the container.
+        let lock = self.lock(false)?;
         let status = self.status();
         match status {
             Status::Created | Status::Running => {}
@@ -233,6 +236,7 @@ impl Container {
             }
         };
         let _ = waitpid(middle, None);
+        drop(lock);
         // As for the init: opened while the process, our child, cannot have been
         // reaped. The OOM baseline is the container's count now.
         let handle = WaitHandle::open(

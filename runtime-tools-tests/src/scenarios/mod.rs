@@ -42,6 +42,7 @@ mod mounts;
 mod ns;
 mod ns_shared_mounts;
 mod pause;
+mod races;
 mod running;
 mod seccomp;
 mod seccomp_agent;
@@ -78,6 +79,10 @@ pub static ALL: &[Scenario] = table![
     lifecycle::pidfile,
     lifecycle::state_zombie_is_stopped,
     crash_create::crash_create_kill_then_delete,
+    races::race_delete_delete,
+    races::race_start_delete,
+    races::race_kill_delete,
+    races::race_exec_delete,
     errors::bad_missing_config,
     errors::bad_malformed_config,
     errors::bad_missing_rootfs,

@@ -178,7 +178,9 @@ impl Container {
 
     /// Thaws a paused container (`berth resume`).
     pub fn resume(&self) -> Result<()> {
-        let _lock = self.lock(true)?;
+        // Shared: an `exec --ignore-paused` waiting in the frozen cgroup must not
+        // keep the resume that would let it go on.
+        let _lock = self.lock(false)?;
         let status = self.status();
         if status != Status::Paused {
             return Err(self.bad_status(status, "container not paused"));

@@ -1,11 +1,12 @@
 //! Serializing the verbs that change one container: an `flock` on the container's
 //! directory in the state root.
 //!
-//! `delete`, `pause` and `resume` take it exclusively for their whole run; `start`
+//! `delete` and `pause` take it exclusively for their whole run; `start`
 //! exclusively while it checks the status and releases the init, then shared while
-//! its poststart hooks run; `kill` shared while it checks and signals; `exec` shared
-//! until its process is in the container's cgroup (so a `delete` after it kills that
-//! process too). Long waits are never under it: not `run`'s wait for the container,
+//! its poststart hooks run; `kill` and `resume` shared; `exec` shared until its
+//! process is in the container's cgroup (so a `delete` after it kills that process
+//! too), except into a paused container (`--ignore-paused`), where the process waits
+//! in the frozen cgroup until a resume. Long waits are never under it: not `run`'s wait for the container,
 //! not an exec'd process's life, not `start`'s wait for the init to execve. `create`
 //! takes none (its init is a clone of the creating process and would inherit it
 //! until execve): whatever it has made is recorded before it is made, so a `delete`

@@ -20,7 +20,7 @@ const ROUNDS: usize = 12;
 /// What a loser may say: the container is gone, or not in a state for the verb.
 const CLEAN: &[&str] = &[
     "does not exist",
-    "is stopped",
+    "stopped",
     "not running",
     "not created",
     "stopped during exec",

@@ -178,6 +178,7 @@ impl Container {
 
     /// Freezes every process of the container (`berth pause`).
     pub fn pause(&self) -> Result<()> {
+        let _lock = self.lock(true)?;
         let status = self.status();
         if !matches!(status, Status::Running | Status::Created) {
             return Err(self.bad_status(status, "container not running"));
@@ -190,6 +191,9 @@ impl Container {
 
     /// Thaws a paused container (`berth resume`).
     pub fn resume(&self) -> Result<()> {
+        // Shared: an `exec --ignore-paused` waiting in the frozen cgroup must not
+        // keep the resume that would let it go on.
+        let _lock = self.lock(false)?;
         let status = self.status();
         if status != Status::Paused {
             return Err(self.bad_status(status, "container not paused"));
@@ -218,6 +222,12 @@ impl Container {
 
     fn dir(&self) -> std::path::PathBuf {
         self.runtime.container_dir(&self.state.id)
+    }
+
+    /// Takes this container's lock (see `lock.rs`); [`Error::NotFound`] once a
+    /// concurrent `delete` has removed it.
+    pub(crate) fn lock(&self, exclusive: bool) -> Result<crate::lock::IdLock> {
+        crate::lock::lock(&self.dir(), &self.state.id, exclusive)
     }
 
     pub(crate) fn init_alive(&self) -> bool {
@@ -255,6 +265,9 @@ impl Container {
     pub fn start_traced(&mut self, trace: Option<&crate::TraceSink>) -> Result<()> {
         use crate::trace::{Mark, Phase};
         let m = Mark::start(trace);
+        // Exclusive until the init is released: a racing `delete` comes before (this
+        // start then finds nothing) or after (and kills a running container).
+        let lock = self.lock(true)?;
         let status = self.status();
         m.end(Phase::Load);
         let m = Mark::start(trace);
@@ -284,6 +297,9 @@ impl Container {
             ));
         }
         nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write", fifo.display(), e))?;
+        // Not held while startContainer hooks and execve run: a `delete --force` of a
+        // container stuck there must not wait for it.
+        drop(lock);
         // The init's read end is close-on-exec: when no reader is left, the init has
         // exec'd the process (or died). poststart hooks must run after the process is
         // executed (runtime spec), and `start` returns only then, as runc's does.
@@ -311,6 +327,9 @@ impl Container {
             self.destroy();
             return Err(Error::Init(error));
         }
+        // A `delete` that came in meanwhile has removed the container: its poststop
+        // hooks have run, so no poststart hook may follow them.
+        let _lock = self.lock(false)?;
         let hooks = self.state.config.hooks().clone().unwrap_or_default();
         if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
             let state =
@@ -338,6 +357,9 @@ impl Container {
     /// is left in the cgroup is signalled.
     pub fn kill(&self, signal: impl Into<crate::KillSignal>, all: bool) -> Result<()> {
         let signal = signal.into();
+        // Shared: kills run side by side, but never into a container a `delete` is
+        // removing (whose init pid may be gone, or reused, by the time we signal).
+        let _lock = self.lock(false)?;
         let status = self.status();
         if all {
             let cg = match self.cgroup() {
@@ -389,18 +411,7 @@ impl Container {
     pub fn delete(self, force: bool) -> Result<()> {
         // One delete at a time: a concurrent one waits, then finds nothing to delete
         // (poststop hooks must run once).
-        let dir = self.dir();
-        let lock = std::fs::File::open(&dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound(self.state.id.clone()),
-            _ => Error::io("open", &dir, e),
-        })?;
-        // SAFETY: flock on an fd we own; blocking until a concurrent delete is done.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::sys("flock", dir.display(), nix::Error::last()));
-        }
-        if !dir.join(crate::state::STATE_FILE).exists() {
-            return Err(Error::NotFound(self.state.id.clone()));
-        }
+        let _lock = self.lock(true)?;
         let status = self.status();
         match status {
             Status::Stopped => {}

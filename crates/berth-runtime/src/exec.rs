@@ -127,7 +127,15 @@ struct ExecPlan {
 impl Container {
     /// Starts `process` inside the container.
     pub fn exec(&self, process: &Process, options: &ExecOptions) -> Result<ExecProcess> {
+        // Shared until the process is in the container's cgroup: a `delete` waits for
+        // that, then kills it with the rest, so it never outlives the container.
+        let mut lock = Some(self.lock(false)?);
         let status = self.status();
+        if status == Status::Paused {
+            // Its process would wait in the frozen cgroup until a resume: not with
+            // the lock held, or a `delete --force` would wait as long.
+            lock = None;
+        }
         match status {
             Status::Created | Status::Running => {}
             Status::Paused if options.ignore_paused => {}
@@ -217,7 +225,18 @@ impl Container {
             )));
         }
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
-        let pid = match parent_ch.recv()? {
+        // The process shares the channel with the intermediate and may send its
+        // seccomp listener before the intermediate has sent its pid: kept for later.
+        let mut early_listener = None;
+        let pid = loop {
+            match parent_ch.recv()? {
+                Some(Msg::SeccompListener(Some(fd))) if early_listener.is_none() => {
+                    early_listener = Some(fd);
+                }
+                m => break m,
+            }
+        };
+        let pid = match pid {
             Some(Msg::Pid(p)) => p,
             // A pid namespace whose init has died refuses new members with ENOMEM.
             Some(Msg::Error(_)) if !self.init_alive() => {
@@ -233,6 +252,7 @@ impl Container {
             }
         };
         let _ = waitpid(middle, None);
+        drop(lock.take());
         // As for the init: opened while the process, our child, cannot have been
         // reaped. The OOM baseline is the container's count now.
         let handle = WaitHandle::open(
@@ -248,7 +268,11 @@ impl Container {
         // The process closes the channel by execve; an error message means setup
         // failed; a seccomp listener fd (SCMP_ACT_NOTIFY) goes to the listener.
         loop {
-            match parent_ch.recv()? {
+            let msg = match early_listener.take() {
+                Some(fd) => Some(Msg::SeccompListener(Some(fd))),
+                None => parent_ch.recv()?,
+            };
+            match msg {
                 None => break,
                 Some(Msg::Error(e)) => {
                     let _ = waitpid(Pid::from_raw(pid), None);
@@ -497,6 +521,13 @@ fn process(plan: &ExecPlan, ch: &Channel) -> ! {
             nix::unistd::chroot(".").map_err(|e| Error::sys("chroot", "the init's root", e))?;
             nix::unistd::chdir("/").map_err(|e| Error::sys("chdir", "/", e))?;
         }
+        // The namespace, root and cgroup fds have served: closed now, not at execve,
+        // so that no fd of the host is open while the process sits in the container's
+        // pid namespace (a container granted CAP_SYS_PTRACE could follow
+        // /proc/<pid>/fd of it; conformance cve_2016_9962_exec_not_ptraceable).
+        let mut keep = vec![ch.as_raw_fd()];
+        keep.extend(plan.console.iter().map(|fd| fd.as_raw_fd()));
+        init::close_others(keep, plan.preserve_fds)?;
         let p = &plan.process;
         p.sched.apply_initial()?;
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", "exec process", e))?;

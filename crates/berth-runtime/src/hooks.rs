@@ -119,6 +119,23 @@ pub(crate) fn run(
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // A hook dies with the process running it: a runtime killed while a hook runs
+    // (an engine's timeout) leaves no hook behind that nothing would ever stop.
+    // SAFETY: getpid before the fork; the closure calls only prctl, getppid and
+    // _exit, which are async-signal-safe.
+    let runner = unsafe { libc::getpid() };
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The runner died before the signal was armed.
+            if libc::getppid() != runner {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| fail(format!("cannot start: {e}")))?;

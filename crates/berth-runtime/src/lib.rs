@@ -64,6 +64,7 @@ mod exec;
 mod features;
 mod hooks;
 mod id;
+mod lock;
 mod namespaces;
 mod parse;
 mod process;

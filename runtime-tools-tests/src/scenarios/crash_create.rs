@@ -52,7 +52,6 @@ pub fn crash_create_kill_then_delete(c: &mut Ctx) -> Res {
     // exist yet: the runtime makes it, and must record it before it does.
     let nested_id = c.new_id();
     let nested = c.bundle(&nested_id, false)?;
-    let root = c.suite.rt.root.clone();
     let started = Instant::now();
     let mut left = Vec::new();
     let mut reached_created = 0;
@@ -90,7 +89,7 @@ pub fn crash_create_kill_then_delete(c: &mut Ctx) -> Res {
                 del.stderr.trim()
             ));
         }
-        let found = leftovers(c, &hierarchies, &root, b, &id);
+        let found = leftovers_of(c, &hierarchies, &id, &b.rootfs());
         if !found.is_empty() {
             left.push(format!("{delay:?}: {}", found.join("; ")));
             clean_up(&hierarchies, &id);
@@ -104,7 +103,7 @@ pub fn crash_create_kill_then_delete(c: &mut Ctx) -> Res {
                 ));
             }
             let _ = c.rt(&["delete", "--force", &id]);
-            let found = leftovers(c, &hierarchies, &root, b, &id);
+            let found = leftovers_of(c, &hierarchies, &id, &b.rootfs());
             if !found.is_empty() {
                 clean_up(&hierarchies, &id);
             }
@@ -168,8 +167,15 @@ fn kill_create_at(c: &Ctx, b: &Bundle, id: &str, delay: Duration) -> Result<Outc
     })
 }
 
-/// What is left of container `id` after its delete, one line per thing.
-fn leftovers(c: &Ctx, hierarchies: &[PathBuf], root: &Path, b: &Bundle, id: &str) -> Vec<String> {
+/// What is left of container `id` (rootfs `rootfs`) after its delete, one line per
+/// thing: its cgroups in every hierarchy, mounts, state entry and processes.
+pub(super) fn leftovers_of(
+    c: &Ctx,
+    hierarchies: &[PathBuf],
+    id: &str,
+    rootfs: &Path,
+) -> Vec<String> {
+    let root = c.suite.rt.root.as_path();
     crate::reaper::reap_orphans();
     let mut found = Vec::new();
     for h in hierarchies {
@@ -177,7 +183,7 @@ fn leftovers(c: &Ctx, hierarchies: &[PathBuf], root: &Path, b: &Bundle, id: &str
             found.push(format!("cgroup {}", dir.display()));
         }
     }
-    for dir in [b.rootfs(), root.join(id)] {
+    for dir in [rootfs.to_path_buf(), root.join(id)] {
         for m in mounts_under(&dir) {
             found.push(format!("mount {}", m.display()));
         }
@@ -189,7 +195,7 @@ fn leftovers(c: &Ctx, hierarchies: &[PathBuf], root: &Path, b: &Bundle, id: &str
     if out.stdout.lines().any(|l| l == id) {
         found.push(format!("`list` still shows {id}"));
     }
-    for pid in processes_of(id, &b.rootfs()) {
+    for pid in processes_of(id, rootfs) {
         found.push(format!("process {pid}"));
     }
     found
@@ -258,7 +264,7 @@ fn processes_of(id: &str, rootfs: &Path) -> Vec<i32> {
 }
 
 /// Kills what a failed delete left and removes its cgroups, so the host stays clean.
-fn clean_up(hierarchies: &[PathBuf], id: &str) {
+pub(super) fn clean_up(hierarchies: &[PathBuf], id: &str) {
     for h in hierarchies {
         let mut dirs = Vec::new();
         for top in dirs_named(h, id, 8) {

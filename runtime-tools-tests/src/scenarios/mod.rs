@@ -20,6 +20,8 @@ mod contract_update;
 mod contract_userns;
 mod contract_verbs;
 mod crash_create;
+mod crash_verbs;
+mod cve;
 mod engine_flow;
 mod errors;
 mod events;
@@ -43,6 +45,7 @@ mod mounts;
 mod ns;
 mod ns_shared_mounts;
 mod pause;
+mod races;
 mod running;
 mod seccomp;
 mod seccomp_agent;
@@ -79,6 +82,19 @@ pub static ALL: &[Scenario] = table![
     lifecycle::pidfile,
     lifecycle::state_zombie_is_stopped,
     crash_create::crash_create_kill_then_delete,
+    races::race_delete_delete,
+    races::race_start_delete,
+    races::race_kill_delete,
+    races::race_exec_delete,
+    crash_verbs::crash_exec_kill_then_delete,
+    crash_verbs::crash_delete_kill_then_delete,
+    crash_verbs::crash_hooks_kill_then_delete,
+    cve::cve_2019_5736_runtime_exe_unreachable,
+    cve::cve_2016_9962_exec_not_ptraceable,
+    cve::cve_2021_30465_mount_destination_swap,
+    cve::cve_2019_16884_volume_over_proc,
+    cve::cve_2025_52881_sysctl_write_redirected,
+    cve::host_dev_null_unchanged,
     errors::bad_missing_config,
     errors::bad_malformed_config,
     errors::bad_missing_rootfs,

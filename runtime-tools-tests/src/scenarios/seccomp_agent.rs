@@ -38,6 +38,10 @@ struct Shared {
     answered: Mutex<Vec<String>>,
     /// What went wrong inside the agent (never silently dropped: scenarios report it).
     errors: Mutex<Vec<String>>,
+    /// An `execve` of this path is answered (go on) only after `hold_for`: the
+    /// caller waits in the syscall meanwhile, still the image that called it.
+    hold_path: Mutex<Option<String>>,
+    hold_for: Mutex<Duration>,
 }
 
 impl Shared {
@@ -57,6 +61,7 @@ pub struct Agent {
 
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 const NR_MKDIR: i32 = 83;
+const NR_EXECVE: i32 = 59;
 const NR_CHMOD: i32 = 90;
 const NR_FCHMOD: i32 = 91;
 const NR_MKDIRAT: i32 = 258;
@@ -94,6 +99,16 @@ impl Agent {
             listener_path,
             shared,
             threads: vec![t],
+        }
+    }
+
+    /// Holds every `execve(path)` for `d` before letting it go on.
+    pub fn hold_execve(&self, path: &str, d: Duration) {
+        if let Ok(mut p) = self.shared.hold_path.lock() {
+            *p = Some(path.to_string());
+        }
+        if let Ok(mut h) = self.shared.hold_for.lock() {
+            *h = d;
         }
     }
 
@@ -253,6 +268,7 @@ fn answer_loop(fd: OwnedFd, metadata: &str, shared: &Shared) {
             // ENOENT: the caller went away (a signal) before we read it.
             continue;
         }
+        hold(&req, shared);
         let (name, mut resp) = decide(&fd, &req, metadata);
         let count = match shared.answered.lock() {
             Ok(mut v) => {
@@ -272,6 +288,20 @@ fn answer_loop(fd: OwnedFd, metadata: &str, shared: &Shared) {
         if limit > 0 && count >= limit {
             shared.stop.store(true, Ordering::SeqCst);
         }
+    }
+}
+
+/// Sleeps while an `execve` of the held path waits (see `Agent::hold_execve`).
+fn hold(req: &libc::seccomp_notif, shared: &Shared) {
+    let Some(path) = shared.hold_path.lock().ok().and_then(|p| p.clone()) else {
+        return;
+    };
+    if req.data.arch != AUDIT_ARCH_X86_64 || req.data.nr != NR_EXECVE {
+        return;
+    }
+    if read_string(req.pid, req.data.args[0]).is_ok_and(|p| p == path) {
+        let d = shared.hold_for.lock().map(|d| *d).unwrap_or_default();
+        std::thread::sleep(d);
     }
 }
 

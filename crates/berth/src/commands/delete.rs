@@ -21,7 +21,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
     berth_runtime::validate_id(&args.id)?;
     let runtime = super::runtime(globals)?;
     match runtime.load(&args.id) {
-        Ok(container) => Ok(container.delete(args.force)?),
+        Ok(container) => match container.delete(args.force) {
+            // A concurrent delete removed it while we waited for its lock: gone, as
+            // `--force` asks.
+            Err(Error::NotFound(_)) if args.force => Ok(()),
+            r => Ok(r?),
+        },
         Err(Error::NotFound(id)) => {
             // validate_id above keeps this path inside the root.
             let dir = runtime.root().join(&args.id);

@@ -95,7 +95,7 @@ engines:
 # cgroup v2 for real: one qemu guest whose only hierarchy is cgroup2 (this host is v1
 # hybrid) runs the v2 cgroup test, berth smoke tests and the cgroup scenarios.
 vm-lane:
-	@$(STAGE) vm-lane 900 env BERTH=$(BERTH) hack/vm-lane/run-tests.sh
+	@$(STAGE) vm-lane 1500 env BERTH=$(BERTH) hack/vm-lane/run-tests.sh
 
 clean:
 	$(CARGO) clean

@@ -9,7 +9,7 @@
 #
 # Environment: CARGO_TARGET_DIR (default <workspace>/target), BERTH (the runtime under
 # test, default <target>/release/berth; copied into the guest's share), VMLANE_TIMEOUT (the
-# guest's bound in seconds, default 600), VMLANE_CACHE (see prepare.sh).
+# guest's bound in seconds, default 900: the guest takes about 6 minutes on an idle 2-core host), VMLANE_CACHE (see prepare.sh).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +65,7 @@ cp "$berth" "$share/bin/berth" &&
 step "booting the guest (qemu $(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}'))"
 # AppArmor is the guest's LSM (Debian's kernel has it built in): apparmor-tests.sh,
 # run by guest-tests.sh, checks that profiles are enforced.
-"$here/vm-run.sh" --mode host --timeout "${VMLANE_TIMEOUT:-600}" \
+"$here/vm-run.sh" --mode host --timeout "${VMLANE_TIMEOUT:-900}" \
     --append "apparmor=1 security=apparmor" -e APPARMOR_PARSER="$share/bin/apparmor_parser" \
     -e BERTH="$share/bin/berth" -e V2_TEST="$share/bin/v2_real" \
     -e CONFORMANCE="$share/bin/berth-conformance" \
@@ -76,7 +76,7 @@ rc=$?
 t2=$(date +%s)
 case $rc in
 0) ;;
-124) echo "FAIL: guest: timed out after ${VMLANE_TIMEOUT:-600}s"; echo "FAIL guest timeout" >>"$results" ;;
+124) echo "FAIL: guest: timed out after ${VMLANE_TIMEOUT:-900}s"; echo "FAIL guest timeout" >>"$results" ;;
 125) echo "FAIL: guest: never reported an exit status (boot failure)"; echo "FAIL guest boot" >>"$results" ;;
 *) echo "FAIL: guest: guest-tests.sh exited $rc"; echo "FAIL guest exit $rc" >>"$results" ;;
 esac

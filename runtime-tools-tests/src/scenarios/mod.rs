@@ -46,6 +46,7 @@ mod running;
 mod seccomp;
 mod seccomp_agent;
 mod security;
+mod soak;
 mod sysctl;
 mod terminal;
 mod update;
@@ -78,6 +79,7 @@ pub static ALL: &[Scenario] = table![
     lifecycle::pidfile,
     lifecycle::state_zombie_is_stopped,
     crash_create::crash_create_kill_then_delete,
+    soak::soak_lives,
     errors::bad_missing_config,
     errors::bad_malformed_config,
     errors::bad_missing_rootfs,

@@ -5,7 +5,9 @@
 # Variables: CARGO_TARGET_DIR (default target), BERTH (the binary under test),
 # RUNTIME (what hack/demo.sh and hack/podman-test.sh drive; default BERTH),
 # BENCH_ARGS (passed to hack/bench), CONFORMANCE (the conformance suite's runner),
-# ENGINES (the engines `make engines` drives: podman containerd containerd-shim cri docker).
+# ENGINES (the engines `make engines` drives: podman containerd containerd-shim cri docker),
+# FUZZ_SECONDS (how long `make fuzz` runs each fuzz target; the fuzz stage runs
+# FUZZ_CI_SECONDS), SOAK_SEQUENTIAL, SOAK_PARALLEL, SOAK_EXEC (`make soak`'s counts).
 
 SHELL := /bin/bash
 .NOTPARALLEL:
@@ -22,10 +24,15 @@ BENCH_ARGS ?=
 CONFORMANCE ?= runtime-tools-tests/run.sh
 ENGINES    ?= podman containerd containerd-shim cri docker
 STAGE      := hack/stage.sh
-STAGES     := fmt-check clippy release-build unit conformance conformance-v1-only podman-test engines vm-lane
+STAGES     := fmt-check clippy release-build unit fuzz-ci conformance conformance-v1-only podman-test engines vm-lane
+FUZZ_SECONDS    ?= 60
+FUZZ_CI_SECONDS ?= 10
+SOAK_SEQUENTIAL ?= 1000
+SOAK_PARALLEL   ?= 200
+SOAK_EXEC       ?= 100
 TEST_TALLY := $(TARGET_DIR)/make-test.stages
 
-.PHONY: all build demo test bench clean deps $(STAGES)
+.PHONY: all build demo test bench clean deps fuzz soak $(STAGES)
 
 all: build
 
@@ -66,6 +73,24 @@ unit:
 
 conformance:
 	@$(STAGE) conformance 1200 $(CONFORMANCE) --runtime $(BERTH) --keep-going
+
+# Every fuzz target of fuzz/ for FUZZ_CI_SECONDS, built without a sanitizer (a panic
+# is what the targets find; ASan's build doubles the stage): see hack/fuzz.sh.
+fuzz-ci:
+	@hack/install-deps.sh --fuzz
+	@$(STAGE) fuzz 420 env FUZZ_SECONDS=$(FUZZ_CI_SECONDS) FUZZ_SANITIZER=none BERTH=$(BERTH) hack/fuzz.sh
+
+# The long rounds, not part of `make test`. The conformance stage runs soak_lives
+# shortly (50 sequential lives, 20 parallel, 10 execs).
+fuzz: deps
+	@hack/install-deps.sh --fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BERTH=$(BERTH) hack/fuzz.sh
+
+soak: deps
+	$(CARGO) build --release -p berth
+	BERTH_SOAK_SEQUENTIAL=$(SOAK_SEQUENTIAL) BERTH_SOAK_PARALLEL=$(SOAK_PARALLEL) \
+		BERTH_SOAK_EXEC=$(SOAK_EXEC) BERTH_SOAK_SECONDS=1800 \
+		timeout 2000 $(CONFORMANCE) --runtime $(BERTH) --filter soak_lives
 
 # The cgroup, update, kill and lifecycle scenarios again in a private view whose
 # /sys/fs/cgroup holds only the v1 hierarchies (a tmpfs over it, cgroup2 covered), as

@@ -59,7 +59,7 @@ test: deps
 	@echo "stages: $$(grep -c '^PASS' $(TEST_TALLY)) passed, 0 failed"
 
 fmt-check:
-	@$(STAGE) fmt 300 $(CARGO) fmt --all -- --check
+	@$(STAGE) fmt 300 sh -c '$(CARGO) fmt --all -- --check && $(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check'
 
 clippy:
 	@$(STAGE) clippy 1500 $(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -10,6 +10,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(bpf) = berth_runtime::compile_seccomp(&profile) {
         // A `struct sock_filter` array: 8 bytes an instruction, never empty.
-        assert!(!bpf.is_empty() && bpf.len() % 8 == 0, "bpf of {} bytes", bpf.len());
+        assert!(
+            !bpf.is_empty() && bpf.len() % 8 == 0,
+            "bpf of {} bytes",
+            bpf.len()
+        );
     }
 });

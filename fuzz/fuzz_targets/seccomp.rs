@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(bpf) = berth_runtime::compile_seccomp(&profile) {
         // A `struct sock_filter` array: 8 bytes an instruction, never empty.
         assert!(
-            !bpf.is_empty() && bpf.len() % 8 == 0,
+            !bpf.is_empty() && bpf.len().is_multiple_of(8),
             "bpf of {} bytes",
             bpf.len()
         );

@@ -171,7 +171,7 @@ mod tests {
         }))
         .unwrap();
         let bpf = compile_seccomp(&s).unwrap();
-        assert!(!bpf.is_empty() && bpf.len() % 8 == 0);
+        assert!(!bpf.is_empty() && bpf.len().is_multiple_of(8));
     }
 
     #[test]

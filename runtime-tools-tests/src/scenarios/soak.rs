@@ -30,8 +30,9 @@ use crate::spec::default_config;
 use crate::verdict::{Res, Verdict};
 use crate::{cgroup, ensure, fail, reaper};
 
-/// One runtime command's bound (a life's verbs take milliseconds).
-const COMMAND_LIMIT: Duration = Duration::from_secs(30);
+/// One runtime command's bound: a life's verbs take milliseconds, but 200 creates at
+/// once on two busy cores queue for the CPU.
+const COMMAND_LIMIT: Duration = Duration::from_secs(120);
 
 fn count(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -80,6 +81,9 @@ impl Soak {
             .spawn()
             .map_err(|e| format!("spawn {}: {e}", self.runtime.display()))?;
         let started = Instant::now();
+        // Backing off from 0.25 ms to 20 ms: hundreds of threads polling fast would take
+        // the CPU the runtime needs.
+        let mut pause = Duration::from_micros(250);
         let code = loop {
             match child.try_wait() {
                 Ok(Some(st)) => break st.code().unwrap_or(-1),
@@ -93,7 +97,10 @@ impl Soak {
                         args.join(" ")
                     ));
                 }
-                Ok(None) => sleep(Duration::from_micros(500)),
+                Ok(None) => {
+                    sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
                 Err(e) => return Err(format!("wait for `{}`: {e}", args.join(" "))),
             }
         };
@@ -151,7 +158,7 @@ impl Soak {
             if started.elapsed() > COMMAND_LIMIT {
                 return Err(format!("{id} did not stop within {COMMAND_LIMIT:?}: {st}"));
             }
-            sleep(Duration::from_millis(2));
+            sleep(Duration::from_millis(5));
         }
     }
 

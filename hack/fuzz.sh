@@ -43,7 +43,9 @@ bin=$work/build/x86_64-unknown-linux-gnu/release
 gen=$work/generated-seeds
 rm -rf "$gen"
 for t in "${all[@]}"; do mkdir -p "$gen/$t"; done
-configs=("$repo"/runtime-tools-tests/fixtures/*.json "$repo"/runtime-tools-tests/src/configs/*.json)
+shopt -s nullglob
+configs=("$repo"/runtime-tools-tests/fixtures/*.json "$repo"/crates/berth/tests/fixtures/*.json)
+shopt -u nullglob
 if [ -x "$BERTH" ]; then
     spec_dir=$(mktemp -d)
     (cd "$spec_dir" && timeout 10 "$BERTH" spec) && cp "$spec_dir/config.json" "$gen/config/berth-spec.json"

@@ -6,7 +6,9 @@
 # RUNTIME (what hack/demo.sh and hack/podman-test.sh drive; default BERTH),
 # BENCH_ARGS (passed to hack/bench and hack/bench-containerd), CONFORMANCE (the conformance suite's runner),
 # ENGINES (the engines `make engines` drives: podman containerd containerd-shim cri
-# containerd-bench docker).
+# containerd-bench docker),
+# FUZZ_SECONDS (how long `make fuzz` runs each fuzz target; the fuzz stage runs
+# FUZZ_CI_SECONDS), SOAK_SEQUENTIAL, SOAK_PARALLEL, SOAK_EXEC (`make soak`'s counts).
 
 SHELL := /bin/bash
 .NOTPARALLEL:
@@ -23,10 +25,15 @@ BENCH_ARGS ?=
 CONFORMANCE ?= runtime-tools-tests/run.sh
 ENGINES    ?= podman containerd containerd-shim cri containerd-bench docker
 STAGE      := hack/stage.sh
-STAGES     := fmt-check clippy release-build unit conformance conformance-v1-only podman-test engines vm-lane
+STAGES     := fmt-check clippy release-build unit fuzz-ci conformance conformance-v1-only podman-test engines vm-lane
+FUZZ_SECONDS    ?= 60
+FUZZ_CI_SECONDS ?= 10
+SOAK_SEQUENTIAL ?= 1000
+SOAK_PARALLEL   ?= 200
+SOAK_EXEC       ?= 100
 TEST_TALLY := $(TARGET_DIR)/make-test.stages
 
-.PHONY: all build demo test bench bench-containerd clean deps $(STAGES)
+.PHONY: all build demo test bench bench-containerd clean deps fuzz soak $(STAGES)
 
 all: build
 
@@ -60,7 +67,7 @@ test: deps
 	@echo "stages: $$(grep -c '^PASS' $(TEST_TALLY)) passed, 0 failed"
 
 fmt-check:
-	@$(STAGE) fmt 300 $(CARGO) fmt --all -- --check
+	@$(STAGE) fmt 300 sh -c '$(CARGO) fmt --all -- --check && $(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check'
 
 clippy:
 	@$(STAGE) clippy 1500 $(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -74,6 +81,26 @@ unit:
 
 conformance:
 	@$(STAGE) conformance 1200 $(CONFORMANCE) --runtime $(BERTH) --keep-going
+
+# Every fuzz target of fuzz/ for FUZZ_CI_SECONDS, built without a sanitizer (a panic
+# is what the targets find; ASan's build doubles the stage): see hack/fuzz.sh. The
+# bound is generous: a cold build took 15-25 min on a machine shared by six builds
+# (not yet measured on a quiet one); the runs themselves take about 100 s.
+fuzz-ci:
+	@hack/install-deps.sh --fuzz
+	@$(STAGE) fuzz 900 env FUZZ_SECONDS=$(FUZZ_CI_SECONDS) FUZZ_SANITIZER=none BERTH=$(BERTH) hack/fuzz.sh
+
+# The long rounds, not part of `make test`. The conformance stage runs soak_lives
+# shortly (50 sequential lives, 20 parallel, 10 execs).
+fuzz: deps
+	@hack/install-deps.sh --fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BERTH=$(BERTH) hack/fuzz.sh
+
+soak: deps
+	$(CARGO) build --release -p berth
+	BERTH_SOAK_SEQUENTIAL=$(SOAK_SEQUENTIAL) BERTH_SOAK_PARALLEL=$(SOAK_PARALLEL) \
+		BERTH_SOAK_EXEC=$(SOAK_EXEC) BERTH_SOAK_SECONDS=1800 \
+		timeout 2000 $(CONFORMANCE) --runtime $(BERTH) --filter soak_lives
 
 # The cgroup, update, kill and lifecycle scenarios again in a private view whose
 # /sys/fs/cgroup holds only the v1 hierarchies (a tmpfs over it, cgroup2 covered), as

@@ -92,4 +92,24 @@ for sub in fmt clippy; do
         echo "install-deps: warning: 'cargo $sub' is missing (rustup component add ${sub/fmt/rustfmt}); make test needs it" >&2
 done
 
+# --- Fuzzing (only with --fuzz: `make fuzz` and the fuzz stage) -------------
+# cargo-fuzz from crates.io, built once (a few minutes); the targets need a nightly
+# toolchain (libFuzzer's instrumentation flags), which is not fetched here.
+if [ "${1:-}" = --fuzz ]; then
+    cargo +nightly --version >/dev/null 2>&1 ||
+        die "the fuzz targets need rustup's nightly toolchain (rustup toolchain install nightly)"
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "install-deps: installing cargo-fuzz (cargo install --locked)"
+        log=$(mktemp /tmp/berth-install-deps.XXXXXX)
+        if ! cargo install --locked cargo-fuzz >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            die "cargo install cargo-fuzz failed (output above)"
+        fi
+        rm -f "$log"
+    fi
+    echo "install-deps: fuzz ok ($(cargo fuzz --version), $(cargo +nightly --version))"
+    exit 0
+fi
+
 echo "install-deps: ok (cargo $ver, ${#PACKAGES[@]} packages present)"

@@ -193,6 +193,21 @@ pub fn new_manager(cgroups_path: Option<&str>, id: &str) -> Result<Box<dyn Cgrou
     })
 }
 
+/// Checks `linux.cgroupsPath` as [`new_manager`] does (`None`: the default, `id`),
+/// without reading the host's cgroups.
+pub fn check_cgroups_path(cgroups_path: Option<&str>, id: &str) -> Result<()> {
+    path::CgroupsPath::new(cgroups_path, id).map(drop)
+}
+
+/// Checks the device cgroup rules (`linux.resources.devices`) as the v1 driver
+/// writes them, without writing them.
+pub fn check_device_rules(rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
+    for (i, r) in rules.iter().enumerate() {
+        devices::rule_string(i, r)?;
+    }
+    Ok(())
+}
+
 /// Rebuilds a manager from its persisted form.
 pub fn from_state(state: &CgroupState) -> Result<Box<dyn CgroupManager>> {
     for p in state.paths.values().chain(&state.created) {

@@ -32,24 +32,11 @@ impl Bundle {
             .map_err(|e| bad(format!("cannot resolve bundle directory: {e}")))?;
         let config = dir.join("config.json");
         let data = std::fs::read(&config).map_err(|e| Error::io("read", &config, e))?;
-        let mut value: serde_json::Value = serde_json::from_slice(&data)
-            .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
-        crate::parse::drop_unknown_capabilities(&mut value, "process.capabilities");
-        crate::parse::default_process_user(&mut value);
-        let seccomp_wait_killable_recv = take_wait_killable_recv(&mut value);
-        let mount_id_mappings = crate::rootfs::mount_id_mappings(&value)
-            .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
-        let spec: Spec = crate::parse::from_value(value)
-            .map_err(|e| Error::Config(format!("{}: {e}", config.display())))?;
-        check_spec(&spec)?;
-        let root = spec
-            .root()
-            .as_ref()
-            .ok_or_else(|| Error::Config("root is missing".into()))?;
-        let rootfs = dir.join(root.path());
-        let mut bundle = Bundle::checked(dir, &rootfs, spec)?;
-        bundle.seccomp_wait_killable_recv = seccomp_wait_killable_recv;
-        bundle.mount_id_mappings = mount_id_mappings;
+        let parsed = ParsedConfig::parse(&data, &config.display().to_string())?;
+        let rootfs = dir.join(parsed.rootfs_path()?);
+        let mut bundle = Bundle::checked(dir, &rootfs, parsed.spec)?;
+        bundle.seccomp_wait_killable_recv = parsed.seccomp_wait_killable_recv;
+        bundle.mount_id_mappings = parsed.mount_id_mappings;
         Ok(bundle)
     }
 
@@ -65,13 +52,7 @@ impl Bundle {
                 rootfs.display()
             )));
         }
-        if spec
-            .process()
-            .as_ref()
-            .is_some_and(|p| p.args().as_ref().is_none_or(|a| a.is_empty()))
-        {
-            return Err(Error::Config("process.args must not be empty".into()));
-        }
+        check_args(&spec)?;
         Ok(Bundle {
             dir,
             rootfs,
@@ -167,6 +148,60 @@ impl SpecBundle {
         bundle.spec.set_root(Some(root));
         Ok(bundle)
     }
+}
+
+/// A config.json's text parsed as `create` reads it, before the bundle directory or
+/// the rootfs is looked at.
+#[derive(Debug)]
+pub(crate) struct ParsedConfig {
+    pub spec: Spec,
+    /// See [`Bundle::seccomp_wait_killable_recv`].
+    pub seccomp_wait_killable_recv: bool,
+    /// See [`Bundle::mount_id_mappings`].
+    pub mount_id_mappings: Vec<Option<crate::rootfs::MountIdMappings>>,
+}
+
+impl ParsedConfig {
+    /// Parses and checks config.json's text; `name` (the file's path) starts every
+    /// parse error.
+    pub fn parse(data: &[u8], name: &str) -> Result<Self> {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(data).map_err(|e| Error::Config(format!("{name}: {e}")))?;
+        crate::parse::drop_unknown_capabilities(&mut value, "process.capabilities");
+        crate::parse::default_process_user(&mut value);
+        let seccomp_wait_killable_recv = take_wait_killable_recv(&mut value);
+        let mount_id_mappings = crate::rootfs::mount_id_mappings(&value)
+            .map_err(|e| Error::Config(format!("{name}: {e}")))?;
+        let spec: Spec =
+            crate::parse::from_value(value).map_err(|e| Error::Config(format!("{name}: {e}")))?;
+        check_spec(&spec)?;
+        Ok(ParsedConfig {
+            spec,
+            seccomp_wait_killable_recv,
+            mount_id_mappings,
+        })
+    }
+
+    /// `root.path`, which config.json must have.
+    pub fn rootfs_path(&self) -> Result<&Path> {
+        self.spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().as_path())
+            .ok_or_else(|| Error::Config("root is missing".into()))
+    }
+}
+
+/// `process.args`, when there is a process, must name a program.
+pub(crate) fn check_args(spec: &Spec) -> Result<()> {
+    if spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.args().as_ref().is_none_or(|a| a.is_empty()))
+    {
+        return Err(Error::Config("process.args must not be empty".into()));
+    }
+    Ok(())
 }
 
 /// The spec's own checks, before its rootfs is looked at: hook timeouts and a

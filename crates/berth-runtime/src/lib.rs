@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 mod bundle;
+mod check;
 mod console;
 mod container;
 pub mod criu;
@@ -68,6 +69,7 @@ mod lock;
 mod namespaces;
 mod parse;
 mod process;
+mod resources_json;
 pub mod rootfs;
 mod runtime;
 mod signal;
@@ -82,6 +84,9 @@ mod update;
 mod wait;
 
 pub use bundle::SpecBundle;
+pub use check::{
+    check_config, check_exec_process, check_mount, check_state_file, check_update, compile_seccomp,
+};
 pub use console::Console;
 pub use container::{Container, ExitStatus};
 pub use error::{Error, Result};
@@ -89,6 +94,7 @@ pub use exec::{ExecOptions, ExecProcess};
 pub use features::features;
 pub use id::validate_id;
 pub use parse::process_from_json;
+pub use resources_json::resources_from_json;
 pub use runtime::{CreateOptions, Runtime, DEFAULT_ROOT};
 pub use signal::{parse_signal, KillSignal};
 pub use spec::default_spec;

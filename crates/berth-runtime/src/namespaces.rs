@@ -31,6 +31,9 @@ pub(crate) struct NamespacePlan {
     pub gid_map: String,
     /// `/proc/<pid>/timens_offsets` content for a new time namespace.
     pub time_offsets: String,
+    /// Namespaces given by path but not opened ([`NamespacePlan::unopened`], a check
+    /// without side effects): never entered.
+    pub unopened: CloneFlags,
 }
 
 const CLONE_NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
@@ -64,12 +67,24 @@ fn name_of(f: CloneFlags) -> &'static str {
 impl NamespacePlan {
     /// Reads `linux.namespaces`, opens and type-checks every path.
     pub fn from_spec(spec: &Spec) -> Result<Self> {
+        Self::build(spec, true)
+    }
+
+    /// As [`NamespacePlan::from_spec`] but no path is opened (opening a path the
+    /// config names is a side effect, and a fifo there would block): the joined
+    /// namespaces are only recorded in `unopened`, their type unchecked.
+    pub fn unopened(spec: &Spec) -> Result<Self> {
+        Self::build(spec, false)
+    }
+
+    fn build(spec: &Spec, open: bool) -> Result<Self> {
         let mut plan = NamespacePlan {
             new: CloneFlags::empty(),
             join: Vec::new(),
             uid_map: String::new(),
             gid_map: String::new(),
             time_offsets: String::new(),
+            unopened: CloneFlags::empty(),
         };
         let Some(linux) = spec.linux() else {
             return Ok(plan);
@@ -86,6 +101,7 @@ impl NamespacePlan {
             seen |= flag;
             match ns.path() {
                 None => plan.new |= flag,
+                Some(_) if !open => plan.unopened |= flag,
                 Some(p) => {
                     let path = p.display().to_string();
                     let fd = nix::fcntl::open(
@@ -137,7 +153,9 @@ impl NamespacePlan {
 
     /// Whether the init gets a mount namespace of its own (new or joined).
     pub fn has(&self, flag: CloneFlags) -> bool {
-        self.new.contains(flag) || self.join.iter().any(|j| j.flag == flag)
+        self.new.contains(flag)
+            || self.unopened.contains(flag)
+            || self.join.iter().any(|j| j.flag == flag)
     }
 
     /// In the intermediate child: join, then unshare all but the user namespace's maps,

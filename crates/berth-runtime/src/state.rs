@@ -149,7 +149,12 @@ impl Persisted {
             }
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        serde_json::from_slice(&data).map_err(|e| Error::State {
+        Self::from_slice(&data, id, &path)
+    }
+
+    /// A state file's text; `path` (where it was read) is named by the error.
+    pub fn from_slice(data: &[u8], id: &str, path: &Path) -> Result<Self> {
+        serde_json::from_slice(data).map_err(|e| Error::State {
             id: id.to_string(),
             reason: format!("{}: {e}", path.display()),
         })

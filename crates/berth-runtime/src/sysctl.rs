@@ -91,7 +91,9 @@ fn check(key: &str, ns: &NamespacePlan, host_net: &mut Option<bool>) -> Result<(
 /// True when the container's network namespace is the one this process is in: none of
 /// its own, or one joined by a path that is ours ("host" meaning the runtime's, as runc).
 fn shares_runtime_net(ns: &NamespacePlan) -> Result<bool> {
-    if ns.new.contains(CloneFlags::CLONE_NEWNET) {
+    // A path not opened (a check without side effects) cannot be compared: it is
+    // taken as another namespace, and `create` itself compares it.
+    if ns.new.contains(CloneFlags::CLONE_NEWNET) || ns.unopened.contains(CloneFlags::CLONE_NEWNET) {
         return Ok(false);
     }
     let Some(joined) = ns.join.iter().find(|j| j.flag == CloneFlags::CLONE_NEWNET) else {
@@ -134,6 +136,7 @@ mod tests {
             uid_map: String::new(),
             gid_map: String::new(),
             time_offsets: String::new(),
+            unopened: CloneFlags::empty(),
         }
     }
 

@@ -21,11 +21,11 @@ impl Container {
             .as_ref()
             .and_then(|l| l.resources().clone())
             .unwrap_or_default();
-        let mut merged = merge(&current, resources)?;
+        let (mut merged, write) = plan(&current, resources)?;
         let cg = self
             .cgroup()?
             .ok_or_else(|| self.bad_status(status, "container has no cgroup"))?;
-        cg.update(&to_write(&merged, resources))?;
+        cg.update(&write)?;
         // `--memory -1` alone lifts the memory+swap limit too (runc's setMemoryAndSwap).
         let mem = resources.memory().as_ref();
         if mem.and_then(|m| m.limit()) == Some(-1) && mem.and_then(|m| m.swap()).is_none() {
@@ -46,6 +46,16 @@ impl Container {
 /// memory+swap, so a stored value written again beside a new one can be refused
 /// (`--memory -1` after a swap limit): runc writes only the values given, and the
 /// order of the two writes follows from them (see the v1 driver).
+/// What an update of `current` by `update` keeps and what it writes to the cgroup.
+pub(crate) fn plan(
+    current: &LinuxResources,
+    update: &LinuxResources,
+) -> Result<(LinuxResources, LinuxResources)> {
+    let merged = merge(current, update)?;
+    let write = to_write(&merged, update);
+    Ok((merged, write))
+}
+
 fn to_write(merged: &LinuxResources, update: &LinuxResources) -> LinuxResources {
     let mut out = merged.clone();
     if let Some(mut m) = *merged.memory() {

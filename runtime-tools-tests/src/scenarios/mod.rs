@@ -50,6 +50,7 @@ mod running;
 mod seccomp;
 mod seccomp_agent;
 mod security;
+mod soak;
 mod sysctl;
 mod terminal;
 mod update;
@@ -95,6 +96,7 @@ pub static ALL: &[Scenario] = table![
     cve::cve_2019_16884_volume_over_proc,
     cve::cve_2025_52881_sysctl_write_redirected,
     cve::host_dev_null_unchanged,
+    soak::soak_lives,
     errors::bad_missing_config,
     errors::bad_malformed_config,
     errors::bad_missing_rootfs,

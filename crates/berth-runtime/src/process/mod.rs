@@ -9,7 +9,7 @@ mod passwd;
 mod personality;
 mod rlimits;
 mod sched;
-mod seccomp;
+pub(crate) mod seccomp;
 mod seccomp_enosys;
 mod user;
 

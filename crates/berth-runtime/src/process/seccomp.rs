@@ -155,6 +155,11 @@ impl SeccompPlan {
         })
     }
 
+    /// The compiled `struct sock_filter` array.
+    pub fn bpf(&self) -> &[u8] {
+        &self.bpf
+    }
+
     /// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 6.0): a notifying syscall's wait
     /// becomes killable once the listener has received it. The kernel accepts it only
     /// with a listener, so a filter without NOTIFY rules ignores it.

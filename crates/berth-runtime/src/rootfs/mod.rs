@@ -41,6 +41,17 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
+/// One `mounts` entry checked as [`RootfsPlan::new`] checks it (options parsed,
+/// destination, type and source rules), on a host of `unified` cgroups, with no
+/// cgroup directories and no id mappings: nothing is looked at or made.
+pub(crate) fn check_mount(m: &oci_spec::runtime::Mount, unified: bool) -> Result<()> {
+    let ctx = IdmapContext {
+        ids: None,
+        container_maps: None,
+    };
+    MountPlan::new(m, unified, &[], ctx).map(drop)
+}
+
 /// Options from the command line and namespace setup that shape the rootfs.
 #[derive(Debug, Clone, Default)]
 pub struct RootfsOptions {

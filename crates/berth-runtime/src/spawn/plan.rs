@@ -137,18 +137,7 @@ impl InitPlan {
             && ns.has(CloneFlags::CLONE_NEWNS)
             && rootfs.has_bind_sources();
         let open_mount_sources = plain_mount_sources || rootfs.has_idmapped();
-        let uts = ns.has(CloneFlags::CLONE_NEWUTS);
-        let name = |v: &Option<String>, what: &str| -> Result<Option<CString>> {
-            match v.as_deref() {
-                None => Ok(None),
-                Some(_) if !uts => Err(Error::Config(format!(
-                    "{what} needs a UTS namespace of the container's own"
-                ))),
-                Some(s) => cstring(s.as_bytes(), what).map(Some),
-            }
-        };
-        let hostname = name(spec.hostname(), "hostname")?;
-        let domainname = name(spec.domainname(), "domainname")?;
+        let (hostname, domainname) = uts_names(spec, &ns)?;
         let sysctl =
             crate::sysctl::plan(spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()), &ns)?;
         let hooks = spec.hooks().clone().unwrap_or_default();
@@ -241,7 +230,28 @@ impl InitPlan {
 /// Relative mount sources are relative to the bundle directory (runc changes into the
 /// bundle before it reads them). Returns a copy of the spec with absolute sources, or
 /// None when every source is already absolute (the common case, no copy).
-fn with_absolute_sources(
+/// `hostname` and `domainname`, which need a UTS namespace of the container's own.
+pub(crate) fn uts_names(
+    spec: &oci_spec::runtime::Spec,
+    ns: &NamespacePlan,
+) -> Result<(Option<CString>, Option<CString>)> {
+    let uts = ns.has(CloneFlags::CLONE_NEWUTS);
+    let name = |v: &Option<String>, what: &str| -> Result<Option<CString>> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some(_) if !uts => Err(Error::Config(format!(
+                "{what} needs a UTS namespace of the container's own"
+            ))),
+            Some(s) => cstring(s.as_bytes(), what).map(Some),
+        }
+    };
+    Ok((
+        name(spec.hostname(), "hostname")?,
+        name(spec.domainname(), "domainname")?,
+    ))
+}
+
+pub(crate) fn with_absolute_sources(
     spec: &oci_spec::runtime::Spec,
     bundle: &Path,
 ) -> Option<oci_spec::runtime::Spec> {

@@ -87,92 +87,10 @@ fn read_resources(file: &str) -> anyhow::Result<LinuxResources> {
     } else {
         data = std::fs::read(file).with_context(|| format!("open {file}"))?;
     }
-    let mut doc: Value =
-        serde_json::from_slice(&data).map_err(|e| anyhow!("decode resources {file}: {e}"))?;
-    fold_key_case(&mut doc);
-    serde_json::from_value(doc).map_err(|e| anyhow!("decode resources {file}: {e}"))
-}
-
-/// Every field name of the runtime spec's LinuxResources and the types inside it.
-const RESOURCE_KEYS: &[&str] = &[
-    "devices",
-    "memory",
-    "cpu",
-    "pids",
-    "blockIO",
-    "hugepageLimits",
-    "network",
-    "rdma",
-    "unified",
-    "allow",
-    "type",
-    "major",
-    "minor",
-    "access",
-    "limit",
-    "reservation",
-    "swap",
-    "kernel",
-    "kernelTCP",
-    "swappiness",
-    "disableOOMKiller",
-    "useHierarchy",
-    "checkBeforeUpdate",
-    "shares",
-    "quota",
-    "burst",
-    "period",
-    "realtimeRuntime",
-    "realtimePeriod",
-    "cpus",
-    "mems",
-    "idle",
-    "weight",
-    "leafWeight",
-    "weightDevice",
-    "throttleReadBpsDevice",
-    "throttleWriteBpsDevice",
-    "throttleReadIOPSDevice",
-    "throttleWriteIOPSDevice",
-    "rate",
-    "pageSize",
-    "classID",
-    "priorities",
-    "name",
-    "priority",
-    "hcaHandles",
-    "hcaObjects",
-];
-
-/// runc decodes `--resources` with Go's encoding/json, which matches field names
-/// without regard to case (`{"CPU": {"Cpus": "1"}}` is runc's own test): keys that
-/// differ from a field name only in case are renamed to it. The keys of `unified`
-/// and `rdma` are data (file and device names) and stay as they are.
-fn fold_key_case(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            let keys: Vec<String> = map.keys().cloned().collect();
-            for k in keys {
-                let canon = RESOURCE_KEYS
-                    .iter()
-                    .find(|c| c.eq_ignore_ascii_case(&k))
-                    .map(|c| c.to_string());
-                let Some(mut val) = map.remove(&k) else {
-                    continue;
-                };
-                let name = match canon {
-                    Some(c) if !map.contains_key(&c) || c == k => c,
-                    _ => k,
-                };
-                if name != "unified" && name != "rdma" {
-                    fold_key_case(&mut val);
-                }
-                map.insert(name, val);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(fold_key_case),
-        _ => {}
-    }
+    berth_runtime::resources_from_json(&data).map_err(|e| match e {
+        berth_runtime::Error::Config(reason) => anyhow!("decode resources {file}: {reason}"),
+        e => anyhow!("decode resources {file}: {e}"),
+    })
 }
 
 /// The resources the flags set (others left out so the container's values stay).
@@ -302,19 +220,7 @@ pub fn ram_in_bytes(size: &str) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_cpu_list, fold_key_case, ram_in_bytes};
-
-    #[test]
-    fn resource_keys_match_without_case() {
-        let mut v = serde_json::json!({"CPU": {"Cpus": "1", "SHARES": 5},
-            "unified": {"Memory.High": "1"}, "Memory": {"Limit": 7}});
-        fold_key_case(&mut v);
-        assert_eq!(
-            v,
-            serde_json::json!({"cpu": {"cpus": "1", "shares": 5},
-                "unified": {"Memory.High": "1"}, "memory": {"limit": 7}})
-        );
-    }
+    use super::{check_cpu_list, ram_in_bytes};
 
     #[test]
     fn sizes_as_go_units() {

@@ -104,5 +104,11 @@ pub use stdio::Stdio;
 pub use trace::{Phase, Role, Span, TraceSink};
 pub use wait::{Exit, WaitHandle};
 
+/// Is SELinux enabled on this host (selinuxfs mounted)? A process label can be
+/// applied only then; runc's `exec` refuses a label without it.
+pub fn selinux_enabled() -> bool {
+    process::selinux_enabled()
+}
+
 /// The OCI runtime spec version berth implements.
 pub const OCI_VERSION: &str = "1.2.0";

@@ -280,7 +280,9 @@ fn validate(p: &Process) -> anyhow::Result<()> {
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("args must not be empty");
     }
-    if p.selinux_label().as_ref().is_some_and(|l| !l.is_empty()) {
+    if p.selinux_label().as_ref().is_some_and(|l| !l.is_empty())
+        && !berth_runtime::selinux_enabled()
+    {
         bail!("selinux label is specified in config, but selinux is disabled or not supported");
     }
     Ok(())

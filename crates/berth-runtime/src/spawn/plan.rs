@@ -55,6 +55,9 @@ pub(crate) struct InitPlan {
     pub open_mount_sources: bool,
     /// Of those, the parent opens the plain (not idmapped) bind sources too.
     pub plain_mount_sources: bool,
+    /// The caller is not host root (runc's `RootlessEUID`): the intermediate makes
+    /// itself dumpable while the parent writes its id maps (see `init::intermediate`).
+    pub rootless_euid: bool,
 }
 
 /// How the intermediate joins the container's cgroups by itself, prepared here.
@@ -187,6 +190,7 @@ impl InitPlan {
             cgroup_join: CgroupJoin::default(),
             open_mount_sources,
             plain_mount_sources,
+            rootless_euid: !nix::unistd::geteuid().is_root(),
         })
     }
 
@@ -210,11 +214,7 @@ impl InitPlan {
 
     /// Writes the maps of the user namespace the intermediate created.
     pub fn write_id_maps(&self, pid: Pid) -> Result<()> {
-        for (file, text) in [("uid_map", &self.ns.uid_map), ("gid_map", &self.ns.gid_map)] {
-            let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, text).map_err(|e| Error::io("write", path, e))?;
-        }
-        Ok(())
+        super::id_maps::write(pid, &self.ns.uid_map, &self.ns.gid_map)
     }
 }
 

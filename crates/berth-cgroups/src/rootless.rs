@@ -49,13 +49,29 @@ pub fn new_rootless_manager(
         }
         CgroupSetup::Legacy | CgroupSetup::Hybrid => {
             let mut m = V1Manager::new(&mounts, &cg, own.as_ref())?;
+            // The cgroup2 side of a hybrid host, which runc's v1 manager does not use:
+            // moving a process there also needs write access to the common ancestor
+            // of the caller's cgroup and the target, so the caller's own cgroup must
+            // be writable too; it is left out otherwise, even under a given path.
+            let own_unified = match (&own, mounts.unified()) {
+                (Some(o), Some(u)) => o
+                    .get("")
+                    .map(|p| u.mount_point.join(p.trim_start_matches('/'))),
+                (None, Some(u)) => read_proc_cgroup().ok().and_then(|o| {
+                    o.get("")
+                        .map(|p| u.mount_point.join(p.trim_start_matches('/')))
+                }),
+                _ => None,
+            };
             m.set_rootless(|controller, dir| {
-                let files: &[&str] = if controller == crate::v1::UNIFIED {
-                    &["cgroup.procs"]
+                let keep = if controller == crate::v1::UNIFIED {
+                    can_use(dir, &["cgroup.procs"])
+                        && own_unified
+                            .as_ref()
+                            .is_some_and(|d| can_use(d, &["cgroup.procs"]))
                 } else {
-                    &["cgroup.procs", "tasks"]
+                    explicit || can_use(dir, &["cgroup.procs", "tasks"])
                 };
-                let keep = explicit || can_use(dir, files);
                 if !keep {
                     tracing::debug!(controller, dir = %dir.display(), "rootless: cgroup not writable, left out");
                 }

@@ -47,7 +47,7 @@ fn xdg_runtime_dir() -> Option<PathBuf> {
     } else if !running_in_user_ns() {
         false
     } else {
-        std::env::var("USER").map_or(true, |u| u != "root")
+        std::env::var("USER").ok().as_deref() != Some("root")
     };
     honor.then(|| PathBuf::from(dir))
 }

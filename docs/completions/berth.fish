@@ -27,7 +27,7 @@ end
 complete -c berth -n "__fish_berth_needs_command" -l log -d 'set the log file to write berth logs to (default is \'/dev/stderr\')' -r -F
 complete -c berth -n "__fish_berth_needs_command" -l log-format -d 'set the log format (\'text\' (default), or \'json\')' -r -f -a "text\t'logrus\'s text formatter: `time="..." level=error msg="..."`'
 json\t'logrus\'s JSON formatter: `{"level":"error","msg":"...","time":"..."}`'"
-complete -c berth -n "__fish_berth_needs_command" -l root -d 'root directory for storage of container state (this should be located in tmpfs)' -r -F
+complete -c berth -n "__fish_berth_needs_command" -l root -d 'root directory for storage of container state (this should be located in tmpfs) [default: /run/berth, or $XDG_RUNTIME_DIR/berth when rootless]' -r -F
 complete -c berth -n "__fish_berth_needs_command" -l criu -d 'path to the criu binary used for checkpoint and restore' -r
 complete -c berth -n "__fish_berth_needs_command" -l rootless -d 'ignore cgroup permission errors (\'true\', \'false\', or \'auto\')' -r
 complete -c berth -n "__fish_berth_needs_command" -l debug -d 'enable debug logging'

@@ -18,6 +18,7 @@ mod exec_join;
 mod fsutil;
 mod oom_watch;
 mod path;
+mod rootless;
 mod stats;
 mod systemd;
 mod v1;
@@ -28,6 +29,7 @@ pub use detect::{detect, CgroupSetup};
 pub use devices::{default_device_rules, effective_device_rules};
 pub use error::{Error, Result};
 pub use oom_watch::OomWatch;
+pub use rootless::new_rootless_manager;
 pub use stats::{
     oom_kills, Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats,
     Throttling,
@@ -59,6 +61,12 @@ pub struct CgroupState {
     /// empty ([`release_shared`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shared: bool,
+    /// A rootless container's cgroup (runc's `Rootless` cgroup config): controllers
+    /// the caller could not create or join are left out of `paths`, a limit for one of
+    /// them fails with runc's "container could not join or create cgroup", and device
+    /// rules that cannot be written are skipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rootless: bool,
 }
 
 /// Lets go of a shared cgroup ([`CgroupState::shared`]): each directory is removed if

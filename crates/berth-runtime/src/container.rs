@@ -206,6 +206,15 @@ impl Container {
 
     /// Host pids of every process in the container's cgroup (`berth ps`).
     pub fn processes(&self) -> Result<Vec<i32>> {
+        // A rootless container that got no cgroup (none was writable): as runc, there
+        // is nothing to list the container's processes from.
+        let no_cgroup = |s: &berth_cgroups::CgroupState| s.rootless && s.paths.is_empty();
+        if self.state.cgroup.as_ref().is_some_and(no_cgroup) {
+            return Err(Error::Cgroup(berth_cgroups::Error::Unsupported(format!(
+                "container {} has no cgroup to list its processes from (rootless, no writable cgroup)",
+                self.state.id
+            ))));
+        }
         match self.cgroup()? {
             Some(cg) => {
                 let mut pids = cg.pids()?;

@@ -39,6 +39,7 @@ pub struct CreateOptions {
 pub struct Runtime {
     root: PathBuf,
     systemd_cgroup: bool,
+    rootless_cgroups: bool,
 }
 
 impl Runtime {
@@ -49,6 +50,7 @@ impl Runtime {
         Ok(Runtime {
             root,
             systemd_cgroup: false,
+            rootless_cgroups: false,
         })
     }
 
@@ -56,6 +58,16 @@ impl Runtime {
     /// (`linux.cgroupsPath` is then `slice:prefix:name`). cgroup v2 hosts only.
     pub fn with_systemd_cgroup(mut self, on: bool) -> Self {
         self.systemd_cgroup = on;
+        self
+    }
+
+    /// runc's rootless cgroup manager (`--rootless`, on by default for a caller that is
+    /// not host root): new containers leave out the cgroups the caller cannot create
+    /// or join, without `linux.cgroupsPath` (a path that is asked for must work); a
+    /// limit for a left-out controller fails with runc's "container could not join or
+    /// create cgroup", and device rules that cannot be written are skipped.
+    pub fn with_rootless_cgroups(mut self, on: bool) -> Self {
+        self.rootless_cgroups = on;
         self
     }
 
@@ -175,6 +187,13 @@ impl Runtime {
         id: &str,
     ) -> Result<Box<dyn berth_cgroups::CgroupManager>> {
         let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+        if self.rootless_cgroups {
+            return Ok(berth_cgroups::new_rootless_manager(
+                path.as_ref().and_then(|p| p.to_str()),
+                id,
+                self.systemd_cgroup,
+            )?);
+        }
         Ok(berth_cgroups::new_manager_with(
             path.as_ref().and_then(|p| p.to_str()),
             id,

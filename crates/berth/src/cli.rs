@@ -6,10 +6,6 @@ use crate::logging::{self, LogFormat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// berth's state root (runc's is /run/runc); the library's `runtime::DEFAULT_ROOT` is
-/// not exported, so the value is repeated here.
-const DEFAULT_ROOT: &str = "/run/berth";
-
 /// Global flags. As with runc they go before the verb (`berth --root R state ID`).
 #[derive(Debug, Parser)]
 #[command(
@@ -32,8 +28,9 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
     pub log_format: LogFormat,
     /// root directory for storage of container state (this should be located in tmpfs)
-    #[arg(long, default_value = DEFAULT_ROOT, value_name = "DIR")]
-    pub root: PathBuf,
+    /// [default: /run/berth, or $XDG_RUNTIME_DIR/berth when rootless]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// path to the criu binary used for checkpoint and restore
     #[arg(long, default_value = "criu", value_name = "PATH")]
     pub criu: String,
@@ -95,16 +92,15 @@ pub enum Command {
 }
 
 /// Global settings every command sees.
-// rootless is accepted for runc compatibility and read once rootless mode exists.
-#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Globals {
     /// `--root`, absolute.
     pub root: PathBuf,
     /// `--systemd-cgroup`: the systemd cgroup driver (cgroup v2 hosts).
     pub systemd_cgroup: bool,
-    /// `--rootless` (stored; not used yet).
-    pub rootless: Rootless,
+    /// `--rootless` resolved (runc's auto rule): new containers get the rootless
+    /// cgroup manager.
+    pub rootless_cgroups: bool,
     /// `--criu`: the binary for checkpoint and restore.
     pub criu: String,
     /// `BERTH_TRACE` / `--debug`: the per-phase timing sink of create and start.
@@ -149,7 +145,11 @@ pub fn run(cli: Cli, started: std::time::Duration) -> i32 {
         let _ = Cli::command().print_help();
         return 0;
     };
-    let root = match crate::paths::absolute(&cli.root) {
+    let root = match cli
+        .root
+        .as_deref()
+        .map_or_else(crate::rootless::default_root, crate::paths::absolute)
+    {
         Ok(r) => r,
         Err(e) => {
             logging::fatal(&error_text(&e));
@@ -159,7 +159,7 @@ pub fn run(cli: Cli, started: std::time::Duration) -> i32 {
     let globals = Globals {
         root,
         systemd_cgroup: cli.systemd_cgroup,
-        rootless: cli.rootless,
+        rootless_cgroups: crate::rootless::use_rootless_cgroups(cli.rootless, cli.systemd_cgroup),
         criu: cli.criu,
         trace: crate::trace::sink(cli.debug, started),
     };

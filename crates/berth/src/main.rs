@@ -5,6 +5,7 @@ mod commands;
 mod json_text;
 mod logging;
 mod paths;
+mod rootless;
 mod signals;
 mod trace;
 mod tty;

@@ -27,6 +27,8 @@ pub(crate) struct V1Manager {
     mounts: BTreeMap<String, PathBuf>,
     /// Directories `create` made, shallowest first per hierarchy.
     created: Mutex<Vec<PathBuf>>,
+    /// A rootless container's cgroup ([`CgroupState::rootless`]).
+    rootless: bool,
 }
 
 impl V1Manager {
@@ -61,7 +63,41 @@ impl V1Manager {
             paths,
             mounts: mount_points,
             created: Mutex::new(Vec::new()),
+            rootless: false,
         })
+    }
+
+    /// Makes this a rootless container's cgroup, keeping only the hierarchies for which
+    /// `keep(controller, dir)` holds (see `crate::rootless`).
+    pub(crate) fn set_rootless(&mut self, mut keep: impl FnMut(&str, &Path) -> bool) {
+        self.rootless = true;
+        let mut verdict: BTreeMap<PathBuf, bool> = BTreeMap::new();
+        let paths = std::mem::take(&mut self.paths);
+        for (controller, dir) in paths {
+            let ok = *verdict
+                .entry(dir.clone())
+                .or_insert_with(|| keep(&controller, &dir));
+            if ok {
+                self.paths.insert(controller, dir);
+            } else {
+                self.mounts.remove(&controller);
+            }
+        }
+    }
+
+    /// A rootless container with no cgroup at all (none was writable).
+    pub(crate) fn rootless_without_cgroups() -> Self {
+        V1Manager {
+            paths: BTreeMap::new(),
+            mounts: BTreeMap::new(),
+            created: Mutex::new(Vec::new()),
+            rootless: true,
+        }
+    }
+
+    /// Whether this is a rootless container's cgroup.
+    pub(crate) fn rootless(&self) -> bool {
+        self.rootless
     }
 
     pub fn from_state(state: &CgroupState) -> Self {
@@ -69,6 +105,7 @@ impl V1Manager {
             paths: state.paths.clone(),
             mounts: BTreeMap::new(),
             created: Mutex::new(state.created.clone()),
+            rootless: state.rootless,
         }
     }
 
@@ -235,9 +272,16 @@ impl CgroupManager for V1Manager {
     }
 
     fn freeze(&self, frozen: bool) -> Result<()> {
-        let dir = self
-            .dir("freezer")
-            .ok_or_else(|| Error::missing("freezer"))?;
+        let dir = match self.dir("freezer") {
+            Some(dir) => dir,
+            // runc's words for a rootless container that got no freezer cgroup.
+            None if self.rootless => {
+                return Err(Error::Unsupported(
+                    "cannot toggle freezer: cgroups not configured for container".into(),
+                ))
+            }
+            None => return Err(Error::missing("freezer")),
+        };
         let want = if frozen { "FROZEN" } else { "THAWED" };
         // FREEZING can linger while tasks are in uninterruptible sleep: write again
         // until the state settles, for up to a few seconds.
@@ -279,6 +323,7 @@ impl CgroupManager for V1Manager {
                 .clone(),
             unit: None,
             shared: false,
+            rootless: self.rootless,
         }
     }
 }

@@ -21,7 +21,19 @@ pub(super) fn set(m: &V1Manager, r: &LinuxResources, devices: bool) -> Result<()
             "invalid configuration: cannot use unified on cgroup v1".into(),
         ));
     }
-    let need = |c: &str| m.dir(c).ok_or_else(|| Error::missing(c));
+    let need = |c: &str| {
+        m.dir(c).ok_or_else(|| {
+            if m.rootless() {
+                // runc's words: the rootless caller could not make or join this one.
+                Error::ControllerMissing {
+                    controller: c.to_string(),
+                    reason: "container could not join or create cgroup".into(),
+                }
+            } else {
+                Error::missing(c)
+            }
+        })
+    };
     if let Some(cpu) = r.cpu() {
         if cpu.cpus().as_deref().is_some_and(|s| !s.is_empty())
             || cpu.mems().as_deref().is_some_and(|s| !s.is_empty())
@@ -30,10 +42,17 @@ pub(super) fn set(m: &V1Manager, r: &LinuxResources, devices: bool) -> Result<()
         }
     }
     if devices {
-        set_devices(
-            need("devices")?,
-            &effective_device_rules(r.devices().as_deref()),
-        )?;
+        let rules = effective_device_rules(r.devices().as_deref());
+        let res = need("devices").and_then(|dir| set_devices(dir, &rules));
+        match res {
+            // As runc: a rootless caller is not expected to manage device rules
+            // (writing them needs CAP_SYS_ADMIN), and the devices it can reach are
+            // the ones its user may open anyway.
+            Err(e) if m.rootless() => {
+                tracing::debug!(error = %e, "rootless: device rules not written")
+            }
+            other => other?,
+        }
     }
     if let Some(mem) = r.memory() {
         if memory_is_set(mem) {

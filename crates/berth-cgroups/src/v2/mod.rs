@@ -221,6 +221,7 @@ impl CgroupManager for V2Manager {
                 .clone(),
             unit: None,
             shared: false,
+            rootless: false,
         }
     }
 }

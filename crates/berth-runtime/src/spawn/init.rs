@@ -31,8 +31,16 @@ pub(super) fn intermediate(plan: &InitPlan, ch: Channel) -> ! {
                     .map_err(|e| Error::io("write", "/proc/self/oom_score_adj", e))?;
             }
             plan.ns.enter(|| {
+                // A non-dumpable process's /proc files belong to root: an unprivileged
+                // parent could not open our uid_map. Dumpable for the mapping only
+                // (as runc's nsexec); no container code runs yet.
+                if plan.rootless_euid {
+                    set_dumpable(true);
+                }
                 ch.send(&Msg::NeedMaps)?;
-                ch.expect(&Msg::MapsDone, "parent")
+                ch.expect(&Msg::MapsDone, "parent")?;
+                set_dumpable_off();
+                Ok(())
             })?;
             if plan.open_mount_sources {
                 receive_mount_sources(plan, &ch)?;
@@ -514,8 +522,12 @@ fn set_keepcaps(on: bool) -> Result<()> {
 /// dumpability afresh for the new image), so nothing undoes this by hand, and no
 /// prctl runs under the user's filter.
 pub(crate) fn set_dumpable_off() {
+    set_dumpable(false);
+}
+
+fn set_dumpable(on: bool) {
     // SAFETY: prctl with constant arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
 }
 
 /// A new session keyring, so containers do not share the caller's keys.

@@ -23,6 +23,7 @@
 
 pub(crate) mod channel;
 mod clone;
+mod id_maps;
 pub(crate) mod init;
 pub(crate) mod plan;
 
@@ -475,6 +476,7 @@ mod tests {
             created: Vec::new(),
             unit: None,
             shared: false,
+            rootless: false,
         };
         let got = super::with_missing_parents(state).created;
         let _ = std::fs::remove_dir_all(&base);

@@ -59,6 +59,9 @@ pub(crate) struct InitPlan {
     pub plain_mount_sources: bool,
     /// Shared with the children for their phase stamps when create is traced.
     pub stamps: Option<crate::trace::ChildStamps>,
+    /// The caller is not host root (runc's `RootlessEUID`): the intermediate makes
+    /// itself dumpable while the parent writes its id maps (see `init::intermediate`).
+    pub rootless_euid: bool,
 }
 
 /// How the intermediate joins the container's cgroups by itself, prepared here.
@@ -187,6 +190,7 @@ impl InitPlan {
                 .trace
                 .as_ref()
                 .and_then(|_| crate::trace::ChildStamps::new()),
+            rootless_euid: !nix::unistd::geteuid().is_root(),
         })
     }
 
@@ -219,11 +223,7 @@ impl InitPlan {
 
     /// Writes the maps of the user namespace the intermediate created.
     pub fn write_id_maps(&self, pid: Pid) -> Result<()> {
-        for (file, text) in [("uid_map", &self.ns.uid_map), ("gid_map", &self.ns.gid_map)] {
-            let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, text).map_err(|e| Error::io("write", path, e))?;
-        }
-        Ok(())
+        super::id_maps::write(pid, &self.ns.uid_map, &self.ns.gid_map)
     }
 }
 

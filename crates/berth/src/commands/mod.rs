@@ -22,5 +22,7 @@ use berth_runtime::Runtime;
 
 /// The library's entry point for `--root`.
 pub(crate) fn runtime(globals: &Globals) -> anyhow::Result<Runtime> {
-    Ok(Runtime::new(&globals.root)?.with_systemd_cgroup(globals.systemd_cgroup))
+    Ok(Runtime::new(&globals.root)?
+        .with_systemd_cgroup(globals.systemd_cgroup)
+        .with_rootless_cgroups(globals.rootless_cgroups))
 }

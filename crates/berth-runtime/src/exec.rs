@@ -217,7 +217,8 @@ impl Container {
             )));
         }
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
-        let pid = match parent_ch.recv()? {
+        let mut inbox = crate::spawn::inbox::Inbox::new(&parent_ch, Some(middle));
+        let pid = match inbox.recv()? {
             Some(Msg::Pid(p)) => p,
             // A pid namespace whose init has died refuses new members with ENOMEM.
             Some(Msg::Error(_)) if !self.init_alive() => {
@@ -232,7 +233,7 @@ impl Container {
                 ))))
             }
         };
-        let _ = waitpid(middle, None);
+        inbox.reap_intermediate();
         // As for the init: opened while the process, our child, cannot have been
         // reaped. The OOM baseline is the container's count now.
         let handle = WaitHandle::open(
@@ -248,7 +249,7 @@ impl Container {
         // The process closes the channel by execve; an error message means setup
         // failed; a seccomp listener fd (SCMP_ACT_NOTIFY) goes to the listener.
         loop {
-            match parent_ch.recv()? {
+            match inbox.recv()? {
                 None => break,
                 Some(Msg::Error(e)) => {
                     let _ = waitpid(Pid::from_raw(pid), None);

@@ -225,18 +225,8 @@ impl Container {
             )));
         }
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
-        // The process shares the channel with the intermediate and may send its
-        // seccomp listener before the intermediate has sent its pid: kept for later.
-        let mut early_listener = None;
-        let pid = loop {
-            match parent_ch.recv()? {
-                Some(Msg::SeccompListener(Some(fd))) if early_listener.is_none() => {
-                    early_listener = Some(fd);
-                }
-                m => break m,
-            }
-        };
-        let pid = match pid {
+        let mut inbox = crate::spawn::inbox::Inbox::new(&parent_ch, Some(middle));
+        let pid = match inbox.recv()? {
             Some(Msg::Pid(p)) => p,
             // A pid namespace whose init has died refuses new members with ENOMEM.
             Some(Msg::Error(_)) if !self.init_alive() => {
@@ -251,7 +241,7 @@ impl Container {
                 ))))
             }
         };
-        let _ = waitpid(middle, None);
+        inbox.reap_intermediate();
         drop(lock.take());
         // As for the init: opened while the process, our child, cannot have been
         // reaped. The OOM baseline is the container's count now.
@@ -268,11 +258,7 @@ impl Container {
         // The process closes the channel by execve; an error message means setup
         // failed; a seccomp listener fd (SCMP_ACT_NOTIFY) goes to the listener.
         loop {
-            let msg = match early_listener.take() {
-                Some(fd) => Some(Msg::SeccompListener(Some(fd))),
-                None => parent_ch.recv()?,
-            };
-            match msg {
+            match inbox.recv()? {
                 None => break,
                 Some(Msg::Error(e)) => {
                     let _ = waitpid(Pid::from_raw(pid), None);

@@ -188,6 +188,26 @@ impl Channel {
         Ok(())
     }
 
+    /// Whether a message (or the end of the stream) is waiting now, without blocking.
+    pub fn readable_now(&self) -> Result<bool> {
+        let mut p = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd, zero timeout.
+            let n = unsafe { libc::poll(&mut p, 1, 0) };
+            if n >= 0 {
+                return Ok(n > 0);
+            }
+            let e = nix::Error::last();
+            if e != nix::Error::EINTR {
+                return Err(Error::sys("poll", "sync channel", e));
+            }
+        }
+    }
+
     /// Receives one message; `None` when the other side has closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; MAX];

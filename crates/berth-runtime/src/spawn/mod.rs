@@ -24,6 +24,7 @@
 pub(crate) mod channel;
 mod clone;
 mod id_maps;
+pub(crate) mod inbox;
 pub(crate) mod init;
 pub(crate) mod plan;
 
@@ -174,8 +175,13 @@ pub(crate) fn create(
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
     let mut init_pid = None;
     let mut init_handle = None;
+    let mut inbox = inbox::Inbox::new(&parent_ch, Some(intermediate));
     loop {
-        match parent_ch.recv()? {
+        let msg = inbox.recv();
+        if inbox.intermediate_reaped() {
+            undo.pids.retain(|p| *p != intermediate);
+        }
+        match msg? {
             Some(Msg::NeedMaps) => {
                 plan.write_id_maps(intermediate)?;
                 parent_ch.send(&Msg::MapsDone)?;
@@ -198,7 +204,7 @@ pub(crate) fn create(
             Some(Msg::Pid(p)) => {
                 let pid = Pid::from_raw(p);
                 undo.pids.insert(0, pid);
-                let _ = waitpid(intermediate, None);
+                inbox.reap_intermediate();
                 undo.pids.retain(|p| *p != intermediate);
                 persisted.pid = p;
                 persisted.pid_start_time = crate::container::proc_start_time(p).unwrap_or(0);
@@ -274,6 +280,7 @@ pub(crate) fn create(
             }
         }
     }
+    drop(inbox);
     drop(parent_ch);
     // The init sent the master before it reported ready: it is queued by now.
     let pty_master = match &plan.console_receiver {

@@ -61,22 +61,22 @@ pub fn lsm_apparmor_off_fails_in_init(c: &mut Ctx) -> Res {
     Ok(())
 }
 
-/// `linux.mountLabel` is applied as runc applies it, `context="<label>"` in the data
-/// of the tmpfs (and devpts...) mounts; without SELinux the kernel refuses that
-/// option, so `create` fails at the first such mount (runc: "error mounting "tmpfs"
-/// to rootfs at "/dev": ... invalid argument"). An empty label is ignored.
+/// `linux.mountLabel` is ignored without SELinux (the runtime-tools validation's
+/// `linux_mount_label` expects the container to run; runc 1.1.5 instead fails at the
+/// first tmpfs, see docs/spec-differences.md), whether empty or named: the
+/// container runs and its /dev tmpfs carries no `context=`.
 pub fn lsm_mount_label_without_selinux(c: &mut Ctx) -> Res {
     if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
         skip!("SELinux is enabled here");
     }
-    let mut cfg = script_cfg("true");
-    set(&mut cfg, "linux/mountLabel", json!(""));
-    super::security::run_script(c, cfg, &[])?;
-    let mut cfg = script_cfg("true");
-    set(
-        &mut cfg,
-        "linux/mountLabel",
-        json!("system_u:object_r:container_file_t:s0:c1,c2"),
-    );
-    refused_all(c, cfg, &["/dev", "nvalid argument"])
+    for label in ["", "system_u:object_r:container_file_t:s0:c1,c2"] {
+        let mut cfg = script_cfg("grep ' /dev ' /proc/self/mounts");
+        set(&mut cfg, "linux/mountLabel", json!(label));
+        let out = super::security::run_script(c, cfg, &["grep"])?;
+        ensure!(
+            out.contains(" /dev tmpfs ") && !out.contains("context="),
+            "mountLabel {label:?}: /dev in the container is {out:?}, wanted a tmpfs without context="
+        );
+    }
+    Ok(())
 }

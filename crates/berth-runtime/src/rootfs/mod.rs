@@ -189,9 +189,12 @@ impl RootfsPlan {
                 MountPlan::new(m, unified, &options.cgroup_dirs, ctx)
             })
             .collect::<Result<Vec<_>>>()?;
+        // Without SELinux there is no context to give: the label is ignored, as the
+        // runtime-tools validation expects (runc 1.1.5 fails the mount instead; see
+        // docs/spec-differences.md).
         let mount_label = linux
             .and_then(|l| l.mount_label().as_deref())
-            .filter(|l| !l.is_empty());
+            .filter(|l| !l.is_empty() && crate::process::selinux_enabled());
         let mut masked_data = None;
         if let Some(label) = mount_label {
             for m in &mut mounts {

@@ -225,18 +225,25 @@ impl Container {
             )));
         }
         parent_ch.send(&Msg::Go).map_err(kill_middle)?;
-        let mut inbox = crate::spawn::inbox::Inbox::new(&parent_ch, Some(middle));
-        let pid = match inbox.recv()? {
-            Some(Msg::Pid(p)) => p,
+        let mut inbox = crate::spawn::inbox::Inbox::new(&parent_ch, Some(middle), &self.state.id);
+        let first = inbox.recv();
+        // Once the inbox has collected the intermediate (an early message of the
+        // process made it do so), its pid may already belong to another process:
+        // only an intermediate not yet collected is ours to kill and wait for.
+        let reaped = inbox.intermediate_reaped();
+        let fail = |e: Error| if reaped { e } else { kill_middle(e) };
+        let pid = match first {
+            Ok(Some(Msg::Pid(p))) => p,
+            Err(e) => return Err(fail(e)),
             // A pid namespace whose init has died refuses new members with ENOMEM.
-            Some(Msg::Error(_)) if !self.init_alive() => {
-                return Err(kill_middle(
+            Ok(Some(Msg::Error(_))) if !self.init_alive() => {
+                return Err(fail(
                     self.bad_status(Status::Stopped, "the container stopped during exec"),
                 ))
             }
-            Some(Msg::Error(e)) => return Err(kill_middle(Error::from_child(e))),
-            other => {
-                return Err(kill_middle(Error::Init(format!(
+            Ok(Some(Msg::Error(e))) => return Err(fail(Error::from_child(e))),
+            Ok(other) => {
+                return Err(fail(Error::Init(format!(
                     "exec: unexpected {other:?} from the intermediate"
                 ))))
             }

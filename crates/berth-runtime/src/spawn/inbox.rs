@@ -22,15 +22,18 @@ pub(crate) struct Inbox<'a> {
     pid_seen: bool,
     /// The intermediate, while not yet collected (`None` once it is; tests have none).
     intermediate: Option<Pid>,
+    /// The container's id, for errors.
+    id: &'a str,
 }
 
 impl<'a> Inbox<'a> {
-    pub(crate) fn new(ch: &'a Channel, intermediate: Option<Pid>) -> Self {
+    pub(crate) fn new(ch: &'a Channel, intermediate: Option<Pid>, id: &'a str) -> Self {
         Inbox {
             ch,
             held: VecDeque::new(),
             pid_seen: false,
             intermediate,
+            id,
         }
     }
 
@@ -62,9 +65,10 @@ impl<'a> Inbox<'a> {
             // channel with nothing to read now means it never will be (the init keeps
             // its end open while it waits for us, so a blocking read would hang).
             if !self.held.is_empty() && !self.ch.readable_now()? {
-                return Err(Error::Init(
-                    "the intermediate process exited without reporting the init's pid".into(),
-                ));
+                return Err(Error::Init(format!(
+                    "container {}: the intermediate process exited without reporting the pid of the process it cloned",
+                    self.id
+                )));
             }
             match self.ch.recv()? {
                 Some(m @ (Msg::RuntimeHooks | Msg::Ready | Msg::SeccompListener(_))) => {
@@ -102,7 +106,7 @@ mod tests {
         ] {
             child.send(&m).unwrap();
         }
-        let mut inbox = Inbox::new(&parent, None);
+        let mut inbox = Inbox::new(&parent, None, "t");
         let got: Vec<Msg> = (0..4).map(|_| inbox.recv().unwrap().unwrap()).collect();
         assert_eq!(
             got,
@@ -124,7 +128,7 @@ mod tests {
         for m in [Msg::NeedMaps, Msg::Pid(7), Msg::RuntimeHooks, Msg::Ready] {
             child.send(&m).unwrap();
         }
-        let mut inbox = Inbox::new(&parent, None);
+        let mut inbox = Inbox::new(&parent, None, "t");
         let got: Vec<Msg> = (0..4).map(|_| inbox.recv().unwrap().unwrap()).collect();
         assert_eq!(
             got,
@@ -138,9 +142,12 @@ mod tests {
     fn no_pid_is_an_error() {
         let (parent, child) = pair().unwrap();
         child.send(&Msg::Ready).unwrap();
-        let mut inbox = Inbox::new(&parent, None);
+        let mut inbox = Inbox::new(&parent, None, "t");
         let e = inbox.recv().unwrap_err().to_string();
-        assert!(e.contains("without reporting the init's pid"), "{e}");
+        assert!(
+            e.contains("container t: the intermediate process exited without reporting the pid"),
+            "{e}"
+        );
         drop(child);
     }
 }

@@ -175,7 +175,7 @@ pub(crate) fn create(
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
     let mut init_pid = None;
     let mut init_handle = None;
-    let mut inbox = inbox::Inbox::new(&parent_ch, Some(intermediate));
+    let mut inbox = inbox::Inbox::new(&parent_ch, Some(intermediate), id);
     loop {
         let msg = inbox.recv();
         if inbox.intermediate_reaped() {

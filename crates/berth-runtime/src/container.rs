@@ -332,8 +332,17 @@ impl Container {
         // was written to exec.err by the init before it exited.
         let error = std::fs::read_to_string(self.dir().join(EXEC_ERROR)).unwrap_or_default();
         if !error.is_empty() {
-            self.kill_and_wait(Signal::SIGKILL);
-            self.destroy();
+            // Under the lock again: a `delete` that came in since the lock was dropped
+            // has removed the container already (NotFound), and must not be undone
+            // twice.
+            match self.lock(true) {
+                Err(Error::NotFound(_)) => {}
+                held => {
+                    self.kill_and_wait(Signal::SIGKILL);
+                    self.destroy();
+                    drop(held);
+                }
+            }
             return Err(Error::Init(error));
         }
         // A `delete` that came in meanwhile has removed the container: its poststop

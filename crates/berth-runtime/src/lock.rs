@@ -1,7 +1,7 @@
 //! Serializing the verbs that change one container: an `flock` on the container's
 //! directory in the state root.
 //!
-//! `delete` and `pause` take it exclusively for their whole run; `start`
+//! `delete`, `pause` and `update` take it exclusively for their whole run; `start`
 //! exclusively while it checks the status and releases the init, then shared while
 //! its poststart hooks run; `kill` and `resume` shared; `exec` shared until its
 //! process is in the container's cgroup (so a `delete` after it kills that process

@@ -10,6 +10,10 @@ use oci_spec::runtime::LinuxResources;
 impl Container {
     /// Applies `resources` on top of the container's current ones.
     pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
+        // Exclusive: two updates (or an update beside a pause, which stores the state
+        // too) would each merge into the state they read and the last save would lose
+        // the other's values.
+        let _lock = self.lock(true)?;
         let status = self.status();
         if status == Status::Stopped {
             return Err(self.bad_status(status, "cannot update a stopped container"));

@@ -17,27 +17,37 @@ use std::time::Duration;
 pub struct OomWatch {
     fd: OwnedFd,
     state: CgroupState,
+    /// The file the kernel signals through, for errors.
+    watched: std::path::PathBuf,
 }
 
 impl OomWatch {
     /// Starts watching the memory cgroup of `state`; fails without a memory cgroup
     /// (v1 hierarchy `memory`, or a v2 directory with `memory.events`).
     pub fn new(state: &CgroupState) -> Result<Self> {
-        let fd = if state.driver == "v1" {
+        let (fd, watched) = if state.driver == "v1" {
             let dir = state.paths.get("memory").ok_or_else(|| {
-                Error::Unsupported("no memory cgroup to watch for OOM kills".into())
+                Error::Unsupported(format!(
+                    "no memory cgroup to watch for OOM kills (driver {}, hierarchies: {})",
+                    state.driver,
+                    hierarchies(state)
+                ))
             })?;
-            v1_eventfd(dir)?
+            (v1_eventfd(dir)?, dir.join("memory.oom_control"))
         } else {
-            let dir = state
-                .paths
-                .get("")
-                .ok_or_else(|| Error::Unsupported("no cgroup to watch for OOM kills".into()))?;
-            v2_inotify(dir)?
+            let dir = state.paths.get("").ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "no unified cgroup to watch for OOM kills (driver {}, hierarchies: {})",
+                    state.driver,
+                    hierarchies(state)
+                ))
+            })?;
+            (v2_inotify(dir)?, dir.join("memory.events"))
         };
         Ok(OomWatch {
             fd,
             state: state.clone(),
+            watched,
         })
     }
 
@@ -58,7 +68,7 @@ impl OomWatch {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 return Ok(false);
             }
-            return Err(Error::io("poll", "oom watch", e));
+            return Err(Error::io("poll", &self.watched, e));
         }
         if n == 0 {
             return Ok(false);
@@ -79,6 +89,21 @@ impl OomWatch {
     /// The kernel's count of OOM kills in the cgroup now (see [`oom_kills`]).
     pub fn oom_kills(&self) -> Option<u64> {
         oom_kills(&self.state)
+    }
+}
+
+/// The hierarchies `state` has paths in, for errors ("unified" for v2's "").
+fn hierarchies(state: &CgroupState) -> String {
+    let mut names: Vec<&str> = state
+        .paths
+        .keys()
+        .map(|k| if k.is_empty() { "unified" } else { k.as_str() })
+        .collect();
+    names.sort_unstable();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
     }
 }
 

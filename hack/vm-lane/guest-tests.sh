@@ -9,7 +9,8 @@
 # v2_real test binary), CONFORMANCE + CHECKER (the conformance driver and checker),
 # ROOTFS (a busybox rootfs the host made: ~400 applet links cost seconds of forks
 # under emulation), RESULTS, APPARMOR_PARSER (for apparmor-tests.sh, next to this
-# script, which runs at the end).
+# script, which runs at the end), SHIM + SHIM_SCRIPT (containerd-shim-berth-v2 and
+# a copy of hack/engines/containerd-shim.sh with hack/lib beside it).
 set -uo pipefail
 
 : "${BERTH:?}" "${V2_TEST:?}" "${CONFORMANCE:?}" "${CHECKER:?}" "${ROOTFS:?}" "${RESULTS:?}"
@@ -261,7 +262,38 @@ conformance cgroups
 # the page server listens on the guest's loopback).
 conformance checkpoint strict
 
-# --- d. AppArmor enforced (the guest boots with apparmor=1 security=apparmor).
+# --- d. containerd drives the native shim on cgroup v2: v2 metrics in `ctr task
+# metrics`, the v2 OOM watch (inotify on memory.events) reporting a live OOM kill,
+# memory.max set. The host's containerd and ctr (the guest sees the host's /); the
+# same script as the host's engines stage, which covers cgroup v1 there.
+if [ -z "${SHIM_SCRIPT:-}" ] || [ -z "${SHIM:-}" ]; then
+    skip containerd-native-shim "run-tests.sh gave no SHIM/SHIM_SCRIPT"
+elif ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+    skip containerd-native-shim "containerd/ctr not installed on the host (apt-get install containerd)"
+else
+    last=$SECONDS
+    # The guest runs 15-40x slower than the host: each ctr step gets 240s, the whole
+    # script 4x that (STEP_TIMEOUT*6 inside the script).
+    STEP_TIMEOUT=240 SHIM="$SHIM" SHIM_CHECKPOINT=required timeout 1200 bash "$SHIM_SCRIPT" >"$OUT" 2>&1
+    rc=$?
+    echo "# containerd + native shim: $((SECONDS - last))s for the checks below"
+    n=0
+    while IFS= read -r line; do
+        case "$line" in
+        "PASS: "*) pass "containerd-shim-v2/${line#PASS: \[*\] }"; n=$((n + 1)) ;;
+        "FAIL: "*) fail containerd-shim-v2 "${line#FAIL: \[*\] }"; n=$((n + 1)) ;;
+        "SKIP: "*) skip "containerd-shim-v2" "${line#SKIP: }" ;;
+        *) echo "  | $line" ;;
+        esac
+    done <"$OUT"
+    if [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$OUT"; then
+        fail containerd-native-shim "the script exited $rc: $(tail_out 3)"
+    elif [ "$n" -eq 0 ]; then
+        fail containerd-native-shim "no check ran: $(tail_out 3)"
+    fi
+fi
+
+# --- e. AppArmor enforced (the guest boots with apparmor=1 security=apparmor).
 # shellcheck source=apparmor-tests.sh
 . "$(dirname "$0")/apparmor-tests.sh"
 # The host tallies $RESULTS; exit 0 says the script itself ran to its end.

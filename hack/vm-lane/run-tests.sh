@@ -26,6 +26,8 @@ die() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
 t0=$(date +%s)
 step "building berth, the conformance driver and the berth-cgroups v2 test"
 cargo build -q -j 2 --release -p berth || die "build: cargo build --release -p berth"
+cargo build -q -j 2 --release -p containerd-shim-berth ||
+    die "build: cargo build --release -p containerd-shim-berth"
 cargo build -q -j 2 --release -p runtime-tools-tests --bin berth-conformance ||
     die "build: the conformance driver"
 # The checker is static, as runtime-tools-tests/run.sh builds it.
@@ -60,6 +62,10 @@ cp "$berth" "$share/bin/berth" &&
     cp "$target/release/berth-conformance" "$share/bin/berth-conformance" &&
     cp "$target/x86_64-unknown-linux-gnu/release/runtimetest" "$share/bin/runtimetest" &&
     cp "$here/guest-tests.sh" "$here/apparmor-tests.sh" "$share/bin/" &&
+    cp "$target/release/containerd-shim-berth-v2" "$share/bin/containerd-shim-berth-v2" &&
+    mkdir -p "$share/hack/engines" "$share/hack/lib" &&
+    cp "$workspace/hack/engines/containerd-shim.sh" "$share/hack/engines/" &&
+    cp "$workspace"/hack/lib/*.sh "$share/hack/lib/" &&
     cp "${VMLANE_CACHE:-/var/cache/vmlane}/apparmor/apparmor_parser" "$share/bin/apparmor_parser" ||
     die "copy the binaries for the guest into $share/bin"
 step "booting the guest (qemu $(qemu-system-x86_64 --version | head -n 1 | awk '{print $4}'))"
@@ -70,6 +76,8 @@ step "booting the guest (qemu $(qemu-system-x86_64 --version | head -n 1 | awk '
     -e BERTH="$share/bin/berth" -e V2_TEST="$share/bin/v2_real" \
     -e CONFORMANCE="$share/bin/berth-conformance" \
     -e CHECKER="$share/bin/runtimetest" \
+    -e SHIM="$share/bin/containerd-shim-berth-v2" \
+    -e SHIM_SCRIPT="$share/hack/engines/containerd-shim.sh" \
     -e ROOTFS="$share/rootfs" -e RESULTS="$results" \
     "$share" bash "$share/bin/guest-tests.sh"
 rc=$?

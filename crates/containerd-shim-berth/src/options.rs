@@ -7,7 +7,7 @@
 
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::Message;
-use containerd_shim::protos::shim::oci::Options;
+use containerd_shim::protos::shim::oci::{CheckpointOptions, Options};
 use std::path::{Path, PathBuf};
 
 /// Where container state goes without a `Root` option: berth's own directory beside
@@ -46,4 +46,182 @@ pub fn save(bundle: &Path, options: &Options) -> Result<(), String> {
 /// The options saved in `bundle`; the defaults if none were saved.
 pub fn load(bundle: &Path) -> Options {
     containerd_shim::synchronous::util::read_options(bundle).unwrap_or_default()
+}
+
+/// The criu binary: found on the shim's PATH, as runc finds it.
+const CRIU: &str = "criu";
+
+/// berth's dump options for containerd's checkpoint of a task into `path`, from the
+/// request's `containerd.runc.v1.CheckpointOptions` (none: the defaults, the task
+/// stopped afterwards, as `ctr task checkpoint --exit` and containerd's container
+/// checkpoint ask) and the options saved at create (`criu_work_path`). The image
+/// path of the request's options, when set, wins over `path`, as in runc's shim.
+pub fn checkpoint(
+    any: Option<&Any>,
+    path: &str,
+    saved: &Options,
+) -> Result<berth_runtime::criu::CheckpointOptions, String> {
+    let o = match any {
+        Some(a) if a.type_url.ends_with("containerd.runc.v1.CheckpointOptions") => {
+            CheckpointOptions::parse_from_bytes(&a.value)
+                .map_err(|e| format!("checkpoint options {}: {e}", a.type_url))?
+        }
+        Some(a) => {
+            return Err(format!(
+                "checkpoint options of type {}: not understood",
+                a.type_url
+            ))
+        }
+        None => CheckpointOptions::default(),
+    };
+    let image = if o.image_path.is_empty() {
+        path
+    } else {
+        &o.image_path
+    };
+    if image.is_empty() {
+        return Err("checkpoint: no image path in the request or its options".into());
+    }
+    let work = if o.work_path.is_empty() {
+        &saved.criu_work_path
+    } else {
+        &o.work_path
+    };
+    let cgroups_mode = if o.cgroups_mode.is_empty() {
+        Default::default()
+    } else {
+        o.cgroups_mode
+            .parse()
+            .map_err(|e: berth_runtime::Error| e.to_string())?
+    };
+    if o.empty_namespaces.iter().any(|n| n != "network") {
+        return Err(format!(
+            "checkpoint: empty namespaces {:?}: only \"network\" is supported",
+            o.empty_namespaces
+        ));
+    }
+    Ok(berth_runtime::criu::CheckpointOptions {
+        criu: berth_runtime::criu::CriuOptions {
+            criu: PathBuf::from(CRIU),
+            image_dir: PathBuf::from(image),
+            work_dir: (!work.is_empty()).then(|| PathBuf::from(work)),
+            tcp_established: o.open_tcp,
+            ext_unix_sk: o.external_unix_sockets,
+            shell_job: o.terminal,
+            file_locks: o.file_locks,
+            cgroups_mode,
+            empty_net_ns: !o.empty_namespaces.is_empty(),
+            ..Default::default()
+        },
+        leave_running: !o.exit,
+        ..Default::default()
+    })
+}
+
+/// berth's restore options for containerd's create of a task from the checkpoint
+/// images in `image` (the request's `checkpoint`), with the work path saved in the
+/// create's options. Stdio is the shim's to fill in.
+pub fn restore(image: &str, options: &Options) -> berth_runtime::criu::RestoreOptions {
+    berth_runtime::criu::RestoreOptions {
+        criu: berth_runtime::criu::CriuOptions {
+            criu: PathBuf::from(CRIU),
+            image_dir: PathBuf::from(image),
+            work_dir: (!options.criu_work_path.is_empty())
+                .then(|| PathBuf::from(&options.criu_work_path)),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any(o: &CheckpointOptions) -> Any {
+        Any {
+            type_url: "type.googleapis.com/containerd.runc.v1.CheckpointOptions".into(),
+            value: o.write_to_bytes().unwrap(),
+            ..Default::default()
+        }
+    }
+
+    /// containerd's container checkpoint sends `exit: false`: the task runs on, and
+    /// the image goes to the request's path.
+    #[test]
+    fn checkpoint_defaults_leave_running_at_path() {
+        let o = checkpoint(
+            Some(&any(&CheckpointOptions::default())),
+            "/tmp/x",
+            &Options::default(),
+        )
+        .unwrap();
+        assert!(o.leave_running);
+        assert_eq!(o.criu.image_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(o.criu.work_dir, None);
+        assert_eq!(o.criu.criu, PathBuf::from("criu"));
+    }
+
+    /// `exit`, the options' own image path (it wins), the saved work path, flags.
+    #[test]
+    fn checkpoint_options_mapped() {
+        let req = CheckpointOptions {
+            exit: true,
+            open_tcp: true,
+            file_locks: true,
+            image_path: "/img".into(),
+            cgroups_mode: "strict".into(),
+            empty_namespaces: vec!["network".into()],
+            ..Default::default()
+        };
+        let saved = Options {
+            criu_work_path: "/work".into(),
+            ..Default::default()
+        };
+        let o = checkpoint(Some(&any(&req)), "/tmp/x", &saved).unwrap();
+        assert!(!o.leave_running);
+        assert_eq!(o.criu.image_dir, PathBuf::from("/img"));
+        assert_eq!(o.criu.work_dir, Some(PathBuf::from("/work")));
+        assert!(o.criu.tcp_established && o.criu.file_locks && o.criu.empty_net_ns);
+        assert_eq!(
+            o.criu.cgroups_mode,
+            berth_runtime::criu::CgroupsMode::Strict
+        );
+    }
+
+    /// What berth cannot do is refused with the field named, not ignored.
+    #[test]
+    fn checkpoint_refusals() {
+        let bad_mode = CheckpointOptions {
+            cgroups_mode: "loose".into(),
+            ..Default::default()
+        };
+        let e = checkpoint(Some(&any(&bad_mode)), "/p", &Options::default()).unwrap_err();
+        assert!(e.contains("loose"), "{e}");
+        let pid_ns = CheckpointOptions {
+            empty_namespaces: vec!["pid".into()],
+            ..Default::default()
+        };
+        let e = checkpoint(Some(&any(&pid_ns)), "/p", &Options::default()).unwrap_err();
+        assert!(e.contains("empty namespaces"), "{e}");
+        let e = checkpoint(None, "", &Options::default()).unwrap_err();
+        assert!(e.contains("no image path"), "{e}");
+        let other = Any {
+            type_url: "example.com/Other".into(),
+            ..Default::default()
+        };
+        assert!(checkpoint(Some(&other), "/p", &Options::default()).is_err());
+    }
+
+    /// Restore: the request's checkpoint directory and the saved work path.
+    #[test]
+    fn restore_options() {
+        let saved = Options {
+            criu_work_path: "/w".into(),
+            ..Default::default()
+        };
+        let r = restore("/ckpt", &saved);
+        assert_eq!(r.criu.image_dir, PathBuf::from("/ckpt"));
+        assert_eq!(r.criu.work_dir, Some(PathBuf::from("/w")));
+    }
 }

@@ -6,11 +6,11 @@ use crate::events::{timestamp, Events};
 use crate::io::IoPaths;
 use crate::process::Phase;
 use crate::reaper::Children;
-use crate::task::{Shared, Task};
+use crate::task::{Origin, Shared, Task};
 use containerd_shim::api;
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskIO, TaskPaused, TaskResumed,
-    TaskStart,
+    TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskIO, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::{Message, MessageField};
@@ -84,12 +84,6 @@ impl containerd_shim::Task for Service {
         _ctx: &TtrpcContext,
         req: api::CreateTaskRequest,
     ) -> TtrpcResult<api::CreateTaskResponse> {
-        if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
-            return Err(crate::errors::status(
-                containerd_shim::protos::ttrpc::Code::UNIMPLEMENTED,
-                "restore from a checkpoint is not supported by the berth shim",
-            ));
-        }
         if self.task(&req.id).is_ok() {
             return Err(from_berth(berth_runtime::Error::AlreadyExists(
                 req.id.clone(),
@@ -106,10 +100,16 @@ impl containerd_shim::Task for Service {
                 .with_systemd_cgroup(options.systemd_cgroup);
         let rootfs = crate::mounts::mount_rootfs(&bundle, &req.rootfs).map_err(other)?;
         let io = io_paths(&req.stdin, &req.stdout, &req.stderr, req.terminal);
-        let create_options = berth_runtime::CreateOptions {
-            no_pivot: options.no_pivot_root,
-            no_new_keyring: options.no_new_keyring,
-            ..Default::default()
+        // A checkpoint (containerd's restore of a task) makes the init by CRIU; the
+        // parent checkpoint, if any, is linked from the image directory itself.
+        let origin = if req.checkpoint.is_empty() {
+            Origin::Create(berth_runtime::CreateOptions {
+                no_pivot: options.no_pivot_root,
+                no_new_keyring: options.no_new_keyring,
+                ..Default::default()
+            })
+        } else {
+            Origin::Restore(crate::options::restore(&req.checkpoint, &options))
         };
         let task = match Task::create(
             &self.shared,
@@ -118,7 +118,7 @@ impl containerd_shim::Task for Service {
             bundle,
             rootfs.clone(),
             io,
-            create_options,
+            origin,
         ) {
             Ok(t) => t,
             Err(e) => {
@@ -316,6 +316,26 @@ impl containerd_shim::Task for Service {
         self.events().send(
             topics::TASK_RESUMED_EVENT_TOPIC,
             TaskResumed {
+                container_id: req.id.clone(),
+                ..Default::default()
+            },
+        );
+        Ok(api::Empty::new())
+    }
+
+    fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CheckpointTaskRequest,
+    ) -> TtrpcResult<api::Empty> {
+        let task = self.task(&req.id)?;
+        let saved = crate::options::load(&task.bundle);
+        let options =
+            crate::options::checkpoint(req.options.as_ref(), &req.path, &saved).map_err(invalid)?;
+        task.checkpoint(&self.shared, &options)?;
+        self.events().send(
+            topics::TASK_CHECKPOINTED_EVENT_TOPIC,
+            TaskCheckpointed {
                 container_id: req.id.clone(),
                 ..Default::default()
             },

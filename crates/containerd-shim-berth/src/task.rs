@@ -54,7 +54,19 @@ pub struct Task {
     /// The container has no pid namespace of its own: when its init ends, what is
     /// left of it is killed (the kernel does that only for a pid namespace's init).
     host_pidns: bool,
+    /// The init was restored from a checkpoint at create: it runs already, and
+    /// `start` only reports it.
+    restored: bool,
     oom: Mutex<OomSeen>,
+}
+
+/// How a task's init comes to be.
+pub enum Origin {
+    /// Created from the bundle, started by `start` (the usual case).
+    Create(CreateOptions),
+    /// Restored by CRIU from the checkpoint in `criu.image_dir` (containerd's create
+    /// with `checkpoint`: `ctr container restore --live`), running from then on.
+    Restore(berth_runtime::criu::RestoreOptions),
 }
 
 /// The OOM kills of a container reported to containerd so far, by the live monitor
@@ -130,7 +142,8 @@ fn start_relays(
 
 impl Task {
     /// Creates container `id` from `bundle` (whose rootfs is mounted already) with
-    /// the init's stdio as containerd named it. The init is created, not started.
+    /// the init's stdio as containerd named it. The init is created, not started;
+    /// restored (`Origin::Restore`), it runs.
     pub fn create(
         shared: &Arc<Shared>,
         runtime: &Runtime,
@@ -138,19 +151,42 @@ impl Task {
         bundle: PathBuf,
         rootfs: Option<PathBuf>,
         io: IoPaths,
-        create_options: CreateOptions,
+        origin: Origin,
     ) -> Result<Arc<Task>> {
         let prepared = prepare_io(&io)?;
-        let options = CreateOptions {
-            console: prepared.console,
-            stdio: prepared.stdio,
-            ..create_options
-        };
+        let restored = matches!(origin, Origin::Restore(_));
+        // CRIU forks and is waited for, as create's helpers are: under the spawn lock.
         let guard = shared.children.spawn_guard();
-        let mut container = runtime.create(id, &bundle, &options).map_err(from_berth)?;
-        // Our copies of the process's fds go now: a reader of its output sees end of
-        // file when the container is done with it.
-        drop(options);
+        let mut container = match origin {
+            Origin::Create(create_options) => {
+                let options = CreateOptions {
+                    console: prepared.console,
+                    stdio: prepared.stdio,
+                    ..create_options
+                };
+                let c = runtime.create(id, &bundle, &options);
+                // Our copies of the process's fds go now: a reader of its output
+                // sees end of file when the container is done with it.
+                drop(options);
+                c
+            }
+            Origin::Restore(_) if prepared.console.is_some() => {
+                return Err(crate::errors::status(
+                    ttrpc::Code::UNIMPLEMENTED,
+                    format!(
+                        "container {id}: restoring a task with a terminal is not supported \
+                         by the berth shim (CRIU would need the pty master handed over)"
+                    ),
+                ));
+            }
+            Origin::Restore(mut restore_options) => {
+                restore_options.stdio = prepared.stdio;
+                let c = runtime.restore(id, &bundle, &restore_options);
+                drop(restore_options);
+                c
+            }
+        }
+        .map_err(from_berth)?;
         let handle = match container.wait_handle() {
             Ok(h) => h,
             Err(e) => {
@@ -186,7 +222,13 @@ impl Task {
         };
         let oom_baseline = container.oom_kills().unwrap_or(0);
         let init = Proc::new("", io);
-        init.lock().pid = pid;
+        {
+            let mut st = init.lock();
+            st.pid = pid;
+            if restored {
+                st.phase = Phase::Running;
+            }
+        }
         let task = Arc::new(Task {
             id: id.to_string(),
             bundle,
@@ -195,6 +237,7 @@ impl Task {
             init: Arc::clone(&init),
             execs: Mutex::new(HashMap::new()),
             host_pidns,
+            restored,
             oom: Mutex::new(OomSeen {
                 reported: oom_baseline,
                 closed: false,
@@ -335,6 +378,10 @@ impl Task {
     /// Starts the init (`exec_id` "") or a registered exec'd process; returns its pid.
     pub fn start(self: &Arc<Self>, shared: &Arc<Shared>, exec_id: &str) -> Result<i32> {
         let proc = self.process(exec_id)?;
+        if exec_id.is_empty() && self.restored {
+            // Restored at create: running since, nothing to release.
+            return Ok(proc.lock().pid);
+        }
         if exec_id.is_empty() {
             // startContainer and poststart hooks fork: under the spawn lock.
             let _guard = shared.children.spawn_guard();
@@ -398,6 +445,20 @@ impl Task {
             }),
         );
         Ok(pid)
+    }
+
+    /// Dumps the container's processes with CRIU into `options.criu.image_dir`
+    /// (containerd's checkpoint of a task). Unless `leave_running`, they are gone
+    /// afterwards: the init's waiter reports its exit, and containerd's delete removes
+    /// the container, as with any stopped task.
+    pub fn checkpoint(
+        &self,
+        shared: &Shared,
+        options: &berth_runtime::criu::CheckpointOptions,
+    ) -> Result<()> {
+        // CRIU is forked and waited for: under the spawn lock, away from the reaper.
+        let _guard = shared.children.spawn_guard();
+        self.with_container(|c| c.dump(options))
     }
 
     /// Signals a process; the init's signal goes through berth (`all`: every process

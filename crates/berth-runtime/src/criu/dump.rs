@@ -35,6 +35,17 @@ impl Container {
     /// paused container only; unless `leave_running` or `pre_dump`, it is deleted after
     /// a successful dump (its processes are gone).
     pub fn checkpoint(self, options: &CheckpointOptions) -> Result<()> {
+        self.dump(options)?;
+        if !options.leave_running && !options.pre_dump {
+            self.delete(true)?;
+        }
+        Ok(())
+    }
+
+    /// The dump of [`Container::checkpoint`] without the delete that follows it: unless
+    /// `leave_running` or `pre_dump`, the container's processes are gone on success and
+    /// the caller deletes the container (a shim, once it has reported the init's exit).
+    pub fn dump(&self, options: &CheckpointOptions) -> Result<()> {
         let status = self.status();
         if !matches!(status, Status::Running | Status::Paused) {
             return Err(
@@ -55,7 +66,7 @@ impl Container {
                 .map_err(|e| Error::io("create checkpoint directory", d, e))?;
         }
         let pid = self.pid();
-        write_descriptors(&o.image_dir, pid)?;
+        let external_stdio = write_descriptors(&o.image_dir, pid)?;
         let spec = self.config();
         let verb = if options.pre_dump { "pre-dump" } else { "dump" };
         let mut cmd = Command::new(&o.criu);
@@ -66,6 +77,9 @@ impl Container {
         o.common_args(&mut cmd, verb);
         for (dest, _) in external_mounts(spec, Some(&rootfs_of(spec, self.bundle()))) {
             cmd.arg("--ext-mount-map").arg(format!("{dest}:{dest}"));
+        }
+        for key in &external_stdio {
+            cmd.arg("--external").arg(key);
         }
         if let Some(ns) = joined_netns(spec) {
             let ino = std::fs::metadata(&ns)
@@ -96,9 +110,6 @@ impl Container {
             // Whether CRIU can work here at all says more than its dump log.
             check(&o.criu)?;
             return Err(failed(verb, self.id(), o, &text));
-        }
-        if !options.leave_running && !options.pre_dump {
-            self.delete(true)?;
         }
         Ok(())
     }
@@ -144,17 +155,52 @@ fn page_server_args(options: &CheckpointOptions) -> Vec<String> {
 }
 
 /// runc's descriptors.json: where the init's stdio pointed (`pipe:[N]`, a path, ...).
-fn write_descriptors(image: &Path, pid: i32) -> Result<()> {
+/// A stdio fd on a fifo or regular file of the host (a shim's fifo, a log file) is
+/// outside every mount of the container, where CRIU cannot find it ("Can't lookup
+/// mount"): it is recorded as CRIU's external `file[MNT_ID:INODE]` instead of its
+/// path, and returned to be passed as `--external` to the dump; restore hands the new
+/// stream in its place (`--inherit-fd`), as for a pipe.
+fn write_descriptors(image: &Path, pid: i32) -> Result<Vec<String>> {
+    let mut external = Vec::new();
     let fds: Vec<String> = (0..3)
         .map(|fd| {
-            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+            let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
                 .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "/dev/null".into())
+                .unwrap_or_else(|_| "/dev/null".into());
+            match host_file_key(pid, fd, &link) {
+                Some(key) => {
+                    external.push(key.clone());
+                    key
+                }
+                None => link,
+            }
         })
         .collect();
     let path = image.join(DESCRIPTORS);
     let text = serde_json::to_string(&fds).unwrap_or_else(|_| "[]".into());
-    std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))
+    std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
+    Ok(external)
+}
+
+/// CRIU's key for fd `fd` of `pid` (whose link is `link`) when it is a fifo or a
+/// regular file: `file[MNT_ID:INODE]`, both in hex, as CRIU prints them.
+fn host_file_key(pid: i32, fd: i32, link: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    if !link.starts_with('/') {
+        return None;
+    }
+    let meta = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    if !(meta.file_type().is_fifo() || meta.is_file()) {
+        return None;
+    }
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let mnt_id: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(format!("file[{mnt_id:x}:{:x}]", meta.ino()))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Options of `restore` (runc's flags).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RestoreOptions {
     /// What checkpoint shares.
     pub criu: CriuOptions,
@@ -38,6 +38,12 @@ pub struct RestoreOptions {
     pub lsm_profile: Option<String>,
     /// `--lsm-mount-context`.
     pub lsm_mount_context: Option<String>,
+    /// The streams the restored process's stdio pipes are reconnected to (CRIU's
+    /// `--inherit-fd` for each pipe the dump recorded in descriptors.json): the
+    /// caller's own 0, 1 and 2 where a stream is left out (the CLI), the given fds
+    /// otherwise (a shim's fifos). Streams that were files or a terminal at dump
+    /// are reopened by CRIU from their paths and do not use these.
+    pub stdio: crate::Stdio,
 }
 
 /// Undoes a partial restore: the cgroup (with anything in it) and the state directory.
@@ -208,7 +214,7 @@ fn restore(
         cmd.arg("--inherit-fd")
             .arg(format!("fd[{}]:{EXT_NETNS}", fd.as_raw_fd()));
     }
-    let ok = run_in_cgroup(&cmd, cgroup.as_ref())?;
+    let ok = run_in_cgroup(&cmd, cgroup.as_ref(), options.stdio.raw())?;
     drop(netns);
     if !ok {
         // Whether CRIU can work here at all says more than its restore log.
@@ -268,12 +274,16 @@ fn relative_to_hierarchy(dir: &Path) -> Option<String> {
 }
 
 /// Forks, puts the child into the container's cgroup with the driver's `apply` (the
-/// child waits on a pipe meanwhile), then lets it exec CRIU with our stdio, and waits
-/// for CRIU: whether it succeeded. Not bounded in time: killing CRIU in the middle of a
-/// restore would leave a half-made process tree (runc does not bound it either).
-fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager) -> Result<bool> {
+/// child waits on a pipe meanwhile), then lets it exec CRIU with `stdio` on its 0, 1
+/// and 2 (-1: ours), and waits for CRIU: whether it succeeded. Not bounded in time:
+/// killing CRIU in the middle of a restore would leave a half-made process tree (runc
+/// does not bound it either).
+fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager, stdio: [i32; 3]) -> Result<bool> {
     use std::os::unix::ffi::OsStrExt;
-    let words: Vec<CString> = std::iter::once(cmd.get_program())
+    // execv(2) in the child does not search PATH: a bare name ("criu", as a shim
+    // passes it) is resolved here, before the fork.
+    let program = resolve_program(cmd.get_program());
+    let words: Vec<CString> = std::iter::once(program.as_os_str())
         .chain(cmd.get_args())
         .map(|w| CString::new(w.as_bytes()))
         .collect::<std::result::Result<_, _>>()
@@ -285,11 +295,16 @@ fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager) -> Result<bool> {
     argv.push(std::ptr::null());
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("pipe2", "criu restore", e))?;
-    // SAFETY: the child only calls read(2), execv(2) and _exit(2) on memory prepared
-    // above (async-signal-safe, no allocation, no locks).
+    // SAFETY: the child only calls fcntl(2), dup2(2), close(2), read(2), execv(2) and _exit(2)
+    // on memory prepared above (async-signal-safe, no allocation, no locks; the stdio
+    // install allocates only for an error, and then this child exits).
     let child = match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", "criu", e))? {
         nix::unistd::ForkResult::Child => {
             let mut go = 0u8;
+            if crate::stdio::install(stdio).is_err() {
+                // SAFETY: _exit never returns.
+                unsafe { libc::_exit(125) };
+            }
             // SAFETY: a one-byte read into a local; execv with a NUL-terminated argv
             // of CStrings that outlive the call; _exit never returns.
             unsafe {
@@ -320,6 +335,12 @@ fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager) -> Result<bool> {
     loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, 0)) => return Ok(true),
+            Ok(WaitStatus::Exited(_, 125)) => {
+                return Err(Error::Criu {
+                    op: "restore",
+                    reason: "could not put the given stdio on criu's fds 0, 1 and 2".into(),
+                })
+            }
             Ok(WaitStatus::Exited(_, 127)) => {
                 return Err(Error::Criu {
                     op: "restore",
@@ -333,8 +354,26 @@ fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager) -> Result<bool> {
     }
 }
 
-/// The stdio pipes recorded at dump (`descriptors.json`), as (our fd, CRIU key): CRIU
-/// reconnects them to our own stdin, stdout and stderr.
+/// `name` as execv(2) can run it: a name without a slash is looked up in PATH (the
+/// first executable file), as a shell would; anything else is kept as it is.
+fn resolve_program(name: &std::ffi::OsStr) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if name.as_bytes().contains(&b'/') {
+        return PathBuf::from(name);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// The stdio pipes and host files recorded at dump (`descriptors.json`: `pipe:[N]`,
+/// `file[MNT_ID:INODE]`), as (CRIU's fd, CRIU key): CRIU reconnects them to its own
+/// stdin, stdout and stderr (the restore's `stdio`).
 fn inherited_pipes(image: &Path) -> Result<Vec<(usize, String)>> {
     let path = image.join(DESCRIPTORS);
     let text = match std::fs::read_to_string(&path) {
@@ -349,7 +388,7 @@ fn inherited_pipes(image: &Path) -> Result<Vec<(usize, String)>> {
     Ok(fds
         .into_iter()
         .enumerate()
-        .filter(|(_, s)| s.starts_with("pipe:"))
+        .filter(|(_, s)| s.starts_with("pipe:") || s.starts_with("file["))
         .collect())
 }
 
@@ -362,4 +401,24 @@ fn open_inheritable(path: &Path) -> Result<OwnedFd> {
     )
     .map_err(|e| Error::sys("open", path.display(), e))?;
     Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare name is found in PATH (execv would not search it); a path is kept.
+    #[test]
+    fn program_resolved_in_path() {
+        let sh = resolve_program(std::ffi::OsStr::new("sh"));
+        assert!(sh.is_absolute(), "{}", sh.display());
+        assert_eq!(
+            resolve_program(std::ffi::OsStr::new("./criu")),
+            PathBuf::from("./criu")
+        );
+        assert_eq!(
+            resolve_program(std::ffi::OsStr::new("no-such-program-berth")),
+            PathBuf::from("no-such-program-berth")
+        );
+    }
 }

@@ -263,6 +263,7 @@ pub fn restore(globals: &Globals, args: RestoreArgs) -> anyhow::Result<i32> {
         console_socket: args.console_socket,
         lsm_profile: args.lsm_profile,
         lsm_mount_context: args.lsm_mount_context,
+        stdio: berth_runtime::Stdio::inherit(),
     };
     let container = runtime.restore(&args.id, &bundle, &options)?;
     if args.detach {

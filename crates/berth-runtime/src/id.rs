@@ -3,8 +3,13 @@
 
 use crate::error::{Error, Result};
 
-/// Accepts runc's id alphabet (letters, digits, `_ + - .`), at most 1024 bytes, not `.`
-/// or `..`. Anything else is refused with the reason.
+/// NAME_MAX: the longest directory entry name.
+const MAX_LEN: usize = 255;
+
+/// Accepts runc's id alphabet (letters, digits, `_ + - .`), at most 255 bytes (the
+/// longest name of a directory entry, NAME_MAX: the id names the state directory and
+/// the cgroup directory; runc accepts a longer one and then fails in mkdir with "file
+/// name too long"), not `.` or `..`. Anything else is refused with the reason.
 pub fn validate_id(id: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidId {
@@ -15,8 +20,8 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.is_empty() {
         return bad("empty");
     }
-    if id.len() > 1024 {
-        return bad("longer than 1024 bytes");
+    if id.len() > MAX_LEN {
+        return bad("longer than 255 bytes (it names a directory)");
     }
     if id == "." || id == ".." {
         return bad("is a relative path component");
@@ -52,6 +57,7 @@ mod tests {
         for id in ["", ".", "..", "a/b", "/", "a\nb", "a\0b", "a b", "ä"] {
             assert!(validate_id(id).is_err(), "{id:?}");
         }
-        assert!(validate_id(&"a".repeat(1025)).is_err());
+        assert!(validate_id(&"a".repeat(256)).is_err());
+        assert!(validate_id(&"a".repeat(255)).is_ok());
     }
 }

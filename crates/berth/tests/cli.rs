@@ -220,7 +220,9 @@ fn invalid_ids_are_rejected() {
     // "../x" names <tmp>/x: another program may have made that one; judge only a new one.
     let escaped = root.path().parent().expect("parent").join("x");
     let was_there = escaped.exists();
-    for id in ["../x", "a/b", "..", "a b"] {
+    // 256 bytes: longer than a directory entry name may be (runc fails in mkdir).
+    let long = "a".repeat(256);
+    for id in ["../x", "a/b", "..", "a b", long.as_str()] {
         for verb in ["create", "start", "state", "delete", "kill"] {
             let out = berth_root(&root, &[verb, id]);
             assert_eq!(out.status.code(), Some(1), "{verb} {id:?}");
@@ -231,6 +233,15 @@ fn invalid_ids_are_rejected() {
             );
         }
     }
+    // Nothing was made in the root for the long id either.
+    assert_eq!(
+        std::fs::read_dir(root.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "entries left in {}",
+        root.path().display()
+    );
     // Nothing escaped the root.
     assert!(
         was_there || !escaped.exists(),

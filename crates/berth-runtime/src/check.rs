@@ -52,6 +52,8 @@ pub fn check_config(config: &[u8]) -> Result<Spec> {
     {
         berth_cgroups::check_device_rules(rules)?;
     }
+    // As host root: the rootless refusals depend on the caller, not the document.
+    crate::userns_checks::check_spec(spec, false)?;
     let ns = NamespacePlan::unopened(spec)?;
     let mut process = ProcessPlan::new(spec)?;
     if parsed.seccomp_wait_killable_recv {

@@ -151,6 +151,11 @@ impl Container {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref());
+        crate::userns_checks::check_user(
+            process.user(),
+            self.state.config.linux().as_ref(),
+            !nix::unistd::geteuid().is_root(),
+        )?;
         let mut process_plan = ProcessPlan::from_process(process, seccomp)?
             .with_container_linux(self.state.config.linux().as_ref())?;
         if self.state.seccomp_wait_killable_recv {

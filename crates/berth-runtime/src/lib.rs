@@ -81,6 +81,7 @@ mod stdio;
 mod sysctl;
 pub mod trace;
 mod update;
+mod userns_checks;
 mod wait;
 
 pub use bundle::SpecBundle;

@@ -390,6 +390,72 @@ fn rootless_run_with_limits_and_no_cgroup_fails_like_runc() {
     );
 }
 
+/// runc's rootless refusals (libcontainer/configs/validate/rootless.go and setupUser),
+/// each with runc's message and nothing left behind: no user namespace, a mount's
+/// uid= option naming an id the namespace does not map, additionalGids, and a process
+/// uid outside the mapping (refused for root too: the unit tests of userns_checks.rs).
+#[test]
+fn rootless_refusals_like_runc() {
+    if !usable() {
+        return;
+    }
+    let dir = TempDir::new("rootless-refusals");
+    let user = TestUser::new();
+    let xdg = dir.path().join("xdg");
+    user.own_dir(&xdg);
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "nouserns",
+            |c| {
+                let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+                ns.retain(|n| n["type"] != "user");
+                c["linux"]["uidMappings"] = serde_json::Value::Null;
+                c["linux"]["gidMappings"] = serde_json::Value::Null;
+            },
+            "rootless container requires user namespaces",
+        ),
+        (
+            "mountuid",
+            |c| {
+                c["mounts"]
+                    .as_array_mut()
+                    .expect("mounts")
+                    .push(serde_json::json!({
+                        "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                        "options": ["nosuid", "uid=5000"]
+                    }));
+            },
+            "cannot specify uid=5000 mount option for rootless container",
+        ),
+        (
+            "addgids",
+            |c| c["process"]["user"]["additionalGids"] = serde_json::json!([5]),
+            "cannot set any additional groups in a rootless container",
+        ),
+        (
+            "unmapped",
+            |c| c["process"]["user"]["uid"] = 5000.into(),
+            "cannot set uid to unmapped user in user namespace",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let bundle = user.bundle(&dir, &xdg, &["true"], edit);
+        let id = unique_id(name);
+        let out = user.berth(&bundle, &xdg, &["run", &id]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stdout(&out));
+        assert!(stderr(&out).contains(want), "{name}: {}", stderr(&out));
+        assert!(
+            !xdg.join("berth").join(&id).exists(),
+            "{name}: a state directory is left"
+        );
+        assert!(
+            cgroup_dirs_named(&id).is_empty(),
+            "{name}: a cgroup is left"
+        );
+    }
+}
+
 #[test]
 fn rootless_run_with_subordinate_ranges_uses_newuidmap() {
     if !usable() {

@@ -110,6 +110,8 @@ impl InitPlan {
         cgroup_paths: &std::collections::BTreeMap<String, std::path::PathBuf>,
     ) -> Result<Self> {
         let spec = &bundle.spec;
+        let rootless_euid = !nix::unistd::geteuid().is_root();
+        crate::userns_checks::check_spec(spec, rootless_euid)?;
         let ns = NamespacePlan::from_spec(spec)?;
         let mut process = ProcessPlan::new(spec)?;
         if bundle.seccomp_wait_killable_recv {
@@ -190,7 +192,7 @@ impl InitPlan {
                 .trace
                 .as_ref()
                 .and_then(|_| crate::trace::ChildStamps::new()),
-            rootless_euid: !nix::unistd::geteuid().is_root(),
+            rootless_euid,
         })
     }
 

@@ -314,6 +314,39 @@ if [ "${1:-}" = --inner ]; then
     fi
     c container delete "$k" >/dev/null 2>&1
 
+    # --- containerd's generic runtime options (runtimeoptions.v1.Options: `ctr run
+    # --runtime-config-path FILE`, and a CRI handler's ConfigPath): the shim reads the
+    # runc keys in the file. Root moves berth's state there; a misspelt key is refused
+    # by name rather than ignored. (SystemdCgroup = true: the systemd guest.) ---
+    r="$n-r"
+    printf 'Root = "%s"\n' "$work/altroot" >"$work/berth-shim.toml"
+    s=
+    if c run -d --runtime "$RUNTIME" --runtime-config-path "$work/berth-shim.toml" \
+        --cgroup "$(cg "$r")" "$BUSYBOX" "$r" sleep 100 >/dev/null 2>"$work/err" &&
+        s=$(wait_task "$r" RUNNING); then
+        if [ -f "$work/altroot/$NS/$r/state.json" ] && [ ! -e "/run/containerd/berth/$NS/$r" ]; then
+            t_pass "ctr run --runtime-config-path (Root = $work/altroot): berth's state is under that root"
+        else
+            t_fail "ctr run --runtime-config-path: no state at $work/altroot/$NS/$r ($(find "$work/altroot" /run/containerd/berth -maxdepth 3 2>/dev/null | paste -sd' '))"
+        fi
+    else
+        t_fail "ctr run --runtime-config-path: status '${s:-}', $(t_err "$work/err")"
+    fi
+    c task kill -s KILL "$r" >/dev/null 2>&1
+    wait_task "$r" STOPPED >/dev/null
+    c task delete "$r" >/dev/null 2>&1
+    c container delete "$r" >/dev/null 2>&1
+    printf 'SystemdCgroups = true\n' >"$work/berth-shim-typo.toml"
+    if c run --rm --runtime "$RUNTIME" --runtime-config-path "$work/berth-shim-typo.toml" \
+        --cgroup "$(cg "$r-t")" "$BUSYBOX" "$r-t" true >/dev/null 2>"$work/err"; then
+        t_fail "a config file with the unknown key SystemdCgroups: accepted"
+    elif grep -q "SystemdCgroups" "$work/err" && grep -q "berth-shim-typo.toml" "$work/err"; then
+        t_pass "a config file with the unknown key SystemdCgroups: refused, naming the key and the file"
+    else
+        t_fail "a config file with the unknown key SystemdCgroups: $(t_err "$work/err")"
+    fi
+    c container delete "$r-t" >/dev/null 2>&1
+
     # --- checkpoint and restore through containerd: `ctr container checkpoint
     # --task` (the shim's Checkpoint: CRIU dumps the paused task, which then runs on)
     # and `ctr container restore --live` (Create with the checkpoint: CRIU restores

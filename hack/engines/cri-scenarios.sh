@@ -10,8 +10,8 @@ LOOP='trap "exit 0" TERM; while :; do sleep 0.1; done'
 # NamespaceMode: POD 0 (the pod's), CONTAINER 1 (its own), NODE 2 (the host's).
 NS_POD=0
 NS_CONTAINER=1
-# Where the native shim (containerd-shim-berth-v2) keeps berth's state: its default
-# root, in the test's private /run.
+# The native shim's (containerd-shim-berth-v2) default root, in the test's private
+# /run: nothing may land there, as the handler's config file names another Root.
 NATIVE_ROOT=/run/containerd/berth
 
 # pod_config NAME PID_MODE: $work/NAME.pod.json, a PodSandboxConfig as the kubelet
@@ -94,10 +94,10 @@ run_pod() {
     fi
     pod=$id
     # A runc-shim handler logs its runtime's calls; the native shim keeps berth's
-    # state in its default root (the CRI plugin gives runc's options, Root included,
-    # to io.containerd.runc.* runtimes only).
+    # state in the Root of the config file the handler's ConfigPath names (cri.sh), not
+    # in its default root.
     if grep -q "create .*$pod" "$work/calls-$T_RT.log" 2>/dev/null ||
-        [ -d "$NATIVE_ROOT/k8s.io/$pod" ]; then
+        { [ -d "$work/runc-root-$T_RT/k8s.io/$pod" ] && [ ! -e "$NATIVE_ROOT/k8s.io/$pod" ]; }; then
         t_pass "runp --runtime $T_RT ($1): the sandbox was created by $T_RT"
     else
         t_fail "runp --runtime $T_RT ($1): pod $pod, but $T_RT was not called to create it"

@@ -94,14 +94,16 @@ CNI
         if is_native_shim "${spec#*=}"; then
             # berth's native shim: its own runtime type, found on containerd's PATH;
             # it keeps berth's state under Root/<namespace> (no runtime binary, no
-            # wrapper to log calls).
+            # wrapper to log calls). The CRI plugin passes only ConfigPath of this
+            # table (runtimeoptions.v1.Options) to a runtime that is not runc's: the
+            # shim reads Root and SystemdCgroup from that file.
             ln -sf "${spec#*=}" "$work/bin/containerd-shim-berth-v2"
+            printf 'Root = "%s"\nSystemdCgroup = false\n' "$work/runc-root-$name" >"$work/shim-$name.toml"
             handlers+="
     [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$name]
       runtime_type = \"io.containerd.berth.v2\"
       [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$name.options]
-        Root = \"$work/runc-root-$name\"
-        SystemdCgroup = false"
+        ConfigPath = \"$work/shim-$name.toml\""
             continue
         fi
         {

@@ -39,6 +39,17 @@ rm -rf "$work"
 mkdir -p "$work/bin" "$work/bundle" || lane_fail "mkdir $work"
 cp "$berth" "$work/bin/berth" && cp "$here/systemd-tests.sh" "$work/bin/systemd-tests.sh" ||
     lane_fail "copy berth and systemd-tests.sh into $work/bin"
+# The native shim and hack/lib for systemd-tests.sh's containerd check (run-tests.sh
+# put them in the share; by hand, the workspace's).
+shim=$share/bin/containerd-shim-berth-v2
+[ -x "$shim" ] || shim=${CARGO_TARGET_DIR:-$workspace/target}/release/containerd-shim-berth-v2
+shim_env=()
+if [ -x "$shim" ] && mkdir -p "$work/lib" && cp "$shim" "$work/bin/containerd-shim-berth-v2" &&
+    cp "$workspace"/hack/lib/*.sh "$work/lib/"; then
+    shim_env=(-e SHIM="$work/bin/containerd-shim-berth-v2" -e LIBDIR="$work/lib")
+else
+    echo "# no containerd-shim-berth-v2 at $shim: the guest skips the native shim's check"
+fi
 # shellcheck source=../lib/bundle.sh
 . "$workspace/hack/lib/bundle.sh"
 make_busybox_rootfs "$work/bundle/rootfs" || lane_fail "a busybox rootfs in $work/bundle/rootfs"
@@ -52,7 +63,7 @@ jq '.process.terminal = false | .process.args = ["sleep", "30"]
 
 echo "# booting the systemd guest (--mode $mode)"
 "$here/vm-run.sh" --mode "$mode" --timeout "${VMLANE_TIMEOUT:-600}" \
-    -e BERTH="$work/bin/berth" -e BUNDLE="$work/bundle" -e RESULTS="$results" \
+    -e BERTH="$work/bin/berth" -e BUNDLE="$work/bundle" -e RESULTS="$results" "${shim_env[@]}" \
     "$share" bash "$work/bin/systemd-tests.sh"
 rc=$?
 case $rc in

@@ -10,7 +10,8 @@
 # systemd-lane.sh builds the bundle and boots the guest (`make vm-lane` runs it after
 # the v2 guest). Environment: BERTH, BUNDLE (config.json with cgroupsPath
 # system.slice:berth:vm1, a 64 MiB memory limit and pids limit 50; process sleep 30),
-# RESULTS.
+# RESULTS, SHIM and LIBDIR (containerd-shim-berth-v2 and hack/lib, for the native
+# shim's check at the end).
 set -u
 : "${BERTH:?}" "${BUNDLE:?}" "${RESULTS:?}"
 pass() { echo "PASS: systemd/$1"; echo "PASS systemd/$1" >>"$RESULTS"; }
@@ -139,5 +140,65 @@ if berth create --bundle "$BUNDLE" vm2 >/tmp/create2.log 2>&1 </dev/null; then
 elif grep -q "slice:prefix:name" /tmp/create2.log; then pass bad-path
 else fail bad-path "$(cat /tmp/create2.log)"; fi
 cp /tmp/bad.json "$BUNDLE/config.json"
+
+# The native shim under the systemd driver: containerd's generic runtime options
+# (`ctr run --runtime-config-path FILE`; a CRI handler's ConfigPath sends the same
+# runtimeoptions.v1.Options) with `SystemdCgroup = true` in the file put the task in a
+# transient scope of system.slice, with its memory limit, gone after delete. containerd
+# and ctr are the host's (this guest's / in host-systemd mode).
+shim_systemd() {
+    local cw=/tmp/shim-systemd sock cpid i unit=berth-shim1.scope pid v
+    local img=docker.io/berth-test/busybox:latest
+    sock=$cw/containerd.sock
+    mkdir -p "$cw/bin" && ln -sf "$SHIM" "$cw/bin/containerd-shim-berth-v2" || { fail shim-setup "mkdir $cw"; return; }
+    # shellcheck source=../lib/bundle.sh
+    . "$LIBDIR/bundle.sh"
+    # shellcheck source=../lib/engine.sh
+    . "$LIBDIR/engine.sh"
+    # shellcheck source=../lib/images.sh
+    . "$LIBDIR/images.sh"
+    containerd_config "$cw" "$sock"
+    PATH="$cw/bin:$PATH" containerd --config "$cw/config.toml" >"$cw/containerd.log" 2>&1 &
+    cpid=$!
+    c() { timeout -k 5 120 ctr --address "$sock" --namespace sd "$@"; }
+    for i in $(seq 600); do c version >/dev/null 2>&1 && break; sleep 0.2; done
+    if ! c version >/dev/null 2>&1; then
+        fail shim-setup "containerd did not come up: $(tail -n 3 "$cw/containerd.log" | tr '\n' ' ')"
+    elif ! { make_busybox_rootfs "$cw/rootfs" && make_oci_archive "$cw/rootfs" "$cw/bb.tar" "$img" &&
+        c image import "$cw/bb.tar" >/dev/null 2>"$cw/err"; }; then
+        fail shim-setup "image import: $(tail -n 3 "$cw/err" | tr '\n' ' ')"
+    else
+        printf 'SystemdCgroup = true\n' >"$cw/berth.toml"
+        if c run -d --runtime io.containerd.berth.v2 --runtime-config-path "$cw/berth.toml" \
+            --cgroup system.slice:berth:shim1 --memory-limit 67108864 "$img" shim1 sleep 100 \
+            >/dev/null 2>"$cw/err"; then
+            pid=$(c task ls 2>/dev/null | awk '$1 == "shim1" {print $2}')
+            v="unit $(systemctl is-active "$unit" 2>&1), init cgroup $(cat "/proc/$pid/cgroup" 2>&1), memory.max $(cat "/sys/fs/cgroup/system.slice/$unit/memory.max" 2>&1)"
+            if [ "$v" = "unit active, init cgroup 0::/system.slice/$unit, memory.max 67108864" ]; then
+                pass shim-systemd-scope
+            else
+                fail shim-systemd-scope "$v"
+            fi
+            c task kill -s KILL shim1 >/dev/null 2>&1
+            for i in $(seq 100); do [ "$(c task ls 2>/dev/null | awk '$1 == "shim1" {print $3}')" = STOPPED ] && break; sleep 0.1; done
+            c task delete shim1 >/dev/null 2>&1
+            c container delete shim1 >/dev/null 2>&1
+            for i in $(seq 50); do [ "$(systemctl is-active "$unit" 2>&1)" = active ] || break; sleep 0.1; done
+            v=$(systemctl is-active "$unit" 2>&1)
+            [ "$v" != active ] && pass shim-systemd-scope-gone || fail shim-systemd-scope-gone "still $v"
+        else
+            fail shim-systemd-scope "ctr run: $(tail -n 3 "$cw/err" | tr '\n' ' ')"
+        fi
+    fi
+    stop_pid "$cpid" 10
+    for pid in $(grep -lF "$sock" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do stop_pid "$pid" 5; done
+}
+if [ -z "${SHIM:-}" ] || [ -z "${LIBDIR:-}" ]; then
+    echo "SKIP: systemd/shim-systemd-scope: systemd-lane.sh gave no SHIM/LIBDIR"
+elif ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
+    echo "SKIP: systemd/shim-systemd-scope: no containerd in this guest (--mode systemd's image has none; host-systemd, the default, sees the host's)"
+else
+    shim_systemd
+fi
 echo "# systemd-tests.sh: done"
 exit 0

@@ -17,6 +17,7 @@ mod mounts;
 mod options;
 mod process;
 mod reaper;
+mod runtime_options;
 mod service;
 mod shim;
 mod task;

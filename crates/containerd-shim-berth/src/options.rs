@@ -1,7 +1,8 @@
 //! The runtime options containerd passes at create (the runc shim's
 //! `containerd.runc.v1.Options`, when a client sets them; containerd 1.6's CRI plugin
-//! and `ctr` build that type for `io.containerd.runc.*` runtimes only, so under them
-//! the shim runs on the defaults: docs/integration.md), and where the shim keeps them
+//! and `ctr` build that type for `io.containerd.runc.*` runtimes only, and for others
+//! the generic `runtimeoptions.v1.Options`, whose config file the shim reads:
+//! `runtime_options.rs`, docs/integration.md), and where the shim keeps them
 //! for its `delete` action, which runs in a new process after a crash: `options.json`
 //! in the bundle, as the runc shim does.
 
@@ -14,13 +15,26 @@ use std::path::{Path, PathBuf};
 /// the runc shim's /run/containerd/runc, one subdirectory per containerd namespace.
 pub const DEFAULT_ROOT: &str = "/run/containerd/berth";
 
-/// Decodes the options of a create request; none (or another runtime's type) gives
-/// the defaults.
+/// Decodes the options of a create request: runc's type, or containerd's generic
+/// type with a config file; none, or another type (with a warning), gives the defaults.
 pub fn from_any(any: Option<&Any>) -> Result<Options, String> {
     match any {
         Some(a) if a.type_url.ends_with("containerd.runc.v1.Options") => {
             Options::parse_from_bytes(&a.value)
                 .map_err(|e| format!("runtime options {}: {e}", a.type_url))
+        }
+        Some(a) if a.type_url.ends_with(crate::runtime_options::TYPE) => {
+            crate::runtime_options::decode(&a.value)
+        }
+        Some(a) if !a.type_url.is_empty() => {
+            // Kept lenient, as before: an engine may send a type of its own.
+            log::warn!(
+                "runtime options of type {}: not understood, the defaults apply (berth reads \
+                 containerd.runc.v1.Options and {})",
+                a.type_url,
+                crate::runtime_options::TYPE
+            );
+            Ok(Options::default())
         }
         _ => Ok(Options::default()),
     }

@@ -354,8 +354,13 @@ if [ "${1:-}" = --inner ]; then
     # to a file every 0.2s: the restored task writing the same marker into the fresh
     # rootfs shows its memory came back. Needs a kernel CRIU works on: the VM lane's
     # guest (SHIM_CHECKPOINT=required there); on this host a printed skip.
-    if ! why=$(timeout 60 criu check 2>&1); then
-        why="criu check failed here: $(printf '%s' "$why" | tail -n 1)"
+    why=
+    if ! command -v criu >/dev/null; then
+        why="criu is not installed (apt-get install criu)"
+    elif ! out=$(timeout 60 criu check 2>&1); then
+        why="criu check failed here: $(printf '%s' "$out" | tail -n 1)"
+    fi
+    if [ -n "$why" ]; then
         if [ "${SHIM_CHECKPOINT:-}" = required ]; then
             t_fail "checkpoint/restore through containerd: $why"
         else
@@ -425,7 +430,7 @@ fi
 SHIM=${SHIM:-${CARGO_TARGET_DIR:-target}/release/containerd-shim-berth-v2}
 RUNTIMES="shim=$SHIM"
 engine_runtimes
-engine_need "apt-get install -y containerd; hack/install-deps.sh" containerd ctr unshare findmnt script criu
+engine_need "apt-get install -y containerd; hack/install-deps.sh" containerd ctr unshare findmnt script
 
 work=$(mktemp -d /tmp/berth-shim.XXXXXX)
 cgparent="/berth-engines-shim-$$"

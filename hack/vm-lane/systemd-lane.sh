@@ -63,7 +63,7 @@ jq '.process.terminal = false | .process.args = ["sleep", "30"]
 
 echo "# booting the systemd guest (--mode $mode)"
 "$here/vm-run.sh" --mode "$mode" --timeout "${VMLANE_TIMEOUT:-600}" \
-    -e BERTH="$work/bin/berth" -e BUNDLE="$work/bundle" -e RESULTS="$results" "${shim_env[@]}" \
+    -e BERTH="$work/bin/berth" -e BUNDLE="$work/bundle" -e RESULTS="$results" ${shim_env[@]+"${shim_env[@]}"} \
     "$share" bash "$work/bin/systemd-tests.sh"
 rc=$?
 case $rc in

@@ -10,10 +10,14 @@ use oci_spec::runtime::LinuxResources;
 impl Container {
     /// Applies `resources` on top of the container's current ones.
     pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
-        // Exclusive: two updates (or an update beside a pause, which stores the state
-        // too) would each merge into the state they read and the last save would lose
-        // the other's values.
+        // Exclusive, and the state read again under the lock: two updates would each
+        // merge into the state they loaded before and the last save (and its cgroup
+        // writes of the merged values) would undo the other's.
         let _lock = self.lock(true)?;
+        self.state = crate::state::Persisted::load(
+            &self.runtime.container_dir(&self.state.id),
+            &self.state.id,
+        )?;
         let status = self.status();
         if status == Status::Stopped {
             return Err(self.bad_status(status, "cannot update a stopped container"));

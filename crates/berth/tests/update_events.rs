@@ -210,3 +210,65 @@ fn events_stats_match_the_cgroup_files() {
     let out = berth_root(&root, &["events", "--interval", "0s", &id]);
     assert!(stderr(&out).contains("duration interval must be greater than 0"));
 }
+
+/// Two updates of different fields at once (an engine's resize beside an operator's
+/// `berth update`): both land, in the cgroup and in the state. Each update merges
+/// into the state it reads under the container's lock; one that merged into the
+/// state it had loaded before the lock wrote the other's old value back. Racy by
+/// nature, so 20 rounds.
+#[test]
+fn concurrent_updates_of_different_fields_both_land() {
+    if !support::v1_hierarchies(
+        "concurrent_updates_of_different_fields_both_land",
+        &["pids", "cpu"],
+    ) {
+        return;
+    }
+    if !usable() {
+        return;
+    }
+    let dir = TempDir::new("update-race");
+    let root = TempDir::new("update-race-root");
+    let mut guard = Guard::new(&root, "update-race");
+    let id = start(&dir, &mut guard, "updrace", &["sleep", "100"]);
+    let pid = init_pid(&root, &id);
+    let update = |args: &[&str]| {
+        Command::new(BERTH)
+            .arg("--root")
+            .arg(root.path())
+            .arg("update")
+            .args(args)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn berth update")
+    };
+    for round in 0..20u32 {
+        let (pids, shares) = ((100 + round).to_string(), (256 + round * 8).to_string());
+        let a = update(&["--pids-limit", &pids]);
+        let b = update(&["--cpu-share", &shares]);
+        for mut child in [a, b] {
+            assert!(
+                wait_exit(&mut child).success(),
+                "round {round}: an update failed"
+            );
+        }
+        assert_eq!(
+            read_trim(cgroup_dir(pid, "pids").join("pids.max")),
+            pids,
+            "round {round}: pids.max"
+        );
+        assert_eq!(
+            read_trim(cgroup_dir(pid, "cpu").join("cpu.shares")),
+            shares,
+            "round {round}: cpu.shares"
+        );
+    }
+    // The state has both too: an update of a third field keeps them.
+    let out = berth_root(&root, &["update", "--memory", "128M", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_trim(cgroup_dir(pid, "pids").join("pids.max")), "119");
+    assert_eq!(read_trim(cgroup_dir(pid, "cpu").join("cpu.shares")), "408");
+}

@@ -65,18 +65,32 @@ pub fn load(bundle: &Path) -> Options {
 /// The criu binary: found on the shim's PATH, as runc finds it.
 const CRIU: &str = "criu";
 
+/// CRIU's work directory under the bundle when the options name none (runc's shim
+/// uses the same name).
+pub const CRIU_WORK: &str = "criu-work";
+
 /// berth's dump options for containerd's checkpoint of a task into `path`, from the
 /// request's `containerd.runc.v1.CheckpointOptions` (none: the defaults, the task
-/// stopped afterwards, as `ctr task checkpoint --exit` and containerd's container
-/// checkpoint ask) and the options saved at create (`criu_work_path`). The image
-/// path of the request's options, when set, wins over `path`, as in runc's shim.
+/// left running; `exit` stops it, as `ctr task checkpoint --exit` asks) and the options
+/// saved at create (`criu_work_path`). The image path of the request's options, when
+/// set, wins over `path`, as in runc's shim. Without a work path CRIU's work files go
+/// to `<bundle>/criu-work` (the caller removes it), not into the image containerd
+/// commits.
 pub fn checkpoint(
     any: Option<&Any>,
     path: &str,
     saved: &Options,
+    bundle: &Path,
 ) -> Result<berth_runtime::criu::CheckpointOptions, String> {
     let o = match any {
-        Some(a) if a.type_url.ends_with("containerd.runc.v1.CheckpointOptions") => {
+        // containerd's Go client sends the older `containerd.linux.runc` type for a
+        // runtime that is not runc's (WithCheckpointImagePath and friends): the same
+        // fields under the same numbers.
+        Some(a)
+            if a.type_url.ends_with("containerd.runc.v1.CheckpointOptions")
+                || a.type_url
+                    .ends_with("containerd.linux.runc.CheckpointOptions") =>
+        {
             CheckpointOptions::parse_from_bytes(&a.value)
                 .map_err(|e| format!("checkpoint options {}: {e}", a.type_url))?
         }
@@ -118,7 +132,11 @@ pub fn checkpoint(
         criu: berth_runtime::criu::CriuOptions {
             criu: PathBuf::from(CRIU),
             image_dir: PathBuf::from(image),
-            work_dir: (!work.is_empty()).then(|| PathBuf::from(work)),
+            work_dir: Some(if work.is_empty() {
+                bundle.join(CRIU_WORK)
+            } else {
+                PathBuf::from(work)
+            }),
             tcp_established: o.open_tcp,
             ext_unix_sk: o.external_unix_sockets,
             shell_job: o.terminal,
@@ -168,11 +186,12 @@ mod tests {
             Some(&any(&CheckpointOptions::default())),
             "/tmp/x",
             &Options::default(),
+            Path::new("/b"),
         )
         .unwrap();
         assert!(o.leave_running);
         assert_eq!(o.criu.image_dir, PathBuf::from("/tmp/x"));
-        assert_eq!(o.criu.work_dir, None);
+        assert_eq!(o.criu.work_dir, Some(PathBuf::from("/b/criu-work")));
         assert_eq!(o.criu.criu, PathBuf::from("criu"));
     }
 
@@ -192,7 +211,7 @@ mod tests {
             criu_work_path: "/work".into(),
             ..Default::default()
         };
-        let o = checkpoint(Some(&any(&req)), "/tmp/x", &saved).unwrap();
+        let o = checkpoint(Some(&any(&req)), "/tmp/x", &saved, Path::new("/b")).unwrap();
         assert!(!o.leave_running);
         assert_eq!(o.criu.image_dir, PathBuf::from("/img"));
         assert_eq!(o.criu.work_dir, Some(PathBuf::from("/work")));
@@ -210,21 +229,41 @@ mod tests {
             cgroups_mode: "loose".into(),
             ..Default::default()
         };
-        let e = checkpoint(Some(&any(&bad_mode)), "/p", &Options::default()).unwrap_err();
+        let e = checkpoint(
+            Some(&any(&bad_mode)),
+            "/p",
+            &Options::default(),
+            Path::new("/b"),
+        )
+        .unwrap_err();
         assert!(e.contains("loose"), "{e}");
         let pid_ns = CheckpointOptions {
             empty_namespaces: vec!["pid".into()],
             ..Default::default()
         };
-        let e = checkpoint(Some(&any(&pid_ns)), "/p", &Options::default()).unwrap_err();
+        let e = checkpoint(
+            Some(&any(&pid_ns)),
+            "/p",
+            &Options::default(),
+            Path::new("/b"),
+        )
+        .unwrap_err();
         assert!(e.contains("empty namespaces"), "{e}");
-        let e = checkpoint(None, "", &Options::default()).unwrap_err();
+        let e = checkpoint(None, "", &Options::default(), Path::new("/b")).unwrap_err();
         assert!(e.contains("no image path"), "{e}");
         let other = Any {
             type_url: "example.com/Other".into(),
             ..Default::default()
         };
-        assert!(checkpoint(Some(&other), "/p", &Options::default()).is_err());
+        assert!(checkpoint(Some(&other), "/p", &Options::default(), Path::new("/b")).is_err());
+        // The older containerd.linux.runc type: the same fields.
+        let mut linux = any(&CheckpointOptions {
+            exit: true,
+            ..Default::default()
+        });
+        linux.type_url = "type.googleapis.com/containerd.linux.runc.CheckpointOptions".into();
+        let o = checkpoint(Some(&linux), "/p", &Options::default(), Path::new("/b")).unwrap();
+        assert!(!o.leave_running);
     }
 
     /// Restore: the request's checkpoint directory and the saved work path.

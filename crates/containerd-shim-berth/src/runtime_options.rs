@@ -23,7 +23,10 @@ use serde::Deserialize;
 /// The type URL suffix of containerd's generic options.
 pub const TYPE: &str = "runtimeoptions.v1.Options";
 
-/// The keys of the config file: the runc shim's option names.
+/// The keys of the config file: the runc shim's option names. The ones that mean
+/// nothing to berth (a runc handler's table copied as it is: containerd 1.7 sends the
+/// whole table as the body) are accepted and ignored with a warning; any other key is
+/// refused.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 struct ConfigFile {
@@ -33,18 +36,31 @@ struct ConfigFile {
     no_new_keyring: Option<bool>,
     criu_work_path: Option<String>,
     criu_image_path: Option<String>,
+    binary_name: Option<toml::Value>,
+    shim_cgroup: Option<toml::Value>,
+    io_uid: Option<toml::Value>,
+    io_gid: Option<toml::Value>,
+    criu_path: Option<toml::Value>,
+    task_api_address: Option<toml::Value>,
+    task_api_version: Option<toml::Value>,
+    /// The generic options' own keys, when a whole handler table is the body.
+    #[serde(rename = "TypeUrl")]
+    _type_url: Option<toml::Value>,
+    #[serde(rename = "ConfigPath")]
+    _config_path: Option<toml::Value>,
 }
 
-/// The options in `value` (an encoded `runtimeoptions.v1.Options`): from its
-/// `ConfigBody` when set, else from the file at `ConfigPath`, else the defaults.
+/// The options in `value` (an encoded `runtimeoptions.v1.Options`): from the file at
+/// its `ConfigPath` when set, else from its `ConfigBody` (containerd's order), else
+/// the defaults.
 pub fn decode(value: &[u8]) -> Result<Options, String> {
     let (path, body) = fields(value)?;
-    let (text, source) = if !body.is_empty() {
-        (body, "ConfigBody".to_string())
-    } else if !path.is_empty() {
+    let (text, source) = if !path.is_empty() {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("runtime options: ConfigPath {path}: {e}"))?;
         (text, format!("ConfigPath {path}"))
+    } else if !body.is_empty() {
+        (body, "ConfigBody".to_string())
     } else {
         return Ok(Options::default());
     };
@@ -54,6 +70,21 @@ pub fn decode(value: &[u8]) -> Result<Options, String> {
 /// The runc options a TOML text sets.
 fn parse(text: &str) -> Result<Options, String> {
     let f: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    let ignored: Vec<&str> = [
+        ("BinaryName", f.binary_name.is_some()),
+        ("ShimCgroup", f.shim_cgroup.is_some()),
+        ("IoUid", f.io_uid.is_some()),
+        ("IoGid", f.io_gid.is_some()),
+        ("CriuPath", f.criu_path.is_some()),
+        ("TaskApiAddress", f.task_api_address.is_some()),
+        ("TaskApiVersion", f.task_api_version.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    if !ignored.is_empty() {
+        log::warn!("runtime options: ignored (nothing of berth's uses them): {ignored:?}");
+    }
     Ok(Options {
         root: f.root.unwrap_or_default(),
         systemd_cgroup: f.systemd_cgroup.unwrap_or(false),
@@ -113,13 +144,14 @@ mod tests {
         out
     }
 
-    /// The body wins; every key known; an unknown field number is skipped.
+    /// The body without a path; every key known, runc's unused ones accepted; an
+    /// unknown field number is skipped.
     #[test]
     fn body_keys() {
         let o = decode(&encode(
             "x",
-            "/nonexistent",
-            "SystemdCgroup = true\nRoot = \"/r\"\nNoPivotRoot = true\nNoNewKeyring = true\nCriuWorkPath = \"/w\"\n",
+            "",
+            "SystemdCgroup = true\nRoot = \"/r\"\nNoPivotRoot = true\nNoNewKeyring = true\nCriuWorkPath = \"/w\"\nBinaryName = \"runc\"\nIoUid = 0\n",
         ))
         .unwrap();
         assert!(o.systemd_cgroup && o.no_pivot_root && o.no_new_keyring);
@@ -134,6 +166,9 @@ mod tests {
         let f = dir.join("shim.toml");
         std::fs::write(&f, "SystemdCgroup = true\n").unwrap();
         let o = decode(&encode("x", f.to_str().unwrap(), "")).unwrap();
+        assert!(o.systemd_cgroup && o.root.is_empty());
+        // The path wins over a body (containerd's order).
+        let o = decode(&encode("x", f.to_str().unwrap(), "Root = \"/b\"\n")).unwrap();
         assert!(o.systemd_cgroup && o.root.is_empty());
         std::fs::write(&f, "SystemdCgroups = true\n").unwrap();
         let e = decode(&encode("x", f.to_str().unwrap(), "")).unwrap_err();

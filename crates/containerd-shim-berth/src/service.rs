@@ -138,6 +138,7 @@ impl containerd_shim::Task for Service {
             TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
+                checkpoint: req.checkpoint.clone(),
                 io: MessageField::some(TaskIO {
                     stdin: req.stdin.clone(),
                     stdout: req.stdout.clone(),
@@ -331,8 +332,15 @@ impl containerd_shim::Task for Service {
         let task = self.task(&req.id)?;
         let saved = crate::options::load(&task.bundle);
         let options =
-            crate::options::checkpoint(req.options.as_ref(), &req.path, &saved).map_err(invalid)?;
-        task.checkpoint(&self.shared, &options)?;
+            crate::options::checkpoint(req.options.as_ref(), &req.path, &saved, &task.bundle)
+                .map_err(invalid)?;
+        let result = task.checkpoint(&self.shared, &options);
+        // Our own work directory goes (the dump's log is quoted in an error already).
+        let ours = task.bundle.join(crate::options::CRIU_WORK);
+        if options.criu.work_dir.as_deref() == Some(ours.as_path()) {
+            let _ = std::fs::remove_dir_all(&ours);
+        }
+        result?;
         self.events().send(
             topics::TASK_CHECKPOINTED_EVENT_TOPIC,
             TaskCheckpointed {

@@ -54,9 +54,10 @@ pub struct Task {
     /// The container has no pid namespace of its own: when its init ends, what is
     /// left of it is killed (the kernel does that only for a pid namespace's init).
     host_pidns: bool,
-    /// The init was restored from a checkpoint at create: it runs already, and
-    /// `start` only reports it.
+    /// The init was restored from a checkpoint at create: it runs already, and the
+    /// first `start` only reports it (set once that start has come).
     restored: bool,
+    restored_started: std::sync::atomic::AtomicBool,
     oom: Mutex<OomSeen>,
 }
 
@@ -238,6 +239,7 @@ impl Task {
             execs: Mutex::new(HashMap::new()),
             host_pidns,
             restored,
+            restored_started: std::sync::atomic::AtomicBool::new(false),
             oom: Mutex::new(OomSeen {
                 reported: oom_baseline,
                 closed: false,
@@ -379,7 +381,17 @@ impl Task {
     pub fn start(self: &Arc<Self>, shared: &Arc<Shared>, exec_id: &str) -> Result<i32> {
         let proc = self.process(exec_id)?;
         if exec_id.is_empty() && self.restored {
-            // Restored at create: running since, nothing to release.
+            // Restored at create: running since, nothing to release. A second start
+            // is refused, as runc's shim refuses to start a running init.
+            if self
+                .restored_started
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(crate::errors::status(
+                    ttrpc::Code::FAILED_PRECONDITION,
+                    format!("container {}: cannot start a running process", self.id),
+                ));
+            }
             return Ok(proc.lock().pid);
         }
         if exec_id.is_empty() {

@@ -155,20 +155,23 @@ fn page_server_args(options: &CheckpointOptions) -> Vec<String> {
 }
 
 /// runc's descriptors.json: where the init's stdio pointed (`pipe:[N]`, a path, ...).
-/// A stdio fd on a fifo or regular file of the host (a shim's fifo, a log file) is
-/// outside every mount of the container, where CRIU cannot find it ("Can't lookup
-/// mount"): it is recorded as CRIU's external `file[MNT_ID:INODE]` instead of its
-/// path, and returned to be passed as `--external` to the dump; restore hands the new
-/// stream in its place (`--inherit-fd`), as for a pipe.
+/// A stdio fd on a fifo or regular file of the host (a shim's fifo, a log file) is on
+/// a mount the container's mount namespace does not have, where CRIU cannot find it
+/// ("Can't lookup mount"): it is recorded as CRIU's external `file[MNT_ID:INODE]`
+/// instead of its path, and returned to be passed as `--external` to the dump; restore
+/// hands the new stream in its place (`--inherit-fd`), as for a pipe. A file on one of
+/// the container's own mounts (`exec >/var/log/app.log`) is left to CRIU, which dumps
+/// and reopens it by path.
 fn write_descriptors(image: &Path, pid: i32) -> Result<Vec<String>> {
     let mut external = Vec::new();
+    let own_mounts = mount_ids(pid);
     let fds: Vec<String> = (0..3)
         .map(|fd| {
             let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| "/dev/null".into());
-            match host_file_key(pid, fd, &link) {
-                Some(key) => {
+            match host_file_key(pid, fd, &link).filter(|(mnt, _)| !own_mounts.contains(mnt)) {
+                Some((_, key)) => {
                     external.push(key.clone());
                     key
                 }
@@ -182,9 +185,19 @@ fn write_descriptors(image: &Path, pid: i32) -> Result<Vec<String>> {
     Ok(external)
 }
 
-/// CRIU's key for fd `fd` of `pid` (whose link is `link`) when it is a fifo or a
-/// regular file: `file[MNT_ID:INODE]`, both in hex, as CRIU prints them.
-fn host_file_key(pid: i32, fd: i32, link: &str) -> Option<String> {
+/// The ids of the mounts in `pid`'s mount namespace (the first field of each line of
+/// its mountinfo); empty if it cannot be read.
+fn mount_ids(pid: i32) -> std::collections::HashSet<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// The mount id and CRIU's key for fd `fd` of `pid` (whose link is `link`) when it is
+/// a fifo or a regular file: `file[MNT_ID:INODE]`, both in hex, as CRIU prints them.
+fn host_file_key(pid: i32, fd: i32, link: &str) -> Option<(u64, String)> {
     use std::os::unix::fs::FileTypeExt;
     if !link.starts_with('/') {
         return None;
@@ -200,7 +213,7 @@ fn host_file_key(pid: i32, fd: i32, link: &str) -> Option<String> {
         .trim()
         .parse()
         .ok()?;
-    Some(format!("file[{mnt_id:x}:{:x}]", meta.ino()))
+    Some((mnt_id, format!("file[{mnt_id:x}:{:x}]", meta.ino())))
 }
 
 #[cfg(test)]

@@ -38,11 +38,12 @@ pub struct RestoreOptions {
     pub lsm_profile: Option<String>,
     /// `--lsm-mount-context`.
     pub lsm_mount_context: Option<String>,
-    /// The streams the restored process's stdio pipes are reconnected to (CRIU's
-    /// `--inherit-fd` for each pipe the dump recorded in descriptors.json): the
-    /// caller's own 0, 1 and 2 where a stream is left out (the CLI), the given fds
-    /// otherwise (a shim's fifos). Streams that were files or a terminal at dump
-    /// are reopened by CRIU from their paths and do not use these.
+    /// The streams the restored process's stdio is reconnected to (CRIU's
+    /// `--inherit-fd` for each pipe, and each fifo or file of a mount outside the
+    /// container, that the dump recorded in descriptors.json): the caller's own 0, 1
+    /// and 2 where a stream is left out (the CLI), the given fds otherwise (a shim's
+    /// fifos). Files on the container's own mounts and a terminal are reopened by
+    /// CRIU from their paths and do not use these.
     pub stdio: crate::Stdio,
 }
 

@@ -110,6 +110,13 @@ if [ "${1:-}" = --inner ]; then
         t_expect "$name" "$want_rc" "$want" c "$@"
     }
     task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
+    # drop_task ID: a test's task and container gone (killed, waited for, deleted).
+    drop_task() {
+        c task kill -s KILL "$1" >/dev/null 2>&1
+        wait_task "$1" STOPPED >/dev/null
+        c task delete "$1" >/dev/null 2>&1
+        c container delete "$1" >/dev/null 2>&1
+    }
     wait_task() {
         local i s
         for ((i = 0; i < 50; i++)); do
@@ -187,10 +194,7 @@ if [ "${1:-}" = --inner ]; then
     else
         t_fail "a child OOM-killed while the init runs: $s (want oom=1 exit=0 status=RUNNING)"
     fi
-    c task kill -s KILL "$o" >/dev/null 2>&1
-    wait_task "$o" STOPPED >/dev/null
-    c task delete "$o" >/dev/null 2>&1
-    c container delete "$o" >/dev/null 2>&1
+    drop_task "$o"
 
     # --- a detached task: exec, ps, pause/resume, metrics, kill ---
     d="$n-d"
@@ -332,10 +336,7 @@ if [ "${1:-}" = --inner ]; then
     else
         t_fail "ctr run --runtime-config-path: status '${s:-}', $(t_err "$work/err")"
     fi
-    c task kill -s KILL "$r" >/dev/null 2>&1
-    wait_task "$r" STOPPED >/dev/null
-    c task delete "$r" >/dev/null 2>&1
-    c container delete "$r" >/dev/null 2>&1
+    drop_task "$r"
     printf 'SystemdCgroups = true\n' >"$work/berth-shim-typo.toml"
     if c run --rm --runtime "$RUNTIME" --runtime-config-path "$work/berth-shim-typo.toml" \
         --cgroup "$(cg "$r-t")" "$BUSYBOX" "$r-t" true >/dev/null 2>"$work/err"; then
@@ -385,10 +386,7 @@ if [ "${1:-}" = --inner ]; then
         else
             t_fail "ctr container checkpoint --task: status '$(task_status "$p")', $(t_err "$work/err")"
         fi
-        c task kill -s KILL "$p" >/dev/null 2>&1
-        wait_task "$p" STOPPED >/dev/null
-        c task delete "$p" >/dev/null 2>&1
-        c container delete "$p" >/dev/null 2>&1
+        drop_task "$p"
         after= s=
         if c container restore --live "$p" "$ref" >/dev/null 2>"$work/err" &&
             s=$(wait_task "$p" RUNNING); then
@@ -406,10 +404,7 @@ if [ "${1:-}" = --inner ]; then
         else
             t_fail "ctr container restore --live: status '${s:-}', $(t_err "$work/err")"
         fi
-        c task kill -s KILL "$p" >/dev/null 2>&1
-        wait_task "$p" STOPPED >/dev/null
-        c task delete "$p" >/dev/null 2>&1
-        c container delete "$p" >/dev/null 2>&1
+        drop_task "$p"
         c image rm "$ref" >/dev/null 2>&1
     fi
 

@@ -25,24 +25,22 @@ impl OomWatch {
     /// Starts watching the memory cgroup of `state`; fails without a memory cgroup
     /// (v1 hierarchy `memory`, or a v2 directory with `memory.events`).
     pub fn new(state: &CgroupState) -> Result<Self> {
-        let (fd, watched) = if state.driver == "v1" {
-            let dir = state.paths.get("memory").ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "no memory cgroup to watch for OOM kills (driver {}, hierarchies: {})",
-                    state.driver,
-                    hierarchies(state)
-                ))
-            })?;
-            (v1_eventfd(dir)?, dir.join("memory.oom_control"))
+        let (key, what) = if state.driver == "v1" {
+            ("memory", "memory")
         } else {
-            let dir = state.paths.get("").ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "no unified cgroup to watch for OOM kills (driver {}, hierarchies: {})",
-                    state.driver,
-                    hierarchies(state)
-                ))
-            })?;
+            ("", "unified")
+        };
+        let dir = state.paths.get(key).ok_or_else(|| {
+            Error::Unsupported(format!(
+                "no {what} cgroup to watch for OOM kills (driver {}, hierarchies: {})",
+                state.driver,
+                hierarchies(state)
+            ))
+        })?;
+        let (fd, watched) = if key.is_empty() {
             (v2_inotify(dir)?, dir.join("memory.events"))
+        } else {
+            (v1_eventfd(dir)?, dir.join("memory.oom_control"))
         };
         Ok(OomWatch {
             fd,

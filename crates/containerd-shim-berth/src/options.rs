@@ -62,8 +62,11 @@ pub fn load(bundle: &Path) -> Options {
     containerd_shim::synchronous::util::read_options(bundle).unwrap_or_default()
 }
 
-/// The criu binary: found on the shim's PATH, as runc finds it.
-const CRIU: &str = "criu";
+/// The criu binary: looked up as the CLI's `--criu` default is (PATH, /usr/sbin,
+/// /sbin); the bare name when it is nowhere, for CRIU's own "not found" error.
+fn criu() -> PathBuf {
+    berth_runtime::criu::find("criu").unwrap_or_else(|| PathBuf::from("criu"))
+}
 
 /// CRIU's work directory under the bundle when the options name none (runc's shim
 /// uses the same name).
@@ -130,7 +133,7 @@ pub fn checkpoint(
     }
     Ok(berth_runtime::criu::CheckpointOptions {
         criu: berth_runtime::criu::CriuOptions {
-            criu: PathBuf::from(CRIU),
+            criu: criu(),
             image_dir: PathBuf::from(image),
             work_dir: Some(if work.is_empty() {
                 bundle.join(CRIU_WORK)
@@ -156,7 +159,7 @@ pub fn checkpoint(
 pub fn restore(image: &str, options: &Options) -> berth_runtime::criu::RestoreOptions {
     berth_runtime::criu::RestoreOptions {
         criu: berth_runtime::criu::CriuOptions {
-            criu: PathBuf::from(CRIU),
+            criu: criu(),
             image_dir: PathBuf::from(image),
             work_dir: (!options.criu_work_path.is_empty())
                 .then(|| PathBuf::from(&options.criu_work_path)),
@@ -192,7 +195,7 @@ mod tests {
         assert!(o.leave_running);
         assert_eq!(o.criu.image_dir, PathBuf::from("/tmp/x"));
         assert_eq!(o.criu.work_dir, Some(PathBuf::from("/b/criu-work")));
-        assert_eq!(o.criu.criu, PathBuf::from("criu"));
+        assert!(o.criu.criu.ends_with("criu"), "{}", o.criu.criu.display());
     }
 
     /// `exit`, the options' own image path (it wins), the saved work path, flags.

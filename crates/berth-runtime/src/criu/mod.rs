@@ -210,6 +210,24 @@ fn log_path(opts: &CriuOptions, verb: &str) -> PathBuf {
     }
 }
 
+/// The criu binary named `name`: a name with a slash is taken as a path (it must be
+/// a file); a bare name is looked up in PATH, then /usr/sbin and /sbin (where Debian
+/// puts criu, often missing from a service's PATH). `None` when nothing is found.
+pub fn find(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return p.is_file().then_some(p);
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    found
+}
+
 /// Runs `criu check`; the error carries CRIU's reason (its first telling `Error` line).
 pub fn check(criu: &Path) -> Result<()> {
     // Without the machine's default configuration files: one that names a log file
@@ -404,6 +422,15 @@ fn rootfs_of(spec: &Spec, bundle: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_looks_in_path_and_keeps_paths() {
+        let sh = find("sh").expect("sh in PATH");
+        assert!(sh.is_absolute(), "{}", sh.display());
+        assert_eq!(find("/bin/sh"), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(find("./no-such-criu"), None);
+        assert_eq!(find("no-such-program-berth"), None);
+    }
 
     #[test]
     fn cgroups_mode_parses_runc_names() {

@@ -281,9 +281,13 @@ fn relative_to_hierarchy(dir: &Path) -> Option<String> {
 /// does not bound it either).
 fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager, stdio: [i32; 3]) -> Result<bool> {
     use std::os::unix::ffi::OsStrExt;
-    // execv(2) in the child does not search PATH: a bare name ("criu", as a shim
-    // passes it) is resolved here, before the fork.
-    let program = resolve_program(cmd.get_program());
+    // execv(2) in the child does not search PATH: a bare name is resolved here,
+    // before the fork (kept as it is when nothing is found: execv then fails, 127).
+    let name = cmd.get_program();
+    let program = name
+        .to_str()
+        .and_then(super::find)
+        .unwrap_or_else(|| PathBuf::from(name));
     let words: Vec<CString> = std::iter::once(program.as_os_str())
         .chain(cmd.get_args())
         .map(|w| CString::new(w.as_bytes()))
@@ -355,23 +359,6 @@ fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager, stdio: [i32; 3]) -> 
     }
 }
 
-/// `name` as execv(2) can run it: a name without a slash is looked up in PATH (the
-/// first executable file), as a shell would; anything else is kept as it is.
-fn resolve_program(name: &std::ffi::OsStr) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::PermissionsExt;
-    if name.as_bytes().contains(&b'/') {
-        return PathBuf::from(name);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 /// The stdio pipes and host files recorded at dump (`descriptors.json`: `pipe:[N]`,
 /// `file[MNT_ID:INODE]`), as (CRIU's fd, CRIU key): CRIU reconnects them to its own
 /// stdin, stdout and stderr (the restore's `stdio`).
@@ -402,24 +389,4 @@ fn open_inheritable(path: &Path) -> Result<OwnedFd> {
     )
     .map_err(|e| Error::sys("open", path.display(), e))?;
     Ok(fd)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A bare name is found in PATH (execv would not search it); a path is kept.
-    #[test]
-    fn program_resolved_in_path() {
-        let sh = resolve_program(std::ffi::OsStr::new("sh"));
-        assert!(sh.is_absolute(), "{}", sh.display());
-        assert_eq!(
-            resolve_program(std::ffi::OsStr::new("./criu")),
-            PathBuf::from("./criu")
-        );
-        assert_eq!(
-            resolve_program(std::ffi::OsStr::new("no-such-program-berth")),
-            PathBuf::from("no-such-program-berth")
-        );
-    }
 }

@@ -101,21 +101,6 @@ pub struct RestoreArgs {
     pub id: String,
 }
 
-/// The criu binary: `--criu` as a path, or looked up in PATH (and /usr/sbin, /sbin).
-pub fn find_criu(criu: &str) -> Option<PathBuf> {
-    if criu.contains('/') {
-        let p = PathBuf::from(criu);
-        return p.is_file().then_some(p);
-    }
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .map(|d| Path::new(d).join(criu))
-        .find(|p| p.is_file());
-    found
-}
-
 impl CriuFlags {
     /// The library's options, after validating every flag.
     fn options(&self, globals: &Globals) -> anyhow::Result<CriuOptions> {
@@ -164,7 +149,7 @@ impl CriuFlags {
 
 /// Fills in the criu binary, or says it is missing.
 fn with_binary(mut o: CriuOptions, globals: &Globals) -> anyhow::Result<CriuOptions> {
-    o.criu = find_criu(&globals.criu)
+    o.criu = berth_runtime::criu::find(&globals.criu)
         .ok_or_else(|| anyhow!("criu binary {:?} not found", globals.criu))?;
     Ok(o)
 }

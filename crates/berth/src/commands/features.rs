@@ -38,7 +38,7 @@ pub fn document(criu: &str) -> anyhow::Result<Value> {
     if let Some(a) = annotations.as_object_mut() {
         a.insert("org.berth.version".into(), env!("CARGO_PKG_VERSION").into());
         a.insert("org.berth.commit".into(), env!("BERTH_COMMIT").into());
-        let criu_found = super::checkpoint::find_criu(criu).is_some();
+        let criu_found = berth_runtime::criu::find(criu).is_some();
         a.insert(
             "org.berth.checkpoint.enabled".into(),
             criu_found.to_string().into(),

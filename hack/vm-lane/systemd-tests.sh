@@ -4,7 +4,8 @@
 # berth's systemd cgroup driver (`--systemd-cgroup`): a transient scope per container in
 # the slice of `slice:prefix:name`, resources on the delegated cgroup and as unit
 # properties, pause/resume/update there, the unit gone after delete, checkpoint and
-# restore, and cgroup delegation to a user namespace's root. Writes PASS/FAIL lines to
+# restore, cgroup delegation to a user namespace's root, and rootless containers in a
+# user's delegated subtree (the user's own systemd). Writes PASS/FAIL lines to
 # $RESULTS.
 #
 # systemd-lane.sh builds the bundle and boots the guest (`make vm-lane` runs it after
@@ -130,6 +131,105 @@ delegation() {
 delegation ro-new-cgroupns new ro 65534
 delegation rw-inherit-cgroupns inherit rw 65534
 delegation rw-new-cgroupns new rw 0
+
+# Rootless with a delegated cgroup (issue 11), as runc's rootless cgroup v2 tests: a
+# user (made here, in the guest's throw-away /etc) gets its own systemd,
+# user@UID.service, which systemd hands the user's subtree to (Delegate=pids memory
+# cpu). berth run by that user, with no privilege at all:
+#  - with --systemd-cgroup asks that user manager (on the user's session bus) for a
+#    scope in its user.slice, as runc does; the limits, pause/resume, update, ps and
+#    delete all work there;
+#  - with the cgroupfs driver, started inside a delegated scope of its own
+#    (`systemd-run --user --scope -p Delegate=yes`), makes the cgroupsPath it is given
+#    in the user's subtree and sets the limits there.
+rootless_delegated() {
+    local u=berthrl uid=20950 xdg=/run/user/20950 rootfs=/tmp/rl-rootfs i pid v
+    local sdir="/sys/fs/cgroup/user.slice/user-20950.slice/user@20950.service"
+    as_user() {
+        timeout -k 5 120 setpriv --reuid "$uid" --regid "$uid" --clear-groups \
+            env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp XDG_RUNTIME_DIR="$xdg" "$@"
+    }
+    rl() { as_user "$BERTH" "$@" </dev/null; }
+    if ! useradd -u "$uid" -M -d /tmp -s /bin/sh "$u" >/tmp/rl.log 2>&1 ||
+        ! timeout 180 systemctl start "user@$uid.service" >>/tmp/rl.log 2>&1; then
+        fail rootless-setup "useradd, systemctl start user@$uid.service: $(tail -n 3 /tmp/rl.log | tr '\n' ' ')"
+        return
+    fi
+    for i in $(seq 300); do [ -S "$xdg/bus" ] && break; sleep 0.2; done
+    if [ ! -S "$xdg/bus" ]; then
+        fail rootless-setup "the user manager made no session bus at $xdg/bus: $(systemctl status "user@$uid.service" 2>&1 | tail -n 5 | tr '\n' ' ')"
+        return
+    fi
+    [ "$(stat -c %u "$sdir")" = "$uid" ] && pass rootless-user-manager-delegated ||
+        fail rootless-user-manager-delegated "$sdir is owned by $(stat -c %u "$sdir" 2>&1), not $uid"
+    [ -d "$rootfs" ] || cp -a "$BUNDLE/rootfs" "$rootfs"
+    # rlbundle DIR CGROUPSPATH: `berth spec --rootless` as the user, with limits.
+    rlbundle() {
+        mkdir -p "$1" && chown "$uid:$uid" "$1" &&
+            (cd "$1" && as_user "$BERTH" spec --rootless) &&
+            jq --arg root "$rootfs" --arg cg "$2" '.root = {path: $root, readonly: true}
+                | .process.terminal = false | .process.args = ["sleep", "60"]
+                | .linux.cgroupsPath = $cg
+                | .linux.resources = {memory: {limit: 67108864}, pids: {limit: 50}}' \
+                "$1/config.json" >"$1/config.json.new" && mv "$1/config.json.new" "$1/config.json"
+    }
+
+    # The systemd driver, through the user manager.
+    local unit=berth-rl1.scope dir="$sdir/user.slice/berth-rl1.scope"
+    if ! rlbundle /tmp/rl1 ""; then
+        fail rootless-systemd "the bundle (berth spec --rootless as uid $uid)"
+    elif ! rl --systemd-cgroup run -d --bundle /tmp/rl1 rl1 >/tmp/rl1.log 2>&1; then
+        fail rootless-systemd "run -d as uid $uid: $(tail -n 3 /tmp/rl1.log | tr '\n' ' ')"
+    else
+        pid=$(rl --systemd-cgroup state rl1 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+        v="cgroup $(cat "/proc/$pid/cgroup" 2>&1), unit $(as_user systemctl --user is-active "$unit" 2>&1)"
+        if [ "$v" = "cgroup 0::${dir#/sys/fs/cgroup}, unit active" ]; then pass rootless-systemd-scope
+        else fail rootless-systemd-scope "$v"; fi
+        v="$(cat "$dir/memory.max" 2>&1) $(cat "$dir/pids.max" 2>&1)"
+        [ "$v" = "67108864 50" ] && pass rootless-systemd-limits || fail rootless-systemd-limits "memory.max pids.max: $v"
+        if rl --systemd-cgroup pause rl1 && grep -qx "frozen 1" "$dir/cgroup.events" &&
+            rl --systemd-cgroup resume rl1 && grep -qx "frozen 0" "$dir/cgroup.events"; then
+            pass rootless-systemd-pause-resume
+        else
+            fail rootless-systemd-pause-resume "$(cat "$dir/cgroup.events" 2>&1 | tr '\n' ' ')"
+        fi
+        if rl --systemd-cgroup update --pids-limit 60 rl1 && [ "$(cat "$dir/pids.max")" = 60 ]; then
+            pass rootless-systemd-update
+        else
+            fail rootless-systemd-update "pids.max $(cat "$dir/pids.max" 2>&1)"
+        fi
+        v=$(rl --systemd-cgroup ps rl1 2>&1)
+        grep -qw "$pid" <<<"$v" && pass rootless-systemd-ps || fail rootless-systemd-ps "$v"
+        rl --systemd-cgroup kill rl1 KILL
+        for i in $(seq 50); do [ "$(rl --systemd-cgroup state rl1 2>/dev/null | sed -n 's/.*"status": "\([a-z]*\)".*/\1/p')" = stopped ] && break; sleep 0.1; done
+        if v=$(rl --systemd-cgroup delete rl1 2>&1); then
+            for i in $(seq 50); do [ -d "$dir" ] || break; sleep 0.1; done
+            [ ! -d "$dir" ] && pass rootless-systemd-delete || fail rootless-systemd-delete "$dir is still there"
+        else
+            fail rootless-systemd-delete "$v"
+        fi
+    fi
+    rl --systemd-cgroup delete --force rl1 >/dev/null 2>&1
+
+    # The cgroupfs driver inside a delegated scope of the user's own.
+    dir="$sdir/berth-rl2"
+    if ! rlbundle /tmp/rl2 "${dir#/sys/fs/cgroup}"; then
+        fail rootless-cgroupfs "the bundle (berth spec --rootless as uid $uid)"
+    elif ! as_user systemd-run --user --scope -q -p Delegate=yes -- "$BERTH" run -d --bundle /tmp/rl2 rl2 \
+        </dev/null >/tmp/rl2.log 2>&1; then
+        fail rootless-cgroupfs "systemd-run --user --scope berth run -d: $(tail -n 3 /tmp/rl2.log | tr '\n' ' ')"
+    else
+        pid=$(rl state rl2 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+        v="cgroup $(cat "/proc/$pid/cgroup" 2>&1), limits $(cat "$dir/memory.max" 2>&1) $(cat "$dir/pids.max" 2>&1)"
+        [ "$v" = "cgroup 0::${dir#/sys/fs/cgroup}, limits 67108864 50" ] && pass rootless-cgroupfs-delegated ||
+            fail rootless-cgroupfs-delegated "$v"
+        if v=$(rl delete --force rl2 2>&1) && [ ! -d "$dir" ]; then pass rootless-cgroupfs-delete
+        else fail rootless-cgroupfs-delete "${v:-$dir is still there}"; fi
+    fi
+    rl delete --force rl2 >/dev/null 2>&1
+    timeout 60 systemctl stop "user@$uid.service" >/dev/null 2>&1
+}
+rootless_delegated
 
 # A cgroupsPath that is not slice:prefix:name is refused with the form named.
 cp "$BUNDLE/config.json" /tmp/bad.json

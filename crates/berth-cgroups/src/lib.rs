@@ -34,6 +34,7 @@ pub use stats::{
     oom_kills, Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats,
     Throttling,
 };
+pub use systemd::user_manager_uid;
 
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
@@ -170,6 +171,16 @@ pub fn new_manager_with(
     if !systemd {
         return new_manager(cgroups_path, id);
     }
+    new_systemd_manager(cgroups_path, id, false)
+}
+
+/// The systemd driver's manager: a scope of the system manager, or (`rootless`) of
+/// the caller's own user manager.
+pub(crate) fn new_systemd_manager(
+    cgroups_path: Option<&str>,
+    id: &str,
+    rootless: bool,
+) -> Result<Box<dyn CgroupManager>> {
     if detect()? != CgroupSetup::Unified {
         return Err(Error::Unsupported(
             "the systemd cgroup driver needs a cgroup v2 (unified) host".into(),
@@ -179,6 +190,7 @@ pub fn new_manager_with(
         cgroups_path,
         id,
         std::path::Path::new("/sys/fs/cgroup"),
+        rootless,
     )?))
 }
 

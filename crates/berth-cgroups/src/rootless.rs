@@ -20,14 +20,15 @@ use nix::unistd::{faccessat, AccessFlags};
 use std::path::Path;
 
 /// The manager for a new rootless container (see the module comment). With the
-/// systemd driver the user's systemd delegates a scope, so nothing is dropped.
+/// systemd driver the caller's own user manager delegates a scope (as runc asks it
+/// over the session bus), so nothing is dropped.
 pub fn new_rootless_manager(
     cgroups_path: Option<&str>,
     id: &str,
     systemd: bool,
 ) -> Result<Box<dyn CgroupManager>> {
     if systemd {
-        return crate::new_manager_with(cgroups_path, id, true);
+        return crate::new_systemd_manager(cgroups_path, id, true);
     }
     let cg = CgroupsPath::new(cgroups_path, id)?;
     let mounts = Mounts::read()?;
@@ -39,7 +40,7 @@ pub fn new_rootless_manager(
     let explicit = cgroups_path.is_some_and(|p| !p.is_empty());
     match mounts.setup()? {
         CgroupSetup::Unified => {
-            let m = V2Manager::new(&mounts, &cg, own.as_ref())?;
+            let m = V2Manager::new(&mounts, &cg, own.as_ref())?.with_rootless(true);
             if explicit || can_use(m.dir(), &["cgroup.procs"]) {
                 Ok(Box::new(m))
             } else {

@@ -9,9 +9,16 @@
 //! does, the resources are also given to systemd as unit properties (`props`): at
 //! `StartTransientUnit` and by `SetUnitProperties` on update, so a `daemon-reload`
 //! re-applies the container's limits rather than the unit's defaults.
+//!
+//! A rootless caller's scope is its own user manager's (`bus`), in `user.slice` of
+//! that manager unless the path names another slice, as runc does.
 
+mod bus;
 mod job;
 mod props;
+
+pub use bus::user_manager_uid;
+use bus::Instance;
 
 use crate::error::{Error, Result};
 use crate::v2::V2Manager;
@@ -22,14 +29,19 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use zbus::zvariant::Value;
 
-/// `slice:prefix:name` → (slice, unit).
-pub(crate) fn parse_path(cgroups_path: Option<&str>, id: &str) -> Result<(String, String)> {
+/// `slice:prefix:name` → (slice, unit); an empty or missing slice is `default_slice`
+/// (`system.slice`, or `user.slice` for a user manager).
+pub(crate) fn parse_path(
+    cgroups_path: Option<&str>,
+    id: &str,
+    default_slice: &str,
+) -> Result<(String, String)> {
     let bad = |reason: &str| Error::InvalidPath {
         path: cgroups_path.unwrap_or_default().to_string(),
         reason: format!("systemd cgroupsPath must be \"slice:prefix:name\": {reason}"),
     };
     let (slice, prefix, name) = match cgroups_path.filter(|p| !p.is_empty()) {
-        None => ("system.slice", "berth", id),
+        None => (default_slice, "berth", id),
         Some(p) => {
             let parts: Vec<&str> = p.split(':').collect();
             let [slice, prefix, name] = parts[..] else {
@@ -48,7 +60,7 @@ pub(crate) fn parse_path(cgroups_path: Option<&str>, id: &str) -> Result<(String
         ));
     }
     let slice = if slice.is_empty() {
-        "system.slice"
+        default_slice
     } else {
         slice
     };
@@ -84,6 +96,7 @@ pub(crate) fn unit_dir(root: &Path, slice: &str, unit: &str) -> PathBuf {
 
 #[derive(Debug)]
 pub(crate) struct SystemdManager {
+    instance: Instance,
     slice: String,
     unit: String,
     fs: V2Manager,
@@ -92,11 +105,28 @@ pub(crate) struct SystemdManager {
 }
 
 impl SystemdManager {
-    pub fn new(cgroups_path: Option<&str>, id: &str, unified_root: &Path) -> Result<Self> {
-        let (slice, unit) = parse_path(cgroups_path, id)?;
-        let dir = unit_dir(unified_root, &slice, &unit);
+    /// The scope of container `id` for the system manager, or (`rootless`) for the
+    /// caller's user manager, whose cgroup is asked for over D-Bus here.
+    pub fn new(
+        cgroups_path: Option<&str>,
+        id: &str,
+        unified_root: &Path,
+        rootless: bool,
+    ) -> Result<Self> {
+        let (instance, default_slice) = if rootless {
+            (Instance::user()?, "user.slice")
+        } else {
+            (Instance::System, "system.slice")
+        };
+        let (slice, unit) = parse_path(cgroups_path, id, default_slice)?;
+        let root = match instance {
+            Instance::System => unified_root.to_path_buf(),
+            Instance::User { .. } => instance.cgroup_root(unified_root, &proxy(instance)?)?,
+        };
         Ok(SystemdManager {
-            fs: V2Manager::at(dir),
+            instance,
+            fs: V2Manager::at(unit_dir(&root, &slice, &unit))
+                .with_rootless(instance != Instance::System),
             slice,
             unit,
             pending: Mutex::new(None),
@@ -108,7 +138,13 @@ impl SystemdManager {
             path: String::new(),
             reason: "systemd cgroup state has no unit".into(),
         })?;
+        let instance = if state.rootless {
+            Instance::user()?
+        } else {
+            Instance::System
+        };
         Ok(SystemdManager {
+            instance,
             fs: V2Manager::from_state(state)?,
             slice: String::new(),
             unit,
@@ -117,19 +153,15 @@ impl SystemdManager {
     }
 
     fn manager(&self) -> Result<zbus::blocking::Proxy<'static>> {
-        let dbus = |e: zbus::Error| Error::Unsupported(format!("systemd over D-Bus: {e}"));
-        let conn = zbus::blocking::Connection::system().map_err(dbus)?;
-        zbus::blocking::Proxy::new_owned(
-            conn,
-            "org.freedesktop.systemd1",
-            "/org/freedesktop/systemd1",
-            "org.freedesktop.systemd1.Manager",
-        )
-        .map_err(dbus)
+        proxy(self.instance)
     }
 
     fn call_err(&self, what: &str, e: zbus::Error) -> Error {
-        Error::Unsupported(format!("systemd {what} of unit {}: {e}", self.unit))
+        Error::Unsupported(format!(
+            "{} {what} of unit {}: {e}",
+            self.instance.name(),
+            self.unit
+        ))
     }
 
     /// `resources` as unit properties; the systemd version is asked at most once.
@@ -146,6 +178,18 @@ impl SystemdManager {
             })
         })
     }
+}
+
+/// The manager object of `instance`.
+fn proxy(instance: Instance) -> Result<zbus::blocking::Proxy<'static>> {
+    let conn = instance.connect()?;
+    zbus::blocking::Proxy::new_owned(
+        conn,
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+    )
+    .map_err(|e| Error::Unsupported(format!("{} over D-Bus: {e}", instance.name())))
 }
 
 /// The files a delegated cgroup's owner needs: the kernel's list in
@@ -323,20 +367,29 @@ mod tests {
     #[test]
     fn runc_path_forms() {
         assert_eq!(
-            parse_path(Some("system.slice:docker:abc"), "x").unwrap(),
+            parse_path(Some("system.slice:docker:abc"), "x", "system.slice").unwrap(),
             ("system.slice".into(), "docker-abc.scope".into())
         );
         assert_eq!(
-            parse_path(None, "c1").unwrap(),
+            parse_path(None, "c1", "system.slice").unwrap(),
             ("system.slice".into(), "berth-c1.scope".into())
         );
         assert_eq!(
-            parse_path(Some(":libpod:abc"), "x").unwrap(),
+            parse_path(Some(":libpod:abc"), "x", "system.slice").unwrap(),
             ("system.slice".into(), "libpod-abc.scope".into())
         );
-        assert!(parse_path(Some("/not/systemd"), "x").is_err());
-        assert!(parse_path(Some("a:b"), "x").is_err());
-        assert!(parse_path(Some("system.slice:x:../y"), "x").is_err());
+        // A user manager's default slice (rootless), as runc's.
+        assert_eq!(
+            parse_path(Some(":libpod:abc"), "x", "user.slice").unwrap(),
+            ("user.slice".into(), "libpod-abc.scope".into())
+        );
+        assert_eq!(
+            parse_path(None, "c1", "user.slice").unwrap(),
+            ("user.slice".into(), "berth-c1.scope".into())
+        );
+        assert!(parse_path(Some("/not/systemd"), "x", "system.slice").is_err());
+        assert!(parse_path(Some("a:b"), "x", "system.slice").is_err());
+        assert!(parse_path(Some("system.slice:x:../y"), "x", "system.slice").is_err());
     }
 
     #[test]

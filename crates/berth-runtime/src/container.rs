@@ -308,7 +308,7 @@ impl Container {
         nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write", fifo.display(), e))?;
         // Not held while startContainer hooks and execve run: a `delete --force` of a
         // container stuck there must not wait for it.
-        drop(lock);
+        lock.release();
         // The init's read end is close-on-exec: when no reader is left, the init has
         // exec'd the process (or died). poststart hooks must run after the process is
         // executed (runtime spec), and `start` returns only then, as runc's does.
@@ -332,24 +332,19 @@ impl Container {
         // was written to exec.err by the init before it exited.
         let error = std::fs::read_to_string(self.dir().join(EXEC_ERROR)).unwrap_or_default();
         if !error.is_empty() {
-            // Under the lock again: a `delete` that came in since the lock was dropped
-            // has removed the container already (NotFound), and must not be undone
-            // twice.
-            match self.lock(true) {
-                Err(Error::NotFound(_)) => {}
-                held => {
-                    self.kill_and_wait(Signal::SIGKILL);
-                    self.destroy();
-                    drop(held);
-                }
-            }
+            self.undo_start(&lock);
             return Err(Error::Init(error));
         }
-        // A `delete` that came in meanwhile has removed the container: its poststop
-        // hooks have run, so no poststart hook may follow them.
-        let _lock = self.lock(false)?;
         let hooks = self.state.config.hooks().clone().unwrap_or_default();
         if let Some(poststart) = hooks.poststart().as_deref().filter(|h| !h.is_empty()) {
+            // A `delete` that came in meanwhile has removed the container: its
+            // poststop hooks have run, so no poststart hook may follow them. The hooks
+            // run under the poststart lock only (lock.rs): a hung one keeps no other
+            // verb waiting, and a `delete` only for a while.
+            lock.relock(false)?;
+            let held = lock.poststart();
+            lock.release();
+            let poststart_lock = held?;
             let state =
                 serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
             if let Err(e) = hooks::run_all(
@@ -359,13 +354,26 @@ impl Container {
                 Some(&self.state.bundle),
                 hooks::Inherit::Runtime,
             ) {
-                self.kill_and_wait(Signal::SIGKILL);
-                self.destroy();
+                drop(poststart_lock);
+                self.undo_start(&lock);
                 return Err(e);
             }
+        } else {
+            lock.relock(false)?;
         }
         m.end(Phase::Hooks);
         Ok(())
+    }
+
+    /// After a failed start: kills and removes the container, under its lock again,
+    /// unless a `delete` that came in since the lock was released has removed it
+    /// already (it must not be undone twice, nor a new container of the same id).
+    fn undo_start(&self, lock: &crate::lock::IdLock) {
+        if lock.relock(true).is_ok() {
+            self.kill_and_wait(Signal::SIGKILL);
+            self.destroy();
+            lock.release();
+        }
     }
 
     /// Sends `signal` to the init (or with `all` to every process in its cgroup);
@@ -429,7 +437,7 @@ impl Container {
     pub fn delete(self, force: bool) -> Result<()> {
         // One delete at a time: a concurrent one waits, then finds nothing to delete
         // (poststop hooks must run once).
-        let _lock = self.lock(true)?;
+        let lock = self.lock(true)?;
         let status = self.status();
         match status {
             Status::Stopped => {}
@@ -442,6 +450,14 @@ impl Container {
                     reason: "cannot delete a container that is not stopped (use --force)".into(),
                 })
             }
+        }
+        // poststop hooks after poststart hooks, unless those hang (lock.rs).
+        if !lock.wait_poststart(crate::lock::POSTSTART_WAIT) {
+            tracing::warn!(
+                "delete {}: poststart hooks of its start still run after {:?}; deleting anyway",
+                self.state.id,
+                crate::lock::POSTSTART_WAIT
+            );
         }
         self.destroy();
         Ok(())

@@ -84,6 +84,9 @@ mod update;
 mod userns_checks;
 mod wait;
 
+/// The host uid whose systemd user manager a rootless `--systemd-cgroup` caller asks
+/// (runc's `DetectUID`), when a session bus is there.
+pub use berth_cgroups::user_manager_uid as systemd_user_manager_uid;
 pub use bundle::SpecBundle;
 pub use check::{
     check_config, check_exec_process, check_mount, check_state_file, check_update, compile_seccomp,

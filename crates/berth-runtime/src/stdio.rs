@@ -55,10 +55,16 @@ impl Stdio {
 }
 
 /// In a forked child (the intermediate), before anything else: puts the given fds on
-/// 0, 1 and 2. Each is first copied above 2 so that a source already sitting on a
-/// target number (a caller whose stdin was closed can get a pipe as fd 0) is not
-/// overwritten before it is used. System calls only, no allocation.
+/// 0, 1 and 2 (see [`install_raw`]).
 pub(crate) fn install(fds: [RawFd; 3]) -> Result<()> {
+    install_raw(fds).map_err(|(op, e)| Error::sys(op, "a stdio fd", e))
+}
+
+/// [`install`] with system calls only, no allocation, on failure too (the call that
+/// failed and its errno): for a forked child of a threaded process. Each fd is first
+/// copied above 2 so that a source already sitting on a target number (a caller whose
+/// stdin was closed can get a pipe as fd 0) is not overwritten before it is used.
+pub(crate) fn install_raw(fds: [RawFd; 3]) -> std::result::Result<(), (&'static str, nix::Error)> {
     let mut copies = [-1; 3];
     for (copy, &fd) in copies.iter_mut().zip(&fds) {
         if fd < 0 {
@@ -67,11 +73,7 @@ pub(crate) fn install(fds: [RawFd; 3]) -> Result<()> {
         // SAFETY: fcntl on an fd number the caller gave us; a new fd or -1.
         let c = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
         if c < 0 {
-            return Err(Error::sys(
-                "fcntl F_DUPFD",
-                "a stdio fd",
-                nix::Error::last(),
-            ));
+            return Err(("fcntl F_DUPFD", nix::Error::last()));
         }
         *copy = c;
     }
@@ -86,7 +88,7 @@ pub(crate) fn install(fds: [RawFd; 3]) -> Result<()> {
         // SAFETY: the copy was made above and nothing else refers to it.
         unsafe { libc::close(copy) };
         if r < 0 {
-            return Err(Error::sys("dup2", "a stdio fd", e));
+            return Err(("dup2", e));
         }
     }
     Ok(())

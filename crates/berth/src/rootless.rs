@@ -21,9 +21,10 @@ pub fn running_in_user_ns() -> bool {
 
 /// runc's `shouldUseRootlessCgroupManager`: the flag when it is true or false; on
 /// `auto`, yes for a caller whose euid is not 0 and for root inside a user
-/// namespace. (runc asks the user's systemd for its owner when `--systemd-cgroup` is
-/// given to root in a user namespace and falls back to "not rootless" when it cannot;
-/// berth has no user-bus client and takes that fallback.)
+/// namespace. With `--systemd-cgroup`, root in a user namespace is rootless when the
+/// user manager it would ask (its session bus, the uid it is outside) is not host
+/// root's, as runc's `DetectUID`; without a session bus, not rootless (runc's
+/// fallback to uid 0).
 pub fn use_rootless_cgroups(flag: Rootless, systemd_cgroup: bool) -> bool {
     match flag {
         Rootless::True => true,
@@ -32,7 +33,10 @@ pub fn use_rootless_cgroups(flag: Rootless, systemd_cgroup: bool) -> bool {
             if !nix::unistd::geteuid().is_root() {
                 return true;
             }
-            running_in_user_ns() && !systemd_cgroup
+            if !running_in_user_ns() {
+                return false;
+            }
+            !systemd_cgroup || berth_runtime::systemd_user_manager_uid().is_some_and(|uid| uid != 0)
         }
     }
 }

@@ -155,12 +155,14 @@ pub fn bad_signal(c: &mut Ctx) -> Res {
     Ok(())
 }
 
-/// Ids that are path tricks or empty are refused, and nothing is created for them.
+/// Ids that are path tricks, empty or longer than a file name (255 bytes) are refused,
+/// and nothing is created for them.
 pub fn bad_invalid_id(c: &mut Ctx) -> Res {
     let (id, b) = c.prepare(default_config(&["/bin/true"], "/placeholder"), false)?;
     let root = c.suite.rt.root.clone();
     let escape = root.parent().map(|p| p.join("x"));
-    for bad in ["../x", "", "a/b", "."] {
+    let long = "x".repeat(256);
+    for bad in ["../x", "", "a/b", ".", long.as_str()] {
         let out = c.create(&b, bad);
         if out.ok() {
             let _ = c.rt(&["delete", "--force", bad]);
@@ -240,4 +242,23 @@ pub fn bad_hook_path(c: &mut Ctx) -> Res {
             json!({"path": "/nonexistent/berth-hook"}),
         )
     })
+}
+
+/// A process uid or gid that the container's user namespace does not map is refused
+/// (runc: "cannot set uid to unmapped user in user namespace"), leaving nothing.
+pub fn bad_unmapped_process_user(c: &mut Ctx) -> Res {
+    for (field, uid, gid) in [("uid", 70000, 0), ("gid", 0, 70000)] {
+        bad_config(
+            c,
+            &format!("process.user.{field} 70000, not mapped by the user namespace"),
+            |cfg| {
+                crate::spec::push(cfg, "linux/namespaces", json!({"type": "user"}));
+                let map = json!([{"hostID": 100000, "containerID": 0, "size": 65536}]);
+                crate::spec::set(cfg, "linux/uidMappings", map.clone());
+                crate::spec::set(cfg, "linux/gidMappings", map);
+                crate::spec::set(cfg, "process/user", json!({"uid": uid, "gid": gid}));
+            },
+        )?;
+    }
+    Ok(())
 }

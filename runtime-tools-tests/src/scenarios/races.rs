@@ -3,7 +3,7 @@
 //! one-line error that says the container is gone or in the wrong state, nothing
 //! hangs, and nothing of the container outlives its delete.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -227,6 +227,125 @@ pub fn race_exec_delete(c: &mut Ctx) -> Res {
         if let Err(e) = nothing_left(c, &id, &b.rootfs()) {
             bad.push(format!("round {round}: {e}"));
         }
+    }
+    ensure!(bad.is_empty(), "{}", bad.join(" | "));
+    Ok(())
+}
+
+/// A poststart hook that hangs (a hook with no timeout that never returns): `start`
+/// stays in it, but the verbs that do not remove the container do not wait for it
+/// (`pause`, `resume`), and `delete --force` ends within its bound (it waits a moment
+/// so that poststop hooks follow poststart hooks, then goes on, as runc's delete does)
+/// and leaves nothing. When the hook finally fails, `start` gives up without touching
+/// a new container of the same id made meanwhile.
+pub fn race_delete_hung_poststart(c: &mut Ctx) -> Res {
+    let id = c.new_id();
+    let b = c.bundle(&id, false)?;
+    let marker = b.dir.join("hook.pid");
+    let mut cfg: Value = cfg_sh("exec sleep 60");
+    crate::spec::set(
+        &mut cfg,
+        "linux/cgroupsPath",
+        Value::String(c.cgroups_path(&id)),
+    );
+    let hook = format!("echo $$ > {}; exec sleep 300", marker.display());
+    push(
+        &mut cfg,
+        "hooks/poststart",
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", hook]}),
+    );
+    b.write_config(&cfg)?;
+    c.must_create(&b, &id)?;
+    let mut start = c
+        .suite
+        .rt
+        .spawn(&["start", &id])
+        .map_err(crate::verdict::Verdict::Fail)?;
+    let t = Instant::now();
+    let mut hook_pid = None;
+    while hook_pid.is_none() && t.elapsed() < Duration::from_secs(10) {
+        let text = std::fs::read_to_string(&marker).unwrap_or_default();
+        hook_pid = text.trim().parse::<i32>().ok();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let Some(hook_pid) = hook_pid else {
+        let _ = c.rt(&["delete", "--force", &id]);
+        crate::fail!(
+            "the poststart hook never ran: {:?}",
+            start.wait_exit(Duration::ZERO)
+        );
+    };
+    let kill_hook = || {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(hook_pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    };
+    let mut bad = Vec::new();
+    for verb in ["pause", "resume"] {
+        let o = c.rt(&[verb, &id]);
+        if !o.ok() {
+            bad.push(format!("{verb} while the hook hangs: {}", o.describe()));
+        }
+    }
+    let del = c.rt(&["delete", "--force", &id]);
+    if !del.ok() {
+        bad.push(format!(
+            "delete --force while the hook hangs: {}",
+            del.describe()
+        ));
+    }
+    // Nothing of the container is left but the `start` still in its hook.
+    let hierarchies = cgroup::hierarchies();
+    let waiting = format!("process {}", start.pid());
+    let t = Instant::now();
+    loop {
+        let left: Vec<String> =
+            super::crash_create::leftovers_of(c, &hierarchies, &id, &b.rootfs())
+                .into_iter()
+                .filter(|l| *l != waiting)
+                .collect();
+        if left.is_empty() {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(3) {
+            bad.push(format!("left after delete --force: {}", left.join("; ")));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The same id again, with no hook; then the old start's hook fails.
+    crate::spec::set(&mut cfg, "hooks", serde_json::json!({}));
+    b.write_config(&cfg)?;
+    let again = c.create(&b, &id);
+    if !again.ok() {
+        kill_hook();
+        bad.push(format!("create of the same id: {}", again.describe()));
+        ensure!(false, "{}", bad.join(" | "));
+    }
+    kill_hook();
+    match start.wait_exit(Duration::from_secs(10)) {
+        Ok(Some(0)) => bad.push("start succeeded although its poststart hook was killed".into()),
+        Ok(Some(_)) => {}
+        other => bad.push(format!(
+            "start did not end after its hook was killed: {other:?}"
+        )),
+    }
+    match c.status(&id) {
+        Ok(s) if s == "created" => {}
+        other => bad.push(format!(
+            "the new container of the same id is {other:?} after the old start gave up, want created"
+        )),
+    }
+    let del = c.rt(&["delete", "--force", &id]);
+    if !del.ok() {
+        bad.push(format!(
+            "delete --force of the new container: {}",
+            del.describe()
+        ));
+    }
+    if let Err(e) = nothing_left(c, &id, &b.rootfs()) {
+        bad.push(e);
     }
     ensure!(bad.is_empty(), "{}", bad.join(" | "));
     Ok(())

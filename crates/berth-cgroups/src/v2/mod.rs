@@ -21,6 +21,9 @@ pub(crate) struct V2Manager {
     /// The unified mount point, when known (a manager from state does not need it).
     mount_point: Option<PathBuf>,
     created: Mutex<Vec<PathBuf>>,
+    /// A rootless container's cgroup ([`CgroupState::rootless`]): the device filter
+    /// is best effort, as runc's, since an unprivileged caller may not load eBPF.
+    rootless: bool,
 }
 
 impl V2Manager {
@@ -38,6 +41,7 @@ impl V2Manager {
             dir,
             mount_point: Some(m.mount_point.clone()),
             created: Mutex::new(Vec::new()),
+            rootless: false,
         })
     }
 
@@ -48,7 +52,18 @@ impl V2Manager {
             dir,
             mount_point: None,
             created: Mutex::new(Vec::new()),
+            rootless: false,
         }
+    }
+
+    /// Marks the cgroup as a rootless container's (see the field).
+    pub(crate) fn with_rootless(mut self, rootless: bool) -> Self {
+        self.rootless = rootless;
+        self
+    }
+
+    pub(crate) fn rootless(&self) -> bool {
+        self.rootless
     }
 
     pub fn from_state(state: &CgroupState) -> Result<Self> {
@@ -64,6 +79,7 @@ impl V2Manager {
             dir,
             mount_point: None,
             created: Mutex::new(state.created.clone()),
+            rootless: state.rootless,
         })
     }
 
@@ -221,7 +237,7 @@ impl CgroupManager for V2Manager {
                 .clone(),
             unit: None,
             shared: false,
-            rootless: false,
+            rootless: self.rootless,
         }
     }
 }

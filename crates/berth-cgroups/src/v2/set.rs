@@ -33,10 +33,18 @@ pub(super) fn set(m: &V2Manager, r: &LinuxResources) -> Result<()> {
     }
     // cgroup v2 has no devices controller: the rules (the spec's, then the defaults
     // every container gets, as on v1) become an eBPF program on the cgroup.
-    super::devices_bpf::apply(
+    // A rootless caller usually may not load eBPF: as runc, its device rules are
+    // best effort (the container reaches only the host's device nodes that are bound
+    // in, with the caller's own rights).
+    if let Err(e) = super::devices_bpf::apply(
         dir,
         &crate::devices::effective_device_rules(r.devices().as_deref()),
-    )?;
+    ) {
+        if !m.rootless() {
+            return Err(e);
+        }
+        tracing::debug!(error = %e, "rootless: device filter not applied");
+    }
     if let Some(limits) = r.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {
         let sizes = huge_page_sizes();
         for l in limits {

@@ -300,15 +300,22 @@ fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager, stdio: [i32; 3]) -> 
     argv.push(std::ptr::null());
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::sys("pipe2", "criu restore", e))?;
-    // SAFETY: the child only calls fcntl(2), dup2(2), close(2), read(2), execv(2) and _exit(2)
-    // on memory prepared above (async-signal-safe, no allocation, no locks; the stdio
-    // install allocates only for an error, and then this child exits).
+    // The child's errno when it cannot install the stdio: 4 bytes, then exit 125.
+    let (err_rd, err_wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("pipe2", "criu restore", e))?;
+    // SAFETY: the child only calls fcntl(2), dup2(2), close(2), read(2), write(2),
+    // execv(2) and _exit(2) on memory prepared above (async-signal-safe, no allocation,
+    // no locks).
     let child = match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", "criu", e))? {
         nix::unistd::ForkResult::Child => {
             let mut go = 0u8;
-            if crate::stdio::install(stdio).is_err() {
-                // SAFETY: _exit never returns.
-                unsafe { libc::_exit(125) };
+            if let Err((_, e)) = crate::stdio::install_raw(stdio) {
+                let errno = (e as i32).to_ne_bytes();
+                // SAFETY: a 4-byte write from a local to our pipe; _exit never returns.
+                unsafe {
+                    libc::write(err_wr.as_raw_fd(), errno.as_ptr().cast(), errno.len());
+                    libc::_exit(125);
+                }
             }
             // SAFETY: a one-byte read into a local; execv with a NUL-terminated argv
             // of CStrings that outlive the call; _exit never returns.
@@ -324,6 +331,7 @@ fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager, stdio: [i32; 3]) -> 
         nix::unistd::ForkResult::Parent { child } => child,
     };
     drop(rd);
+    drop(err_wr);
     let reap = |why: Error| {
         let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(child, None);
@@ -341,10 +349,17 @@ fn run_in_cgroup(cmd: &Command, cgroup: &dyn CgroupManager, stdio: [i32; 3]) -> 
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, 0)) => return Ok(true),
             Ok(WaitStatus::Exited(_, 125)) => {
+                let mut errno = [0u8; 4];
+                let why = match nix::unistd::read(&err_rd, &mut errno) {
+                    Ok(4) => nix::Error::from_raw(i32::from_ne_bytes(errno)).desc(),
+                    _ => "no reason given",
+                };
                 return Err(Error::Criu {
                     op: "restore",
-                    reason: "could not put the given stdio on criu's fds 0, 1 and 2".into(),
-                })
+                    reason: format!(
+                        "could not put the given stdio on criu's fds 0, 1 and 2: {why}"
+                    ),
+                });
             }
             Ok(WaitStatus::Exited(_, 127)) => {
                 return Err(Error::Criu {

@@ -5,8 +5,8 @@
 # Variables: CARGO_TARGET_DIR (default target), BERTH (the binary under test),
 # RUNTIME (what hack/demo.sh and hack/podman-test.sh drive; default BERTH),
 # BENCH_ARGS (passed to hack/bench and hack/bench-containerd), CONFORMANCE (the conformance suite's runner),
-# ENGINES (the engines `make engines` drives: podman containerd containerd-shim cri
-# containerd-bench docker),
+# ENGINES (the engines `make engines` drives: podman podman-rootless containerd
+# containerd-shim cri containerd-bench docker),
 # FUZZ_SECONDS (how long `make fuzz` runs each fuzz target; the fuzz stage runs
 # FUZZ_CI_SECONDS), SOAK_SEQUENTIAL, SOAK_PARALLEL, SOAK_EXEC (`make soak`'s counts).
 
@@ -23,7 +23,7 @@ BERTH      ?= $(abspath $(TARGET_DIR)/release/berth)
 RUNTIME    ?= $(BERTH)
 BENCH_ARGS ?=
 CONFORMANCE ?= runtime-tools-tests/run.sh
-ENGINES    ?= podman containerd containerd-shim cri containerd-bench docker
+ENGINES    ?= podman podman-rootless containerd containerd-shim cri containerd-bench docker
 STAGE      := hack/stage.sh
 STAGES     := fmt-check clippy release-build unit fuzz-ci conformance conformance-v1-only podman-test engines vm-lane
 FUZZ_SECONDS    ?= 60
@@ -113,7 +113,7 @@ conformance-v1-only:
 podman-test:
 	@$(STAGE) podman 600 env RUNTIME=$(RUNTIME) hack/podman-test.sh
 
-# Podman, containerd, containerd's CRI plugin (driven by hack/cri-client's berth-cri)
+# Podman (as root and as an unprivileged user), containerd, containerd's CRI plugin (driven by hack/cri-client's berth-cri)
 # and Docker (if dockerd is installed) drive runc, then berth: a scenario failing for
 # both is the machine's, failing for berth only is berth's.
 engines:

@@ -16,8 +16,10 @@ PACKAGES=(
     protobuf-compiler
     runc crun podman conmon uidmap jq hyperfine iproute2 util-linux time
     # What the engine tests use from Podman's recommends (installed without them):
-    # --init, the default network, rootfs storage.
-    catatonit slirp4netns fuse-overlayfs netavark aardvark-dns containernetworking-plugins
+    # --init, the default network, rootfs storage; rootless Podman
+    # (hack/engines/podman-rootless.sh) needs slirp4netns, fuse-overlayfs and uidmap's
+    # setuid newuidmap/newgidmap. bc: the engine scripts time their stops with it.
+    catatonit slirp4netns fuse-overlayfs netavark aardvark-dns containernetworking-plugins bc
     # The other engines and checkpointing (hack/engines, berth checkpoint).
     containerd docker.io criu
 )

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every engine test, one after the other, each bounded in time: Podman, containerd,
+# Every engine test, one after the other, each bounded in time: Podman, rootless
+# Podman (as a test user of its own: hack/engines/podman-rootless.sh), containerd,
 # containerd with berth's native shim (containerd-shim-berth-v2),
 # containerd's CRI plugin (Kubernetes' node path), a smoke round of
 # hack/bench-containerd (one life per lane, no timing asserted) and Docker (skipped with the reason
@@ -14,7 +15,7 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
-ENGINES=${ENGINES:-podman containerd containerd-shim cri containerd-bench docker}
+ENGINES=${ENGINES:-podman podman-rootless containerd containerd-shim cri containerd-bench docker}
 ENGINE_TIMEOUT=${ENGINE_TIMEOUT:-300}
 
 passed=0
@@ -45,7 +46,7 @@ for e in $ENGINES; do
     [ "$rc" -eq 124 ] && last="$last; timed out after ${ENGINE_TIMEOUT}s"
     passed=$((passed + p))
     failed=$((failed + f))
-    summary+=("$(printf '%-10s %s (%ss)' "$e" "$last" $(($(date +%s) - start)))")
+    summary+=("$(printf '%-16s %s (%ss)' "$e" "$last" $(($(date +%s) - start)))")
 done
 # A runtime bug that chowns or mounts over the host's /dev/null breaks every process.
 devnull=$(stat -c '%U:%G %a %t,%T' /dev/null)

@@ -523,3 +523,93 @@ fn rootless_run_with_subordinate_ranges_uses_newuidmap() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stderr(&out).contains("newuidmap"), "{}", stderr(&out));
 }
+
+/// How rootless Podman runs its runtime: as uid 0 of the user's own user namespace
+/// (one namespace for every call, as Podman's pause process keeps it), with
+/// `$XDG_RUNTIME_DIR` set, no `$USER` and no `--root`, and a config without a user
+/// namespace of its own. berth must take runc's rules from that alone: the state in
+/// `$XDG_RUNTIME_DIR/berth` (not /run/berth, which the namespace cannot write), the
+/// rootless cgroup handling (no cgroup made on a host that delegates none), and no
+/// demand for a user namespace in the config (the caller's euid is 0).
+/// hack/engines/podman-rootless.sh runs the same through Podman itself.
+#[test]
+fn rootless_root_in_the_users_namespace_like_rootless_podman() {
+    if !usable() {
+        return;
+    }
+    if !Path::new("/usr/bin/unshare").exists() {
+        eprintln!("skipped: /usr/bin/unshare is not installed");
+        return;
+    }
+    let dir = TempDir::new("rootless-userns-root");
+    let user = TestUser::new();
+    let xdg = dir.path().join("xdg");
+    user.own_dir(&xdg);
+    let bundle = user.bundle(&dir, &xdg, &["sleep", "100"], |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        ns.retain(|n| n["type"] != "user");
+        c["linux"]["uidMappings"] = serde_json::Value::Null;
+        c["linux"]["gidMappings"] = serde_json::Value::Null;
+    });
+    let id = unique_id("usernsroot");
+    // One user namespace for the whole life: create, the state as berth wrote it,
+    // exec (root of the caller's namespace), delete.
+    let script = r#"B=$1 id=$2
+"$B" create --bundle "$3" "$id" </dev/null >/dev/null 2>&1 || { echo "create failed: $("$B" create --bundle "$3" "$id" 2>&1 </dev/null)"; exit 10; }
+echo "state: $(cat "$XDG_RUNTIME_DIR/berth/$id/state.json")"
+"$B" start "$id" || exit 11
+echo "exec: $("$B" exec "$id" sh -c 'id -u; cat /proc/self/uid_map')"
+"$B" delete --force "$id" || exit 12
+[ -e "$XDG_RUNTIME_DIR/berth/$id" ] && exit 13
+exit 0"#;
+    let (uid, gid) = (user.uid.to_string(), user.gid.to_string());
+    let out = run_bounded(
+        Command::new("/usr/bin/setpriv")
+            .args(["--reuid", &uid, "--regid", &gid, "--clear-groups", "--"])
+            .args(["/usr/bin/unshare", "--user", "--map-root-user", "--"])
+            .args(["/bin/sh", "-c", script, "sh", BERTH, &id])
+            .arg(&bundle)
+            .current_dir(&bundle)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("XDG_RUNTIME_DIR", &xdg)
+            .env("HOME", "/nonexistent"),
+    );
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {text} {}",
+        out.status.code(),
+        stderr(&out)
+    );
+    let state = text
+        .lines()
+        .find_map(|l| l.strip_prefix("state: "))
+        .unwrap_or_else(|| panic!("no state in {text}"));
+    let v: serde_json::Value = serde_json::from_str(state).expect("state.json");
+    assert_eq!(v["cgroup"]["rootless"], true, "{state}");
+    assert_eq!(
+        v["cgroup"]["paths"].as_object().map(|p| p.len()),
+        Some(0),
+        "{state}"
+    );
+    // exec: uid 0, the namespace maps the user's uid alone.
+    let exec: Vec<String> = text
+        .split("exec: ")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .take(2)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(exec, ["0", &format!("0 {uid} 1")], "{text}");
+    assert!(
+        !Path::new("/run/berth").join(&id).exists(),
+        "state under /run/berth"
+    );
+    assert!(
+        cgroup_dirs_named(&id).is_empty(),
+        "{:?}",
+        cgroup_dirs_named(&id)
+    );
+}

@@ -211,6 +211,28 @@ rootless_delegated() {
     fi
     rl --systemd-cgroup delete --force rl1 >/dev/null 2>&1
 
+    # As rootless Podman calls it: uid 0 of the user's own user namespace, the config
+    # without one of its own. berth counts as rootless (the user manager's uid is not
+    # 0) and authenticates on the session bus as the user it is outside.
+    dir="$sdir/user.slice/berth-rl3.scope"
+    inns() { as_user unshare --user --map-root-user "$BERTH" "$@" </dev/null; }
+    if ! rlbundle /tmp/rl3 "" || ! jq '.linux.namespaces |= map(select(.type != "user"))
+        | del(.linux.uidMappings, .linux.gidMappings)' /tmp/rl3/config.json >/tmp/rl3/c.json ||
+        ! mv /tmp/rl3/c.json /tmp/rl3/config.json; then
+        fail rootless-systemd-userns-root "the bundle"
+    elif ! inns --systemd-cgroup run -d --bundle /tmp/rl3 rl3 >/tmp/rl3.log 2>&1; then
+        fail rootless-systemd-userns-root "run -d as root of uid $uid's user namespace: $(tail -n 3 /tmp/rl3.log | tr '\n' ' ')"
+    else
+        pid=$(inns --systemd-cgroup state rl3 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+        v="cgroup $(cat "/proc/$pid/cgroup" 2>&1), memory.max $(cat "$dir/memory.max" 2>&1)"
+        if [ "$v" = "cgroup 0::${dir#/sys/fs/cgroup}, memory.max 67108864" ]; then pass rootless-systemd-userns-root
+        else fail rootless-systemd-userns-root "$v"; fi
+    fi
+    inns --systemd-cgroup delete --force rl3 >/dev/null 2>&1
+    for i in $(seq 50); do [ -d "$dir" ] || break; sleep 0.1; done
+    [ ! -d "$dir" ] && pass rootless-systemd-userns-root-delete ||
+        fail rootless-systemd-userns-root-delete "$dir is still there after delete --force"
+
     # The cgroupfs driver inside a delegated scope of the user's own.
     dir="$sdir/berth-rl2"
     if ! rlbundle /tmp/rl2 "${dir#/sys/fs/cgroup}"; then

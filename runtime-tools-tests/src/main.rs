@@ -10,6 +10,7 @@ mod configs;
 mod ctx;
 mod hostcheck;
 mod nshelper;
+mod ptrace_kill;
 mod reaper;
 mod runtime;
 mod scenarios;

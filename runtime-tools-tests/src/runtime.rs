@@ -197,7 +197,7 @@ impl Runtime {
             .unwrap_or_else(|| self.not_run(args, "no result".into()))
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.path);
         // Its own process group, so a timeout can end the runtime with everything it forked.
         cmd.process_group(0)
@@ -410,7 +410,7 @@ impl Runtime {
         Ok(rt)
     }
 
-    fn next_files(&self) -> (PathBuf, PathBuf) {
+    pub(crate) fn next_files(&self) -> (PathBuf, PathBuf) {
         let n = self.counter.get() + 1;
         self.counter.set(n);
         let f = |ext| self.scratch.join(format!("cmd-{n}.{ext}"));

@@ -226,7 +226,7 @@ fn dirs_named(dir: &Path, name: &str, depth: u32) -> Vec<PathBuf> {
 /// Live (not zombie) processes of container `id`: in a cgroup named for it, run from
 /// a command line naming it (the runtime's forks keep berth's), or with their cwd or
 /// root in `rootfs`.
-fn processes_of(id: &str, rootfs: &Path) -> Vec<i32> {
+pub(super) fn processes_of(id: &str, rootfs: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -20,6 +20,7 @@ mod contract_update;
 mod contract_userns;
 mod contract_verbs;
 mod crash_create;
+mod crash_syscalls;
 mod crash_verbs;
 mod cve;
 mod engine_flow;
@@ -83,6 +84,7 @@ pub static ALL: &[Scenario] = table![
     lifecycle::pidfile,
     lifecycle::state_zombie_is_stopped,
     crash_create::crash_create_kill_then_delete,
+    crash_syscalls::crash_create_syscall_kill_then_delete,
     races::race_delete_delete,
     races::race_start_delete,
     races::race_kill_delete,
@@ -90,6 +92,8 @@ pub static ALL: &[Scenario] = table![
     races::race_delete_hung_poststart,
     crash_verbs::crash_exec_kill_then_delete,
     crash_verbs::crash_delete_kill_then_delete,
+    crash_syscalls::crash_exec_syscall_kill_then_delete,
+    crash_syscalls::crash_delete_syscall_kill_then_delete,
     crash_verbs::crash_hooks_kill_then_delete,
     cve::cve_2019_5736_runtime_exe_unreachable,
     cve::cve_2016_9962_exec_not_ptraceable,

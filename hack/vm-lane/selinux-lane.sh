@@ -14,7 +14,7 @@
 # selinux-tests.sh to its end, 1 otherwise (the failures are in RESULTS either way).
 #
 # Environment: VMLANE_CACHE (see prepare.sh), VMLANE_TIMEOUT (the guest's bound,
-# default 300 s; the guest takes about 25 s on an idle 2-core host).
+# default 300 s; the guest takes 25-40 s on a 2-core host).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -24,6 +24,9 @@
 #   $VMLANE_CACHE/apparmor/apparmor_parser  Debian's parser (from the `apparmor`
 #                                     package, extracted, not installed: the host
 #                                     keeps its own LSM setup) for the AppArmor checks
+#   $VMLANE_CACHE/selinux/secilc      Debian's CIL compiler (`secilc`, with `libsepol2`'s
+#                                     library in selinux/lib/; extracted, not installed)
+#                                     for the SELinux guest's policy
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
 	--host-systemd) HOST_SYSTEMD=1 ;;
 	--kernel) KPKG=$2; shift ;;
 	--no-apt) APT=0 ;;
-	-h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,26p' "$0"; exit 0 ;;
 	*) echo "prepare.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -221,6 +224,29 @@ if [ ! -x "$CACHE/apparmor/apparmor_parser" ]; then
 	mv "$CACHE/apparmor/apparmor_parser.new" "$CACHE/apparmor/apparmor_parser"
 	rm -rf "$CACHE/apparmor.tmp"
 	log "apparmor_parser ready"
+fi
+
+# ------------------------------------------------------- secilc
+# The SELinux guest's policy (hack/vm-lane/selinux-policy.cil) is compiled on the host
+# by Debian's secilc, extracted with its libsepol (as apparmor_parser above: the host
+# installs no SELinux package). run-tests.sh runs it with LD_LIBRARY_PATH=selinux/lib.
+if [ ! -x "$CACHE/selinux/secilc" ] || [ ! -f "$CACHE/selinux/lib/libsepol.so.2" ]; then
+	rm -rf "$CACHE/selinux.tmp"
+	mkdir -p "$CACHE/selinux.tmp/deb"
+	apt_update_once
+	log "downloading secilc and libsepol2"
+	(cd "$CACHE/selinux.tmp/deb" && apt-get download secilc libsepol2 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2)
+	for deb in "$CACHE"/selinux.tmp/deb/*.deb; do dpkg-deb -x "$deb" "$CACHE/selinux.tmp/x"; done
+	[ -x "$CACHE/selinux.tmp/x/usr/bin/secilc" ] || { log "ERROR: no usr/bin/secilc in the secilc package"; exit 1; }
+	lib=$(find "$CACHE/selinux.tmp/x" -name 'libsepol.so.2' | head -n 1)
+	[ -n "$lib" ] || { log "ERROR: no libsepol.so.2 in the libsepol2 package"; exit 1; }
+	rm -rf "$CACHE/selinux.new"
+	mkdir -p "$CACHE/selinux.new/lib"
+	cp "$CACHE/selinux.tmp/x/usr/bin/secilc" "$CACHE/selinux.new/secilc"
+	cp -L "$lib" "$CACHE/selinux.new/lib/libsepol.so.2"
+	rm -rf "$CACHE/selinux" && mv "$CACHE/selinux.new" "$CACHE/selinux"
+	rm -rf "$CACHE/selinux.tmp"
+	log "secilc ready"
 fi
 
 # ------------------------------------------------------- variant B (systemd)

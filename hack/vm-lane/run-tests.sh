@@ -1,7 +1,8 @@
 #!/bin/bash
 # hack/vm-lane/run-tests.sh: the cgroup v2 checks (and CRIU's checkpoint/restore),
 # run in a throw-away qemu guest whose only cgroup hierarchy is cgroup2 with every
-# controller, then the systemd driver's checks in a second guest with systemd as PID 1
+# controller, then SELinux's checks in a guest booted with security=selinux
+# (selinux-lane.sh), then the systemd driver's checks in a guest with systemd as PID 1
 # (systemd-lane.sh) (`make vm-lane`). Builds what is missing (cargo no-ops when it is
 # up to date), prepares the guest kernel cache (idempotent), boots the first guest with
 # the host's / as its root and runs guest-tests.sh there. Prints PASS/FAIL per check and `N passed, N failed`; exits 1
@@ -9,7 +10,7 @@
 #
 # Environment: CARGO_TARGET_DIR (default <workspace>/target), BERTH (the runtime under
 # test, default <target>/release/berth; copied into the guest's share), VMLANE_TIMEOUT (the
-# guest's bound in seconds, default 900: the guest takes about 6 minutes on an idle 2-core host), VMLANE_CACHE (see prepare.sh).
+# guest's bound in seconds, default 900: the guest takes about 6 minutes on an idle 2-core host), VMLANE_CACHE (see prepare.sh), VMLANE_SELINUX (0: skip the SELinux guest).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -89,7 +90,15 @@ case $rc in
 *) echo "FAIL: guest: guest-tests.sh exited $rc"; echo "FAIL guest exit $rc" >>"$results" ;;
 esac
 
-# --- the systemd cgroup driver: a second guest with systemd as PID 1 (systemd-lane.sh;
+# --- SELinux enforced: a guest booted with security=selinux and the lane's own policy
+# (selinux-lane.sh). Its selinux-* PASS/FAIL lines join $results. VMLANE_SELINUX=0 skips it.
+if [ "${VMLANE_SELINUX:-1}" != 0 ]; then
+    t_se=$(date +%s)
+    "$here/selinux-lane.sh" "$share" "$berth" "$results"
+    echo "# selinux guest $(($(date +%s) - t_se))s"
+fi
+
+# --- the systemd cgroup driver: a third guest with systemd as PID 1 (systemd-lane.sh;
 # VMLANE_SYSTEMD_MODE picks the guest). Its systemd/* PASS/FAIL lines join $results.
 t_sd=$(date +%s)
 "$here/systemd-lane.sh" "$share" "$berth" "$results"

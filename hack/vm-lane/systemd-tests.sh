@@ -145,11 +145,15 @@ delegation rw-new-cgroupns new rw 0
 rootless_delegated() {
     local u=berthrl uid=20950 xdg=/run/user/20950 rootfs=/tmp/rl-rootfs i pid v
     local sdir="/sys/fs/cgroup/user.slice/user-20950.slice/user@20950.service"
+    # The share's directories are private to root: the user runs a copy of berth.
+    local rb=/tmp/rl-bin/berth
+    mkdir -p /tmp/rl-bin && install -m 0755 "$BERTH" "$rb" ||
+        { fail rootless-setup "copy berth to $rb"; return; }
     as_user() {
         timeout -k 5 120 setpriv --reuid "$uid" --regid "$uid" --clear-groups \
             env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp XDG_RUNTIME_DIR="$xdg" "$@"
     }
-    rl() { as_user "$BERTH" "$@" </dev/null; }
+    rl() { as_user "$rb" "$@" </dev/null; }
     if ! useradd -u "$uid" -M -d /tmp -s /bin/sh "$u" >/tmp/rl.log 2>&1 ||
         ! timeout 180 systemctl start "user@$uid.service" >>/tmp/rl.log 2>&1; then
         fail rootless-setup "useradd, systemctl start user@$uid.service: $(tail -n 3 /tmp/rl.log | tr '\n' ' ')"
@@ -166,7 +170,7 @@ rootless_delegated() {
     # rlbundle DIR CGROUPSPATH: `berth spec --rootless` as the user, with limits.
     rlbundle() {
         mkdir -p "$1" && chown "$uid:$uid" "$1" &&
-            (cd "$1" && as_user "$BERTH" spec --rootless) &&
+            (cd "$1" && as_user "$rb" spec --rootless) &&
             jq --arg root "$rootfs" --arg cg "$2" '.root = {path: $root, readonly: true}
                 | .process.terminal = false | .process.args = ["sleep", "60"]
                 | .linux.cgroupsPath = $cg
@@ -215,7 +219,7 @@ rootless_delegated() {
     # without one of its own. berth counts as rootless (the user manager's uid is not
     # 0) and authenticates on the session bus as the user it is outside.
     dir="$sdir/user.slice/berth-rl3.scope"
-    inns() { as_user unshare --user --map-root-user "$BERTH" "$@" </dev/null; }
+    inns() { as_user unshare --user --map-root-user "$rb" "$@" </dev/null; }
     if ! rlbundle /tmp/rl3 "" || ! jq '.linux.namespaces |= map(select(.type != "user"))
         | del(.linux.uidMappings, .linux.gidMappings)' /tmp/rl3/config.json >/tmp/rl3/c.json ||
         ! mv /tmp/rl3/c.json /tmp/rl3/config.json; then
@@ -237,7 +241,7 @@ rootless_delegated() {
     dir="$sdir/berth-rl2"
     if ! rlbundle /tmp/rl2 "${dir#/sys/fs/cgroup}"; then
         fail rootless-cgroupfs "the bundle (berth spec --rootless as uid $uid)"
-    elif ! as_user systemd-run --user --scope -q -p Delegate=yes -- "$BERTH" run -d --bundle /tmp/rl2 rl2 \
+    elif ! as_user systemd-run --user --scope -q -p Delegate=yes -- "$rb" run -d --bundle /tmp/rl2 rl2 \
         </dev/null >/tmp/rl2.log 2>&1; then
         fail rootless-cgroupfs "systemd-run --user --scope berth run -d: $(tail -n 3 /tmp/rl2.log | tr '\n' ' ')"
     else

@@ -344,7 +344,15 @@ impl Container {
             lock.relock(false)?;
             let held = lock.poststart();
             lock.release();
-            let poststart_lock = held?;
+            let poststart_lock = match held {
+                Ok(l) => l,
+                Err(e) => {
+                    // No hook may run unlocked; the started process must not stay
+                    // without them either (as after a failing hook).
+                    self.undo_start(&lock);
+                    return Err(e);
+                }
+            };
             let state =
                 serde_json::to_string(&self.state.to_state(Status::Running)).unwrap_or_default();
             if let Err(e) = hooks::run_all(
@@ -369,10 +377,15 @@ impl Container {
     /// unless a `delete` that came in since the lock was released has removed it
     /// already (it must not be undone twice, nor a new container of the same id).
     fn undo_start(&self, lock: &crate::lock::IdLock) {
-        if lock.relock(true).is_ok() {
-            self.kill_and_wait(Signal::SIGKILL);
-            self.destroy();
-            lock.release();
+        match lock.relock(true) {
+            Err(Error::NotFound(_)) => {}
+            held => {
+                self.kill_and_wait(Signal::SIGKILL);
+                self.destroy();
+                if held.is_ok() {
+                    lock.release();
+                }
+            }
         }
     }
 

@@ -40,10 +40,12 @@ pub(super) fn set(m: &V2Manager, r: &LinuxResources) -> Result<()> {
         dir,
         &crate::devices::effective_device_rules(r.devices().as_deref()),
     ) {
-        if !m.rootless() {
+        // Only for a caller without privilege: host root given `--rootless true`
+        // keeps its filter (it has CAP_MKNOD over the host's devices).
+        if !m.rootless() || !unprivileged() {
             return Err(e);
         }
-        tracing::debug!(error = %e, "rootless: device filter not applied");
+        tracing::warn!(error = %e, "rootless: device filter not applied");
     }
     if let Some(limits) = r.hugepage_limits().as_deref().filter(|l| !l.is_empty()) {
         let sizes = huge_page_sizes();
@@ -82,6 +84,15 @@ pub(super) fn set(m: &V2Manager, r: &LinuxResources) -> Result<()> {
         set_unified(dir, unified)?;
     }
     Ok(())
+}
+
+/// A caller that is not host root: a non-zero euid, or any euid inside a user
+/// namespace (whose map is not the initial one's identity of all 2^32 ids).
+fn unprivileged() -> bool {
+    !nix::unistd::geteuid().is_root()
+        || std::fs::read_to_string("/proc/self/uid_map")
+            .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+            .unwrap_or(true)
 }
 
 /// Writes a controller file; a missing file is reported as the controller missing.

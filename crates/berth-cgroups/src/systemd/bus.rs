@@ -95,10 +95,9 @@ impl Instance {
 
 /// runc's `systemd.DetectUID` for root in a user namespace: the host uid whose user
 /// manager `--systemd-cgroup` would ask, when there is a session bus to ask it on
-/// (`DBUS_SESSION_BUS_ADDRESS`, or a socket at `$XDG_RUNTIME_DIR/bus`); `None` when
-/// there is none or the uid is not mapped. runc reads the bus owner's uid from
-/// `busctl --user status`; the caller's own mapping gives the uid the bus daemon
-/// sees it as.
+/// (`DBUS_SESSION_BUS_ADDRESS`, or a socket at `$XDG_RUNTIME_DIR/bus`) that accepts
+/// us; `None` when there is none. runc reads the bus owner's uid from `busctl --user
+/// status`; berth tries the uid it is outside its user namespace, then its own.
 pub fn user_manager_uid() -> Option<u32> {
     let env_set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
     let bus = env_set("DBUS_SESSION_BUS_ADDRESS")
@@ -112,10 +111,19 @@ pub fn user_manager_uid() -> Option<u32> {
     if !bus {
         return None;
     }
-    match Instance::user() {
+    // The uid the bus daemon knows us by: the one we are outside this namespace when
+    // the daemon runs outside it (rootless Podman's runtime), our own when it runs in
+    // it (root of a system container with its own session). The one it accepts is
+    // the bus owner's, as runc's OwnerUID.
+    let outside = match Instance::user() {
         Ok(Instance::User { uid }) => Some(uid),
         _ => None,
-    }
+    };
+    let own = nix::unistd::geteuid().as_raw();
+    outside
+        .into_iter()
+        .chain((outside != Some(own)).then_some(own))
+        .find(|&uid| Instance::User { uid }.connect().is_ok())
 }
 
 /// The uid that `uid` of this user namespace is outside of it, from `uid_map`'s

@@ -105,10 +105,7 @@ WRAP
         chmod +x "$wrapper"
         failed_before=$T_FAILED
         containerd_scenarios
-        if [ "$T_FAILED" -ne "$failed_before" ] && [ -s "$work/calls-$T_RT.log" ]; then
-            echo "[$T_RT] last runtime calls:"
-            tail -n 8 "$work/calls-$T_RT.log" | cut -c1-200 | sed 's/^/  /'
-        fi
+        t_last_calls "$failed_before" "$work/calls-$T_RT.log"
     done
     t_summary
     exit

@@ -226,9 +226,7 @@ CONF
         # The replay runs a runtime's command line: the native shim has none.
         is_native_shim "${spec#*=}" || replay_config containerd_cri "$captured" "${spec#*=}"
         cri_scenarios
-        if [ "$T_FAILED" -ne "$failed_before" ] && [ -s "$work/calls-$T_RT.log" ]; then
-            echo "[$T_RT] last runtime calls:"
-            tail -n 8 "$work/calls-$T_RT.log" | cut -c1-200 | sed 's/^/  /'
+        if t_last_calls "$failed_before" "$work/calls-$T_RT.log"; then
             echo "[$T_RT] last containerd errors:"
             grep 'level=error' "$work/containerd.log" | tail -n 4 | cut -c1-400 | sed 's/^/  /'
         fi

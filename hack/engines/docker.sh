@@ -141,10 +141,7 @@ if [ "${1:-}" = --inner ]; then
         else
             t_fail "left behind: $(d ps -aq | wc -l) containers, $s runtime state entries"
         fi
-        if [ "$T_FAILED" -ne "$failed_before" ] && [ -s "$work/calls-$T_RT.log" ]; then
-            echo "[$T_RT] last runtime calls:"
-            tail -n 6 "$work/calls-$T_RT.log" | cut -c1-200 | sed 's/^/  /'
-        fi
+        t_last_calls "$failed_before" "$work/calls-$T_RT.log"
     done
     t_summary
     exit

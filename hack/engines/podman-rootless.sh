@@ -332,10 +332,7 @@ CONF
         wrapper="test-$T_RT"
         failed_before=$T_FAILED
         rootless_scenarios
-        if [ "$T_FAILED" -ne "$failed_before" ] && [ -s "$u/logs/calls-$T_RT.log" ]; then
-            echo "[$T_RT] last runtime calls:"
-            tail -n 8 "$u/logs/calls-$T_RT.log" | cut -c1-200 | sed 's/^/  /'
-        fi
+        t_last_calls "$failed_before" "$u/logs/calls-$T_RT.log"
     done
     # The user's containers, then its storage, as at the end of a user's session.
     T_RT=podman

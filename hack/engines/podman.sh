@@ -115,10 +115,7 @@ CONF
         failed_before=$T_FAILED
         replay_config podman "$captured" "${spec#*=}"
         podman_scenarios
-        if [ "$T_FAILED" -ne "$failed_before" ] && [ -s "$work/calls-$T_RT.log" ]; then
-            echo "[$T_RT] last runtime calls:"
-            tail -n 8 "$work/calls-$T_RT.log" | cut -c1-200 | sed 's/^/  /'
-        fi
+        t_last_calls "$failed_before" "$work/calls-$T_RT.log"
     done
     t_summary
     exit

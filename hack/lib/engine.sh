@@ -31,6 +31,14 @@ t_summary() {
     [ "$T_FAILED" -eq 0 ]
 }
 
+# t_last_calls FAILED_BEFORE LOG: when the runtime's scenarios failed (T_FAILED grew
+# past FAILED_BEFORE), its last calls from the wrapper's LOG; true when shown.
+t_last_calls() {
+    { [ "$T_FAILED" -ne "$1" ] && [ -s "$2" ]; } || return 1
+    echo "[$T_RT] last runtime calls:"
+    tail -n 8 "$2" | cut -c1-200 | sed 's/^/  /'
+}
+
 # t_err FILE: the last lines of a command's stderr on one line, for a FAIL message.
 t_err() {
     [ -s "$1" ] || return 0

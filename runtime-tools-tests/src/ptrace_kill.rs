@@ -124,7 +124,15 @@ fn trace(pid: Pid, kill_at: Option<u64>, limit: Duration) -> Result<(Vec<u64>, E
         let _ = waitpid(pid, None);
         return Err(format!("PTRACE_SETOPTIONS on {pid}: {e}"));
     }
-    let watchdog = Watchdog::start(pid, limit);
+    let watchdog = match Watchdog::start(pid, limit) {
+        Ok(w) => w,
+        Err(e) => {
+            // Without a bound the run could hang the suite: end the tracee instead.
+            let _ = kill(pid, Signal::SIGKILL);
+            reap(pid);
+            return Err(e);
+        }
+    };
     let mut syscalls = Vec::new();
     let mut deliver: Option<Signal> = None;
     let mut in_syscall = false;
@@ -135,7 +143,10 @@ fn trace(pid: Pid, kill_at: Option<u64>, limit: Duration) -> Result<(Vec<u64>, E
             Ok(s) => s,
             Err(Errno::EINTR) => continue,
             Err(e) => {
-                // Not ours to wait for any more (cannot happen: it is our child).
+                // Not ours to wait for any more (cannot happen: it is our child); a
+                // tracee left in a ptrace stop would hold its locks, so end it.
+                let _ = kill(pid, Signal::SIGKILL);
+                reap(pid);
                 break Err(format!("waitpid {pid}: {e}"));
             }
         };
@@ -185,8 +196,9 @@ fn trace(pid: Pid, kill_at: Option<u64>, limit: Duration) -> Result<(Vec<u64>, E
 fn reap(pid: Pid) {
     loop {
         match waitpid(pid, Some(WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(Errno::ECHILD) => return,
-            Ok(_) | Err(_) => {}
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
         }
     }
 }
@@ -199,19 +211,22 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    fn start(pid: Pid, limit: Duration) -> Watchdog {
+    fn start(pid: Pid, limit: Duration) -> Result<Watchdog, String> {
         // SAFETY: pidfd_open(2) takes a pid and flags and returns a new fd or -1.
         let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-        let pidfd = (raw >= 0).then(|| {
-            // SAFETY: a fresh fd that nothing else owns.
-            unsafe { OwnedFd::from_raw_fd(raw as i32) }
-        });
+        if raw < 0 {
+            return Err(format!(
+                "pidfd_open of tracee {pid} (needs Linux 5.3): {}",
+                Errno::last()
+            ));
+        }
+        // SAFETY: a fresh fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
         let (cancel, rx) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             if rx.recv_timeout(limit) != Err(mpsc::RecvTimeoutError::Timeout) {
                 return false;
             }
-            let Some(fd) = pidfd else { return false };
             use std::os::fd::AsRawFd;
             // SAFETY: pidfd_send_signal(2) on an fd we own, no siginfo, no flags.
             let rc = unsafe {
@@ -225,7 +240,7 @@ impl Watchdog {
             };
             rc == 0
         });
-        Watchdog { cancel, thread }
+        Ok(Watchdog { cancel, thread })
     }
 
     /// Stops the watchdog; true if it had killed the tracee.

@@ -202,6 +202,11 @@ rootless_delegated() {
         else
             fail rootless-systemd-update "pids.max $(cat "$dir/pids.max" 2>&1)"
         fi
+        # As runc's update.bats (check_systemd_value under ROOTLESS): the limits are
+        # the user unit's properties too, not only its cgroup files.
+        v=$(as_user systemctl --user show -p MemoryMax,TasksMax "$unit" 2>&1 | sort | tr '\n' ' ')
+        [ "$v" = "MemoryMax=67108864 TasksMax=60 " ] && pass rootless-systemd-unit-properties ||
+            fail rootless-systemd-unit-properties "systemctl --user show: $v"
         v=$(rl --systemd-cgroup ps rl1 2>&1)
         grep -qw "$pid" <<<"$v" && pass rootless-systemd-ps || fail rootless-systemd-ps "$v"
         rl --systemd-cgroup kill rl1 KILL

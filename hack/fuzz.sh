@@ -59,6 +59,8 @@ for c in "${configs[@]}"; do
     jq -e '.linux.resources // empty' "$c" >"$gen/update_resources/$n.json" ||
         rm -f "$gen/update_resources/$n.json"
     jq -e '.linux.seccomp // empty' "$c" >"$gen/seccomp/$n.json" || rm -f "$gen/seccomp/$n.json"
+    jq -e '.linux // empty' "$c" >"$gen/cgroup_resources/$n.json" ||
+        rm -f "$gen/cgroup_resources/$n.json"
     # One mount a file, as mount_options reads it: type, source, destination, options.
     i=0
     while IFS= read -r line; do

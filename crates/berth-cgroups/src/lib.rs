@@ -1,6 +1,7 @@
 //! cgroup management for berth: one [`CgroupManager`] trait, drivers for cgroupfs v1
-//! (including hybrid hosts, where a cgroup2 mount sits beside the v1 hierarchies) and
-//! cgroupfs v2. The systemd driver comes later (issue 4).
+//! (including hybrid hosts, where a cgroup2 mount sits beside the v1 hierarchies),
+//! cgroupfs v2, and systemd (a transient scope of the system manager, or of the caller's
+//! user manager when rootless; see `systemd.rs`).
 //!
 //! A manager is created from the spec's `linux.cgroupsPath` at `create` time and
 //! persisted as a [`CgroupState`] in the container's state, so that later commands
@@ -16,6 +17,8 @@ mod devices;
 mod error;
 mod exec_join;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod oom_watch;
 mod path;
 mod rootless;

@@ -15,7 +15,7 @@
 
 mod bus;
 mod job;
-mod props;
+pub(crate) mod props;
 
 pub use bus::user_manager_uid;
 use bus::Instance;

@@ -23,6 +23,19 @@ pub(crate) struct Insn {
     imm: i32,
 }
 
+impl Insn {
+    /// Opcode, destination and source registers, offset, immediate.
+    pub(crate) fn parts(&self) -> (u8, u8, u8, i16, i32) {
+        (
+            self.code,
+            self.regs & 0xf,
+            self.regs >> 4,
+            self.off,
+            self.imm,
+        )
+    }
+}
+
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     Insn {
         code,

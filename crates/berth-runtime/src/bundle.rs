@@ -63,6 +63,34 @@ impl Bundle {
     }
 }
 
+/// A bundle directory read and checked (config.json parsed, the rootfs resolved), for
+/// [`crate::Runtime::create_loaded`]: [`crate::Runtime::create`] in two steps, so that
+/// the caller can look at the spec in between (e.g. [`crate::sealed_exe::for_create`])
+/// without reading the config twice.
+#[derive(Debug)]
+pub struct LoadedBundle(pub(crate) Bundle);
+
+impl LoadedBundle {
+    /// Reads and checks the bundle directory `dir` (`config.json` and the rootfs it
+    /// names) as [`crate::Runtime::create`] does first; makes and writes nothing. The
+    /// time it takes is recorded in `trace` (phase `parse`) when given.
+    pub fn load(dir: &Path, trace: Option<&crate::TraceSink>) -> Result<Self> {
+        crate::trace::timed(trace, crate::Phase::Parse, || {
+            Bundle::load(dir).map(LoadedBundle)
+        })
+    }
+
+    /// The spec as config.json gives it.
+    pub fn spec(&self) -> &Spec {
+        &self.0.spec
+    }
+
+    /// The bundle directory (absolute, canonical).
+    pub fn dir(&self) -> &Path {
+        &self.0.dir
+    }
+}
+
 /// A bundle held in memory: a spec and the rootfs it runs in, for
 /// [`crate::Runtime::create_from_spec`] (no config.json is read).
 ///

@@ -229,7 +229,7 @@ impl Container {
         }
     }
 
-    fn dir(&self) -> std::path::PathBuf {
+    pub(crate) fn dir(&self) -> std::path::PathBuf {
         self.runtime.container_dir(&self.state.id)
     }
 

@@ -121,6 +121,15 @@ pub enum Error {
         /// Why the state cannot be read.
         reason: String,
     },
+    /// The runtime could not run from a sealed copy of its binary, which the
+    /// container needs (CVE-2019-5736 with CAP_SYS_PTRACE, see [`crate::sealed_exe`]).
+    #[error("run from a sealed copy of the runtime binary: {step}: {errno}")]
+    SealedExe {
+        /// The step that failed (`open /proc/self/exe`, `memfd_create`, ...).
+        step: &'static str,
+        /// The kernel's error.
+        errno: nix::Error,
+    },
 }
 
 /// An I/O error's reason as runc prints it: the C library's words in lower case,

@@ -72,6 +72,7 @@ mod process;
 mod resources_json;
 pub mod rootfs;
 mod runtime;
+pub mod sealed_exe;
 mod signal;
 mod spawn;
 mod spec;
@@ -87,7 +88,7 @@ mod wait;
 /// The host uid whose systemd user manager a rootless `--systemd-cgroup` caller asks
 /// (runc's `DetectUID`), when a session bus is there.
 pub use berth_cgroups::user_manager_uid as systemd_user_manager_uid;
-pub use bundle::SpecBundle;
+pub use bundle::{LoadedBundle, SpecBundle};
 pub use check::{
     check_config, check_exec_process, check_mount, check_state_file, check_update, compile_seccomp,
 };

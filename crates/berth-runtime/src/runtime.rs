@@ -1,6 +1,6 @@
 //! The entry point: a state directory (runc's `--root`) and the containers in it.
 
-use crate::bundle::SpecBundle;
+use crate::bundle::{LoadedBundle, SpecBundle};
 use crate::console::Console;
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -80,10 +80,19 @@ impl Runtime {
     /// it names): on return the init is blocked before the user program, status
     /// `created`, and it is a child of the calling process (see [`Container::wait_handle`]).
     pub fn create(&self, id: &str, bundle: &Path, options: &CreateOptions) -> Result<Container> {
-        let bundle = crate::trace::timed(options.trace.as_ref(), crate::Phase::Parse, || {
-            crate::bundle::Bundle::load(bundle)
-        })?;
-        crate::spawn::create(self, id, bundle, false, options)
+        let bundle = LoadedBundle::load(bundle, options.trace.as_ref())?;
+        self.create_loaded(id, bundle, options)
+    }
+
+    /// Creates container `id` from a bundle [`LoadedBundle::load`] read: the rest of
+    /// [`Runtime::create`].
+    pub fn create_loaded(
+        &self,
+        id: &str,
+        bundle: LoadedBundle,
+        options: &CreateOptions,
+    ) -> Result<Container> {
+        crate::spawn::create(self, id, bundle.0, false, options)
     }
 
     /// Creates container `id` from a spec held in memory and its rootfs, with no

@@ -32,6 +32,17 @@ const HOLD: Duration = Duration::from_millis(1500);
 /// (same argv[0]) after it: once execve is through, the process is the user's and
 /// open to the container by design. Returns the log.
 fn probe_held_exec(c: &mut Ctx, probes: &str) -> Result<String, crate::verdict::Verdict> {
+    probe_held_exec_with(c, probes, "", |_| {})
+}
+
+/// [`probe_held_exec`] with `tweak` applied to the config and `tail` run by the init
+/// after its scan (once the driver has written `/stop`, every exec having returned).
+pub(super) fn probe_held_exec_with(
+    c: &mut Ctx,
+    probes: &str,
+    tail: &str,
+    tweak: impl FnOnce(&mut Value),
+) -> Result<String, crate::verdict::Verdict> {
     let agent = Agent::start(c)?;
     agent.hold_execve(HELD, HOLD);
     let script = format!(
@@ -41,9 +52,10 @@ fn probe_held_exec(c: &mut Ctx, probes: &str) -> Result<String, crate::verdict::
            echo \"seen ${{d#/proc/}} $1\" >> /log; r=''; {probes} \
            set -- $(head -c 300 $d/cmdline 2>/dev/null | tr '\\0' ' '); \
            case \"$1\" in /bin/*|{HELD}|'') ;; /*) [ -n \"$r\" ] && echo \"REACHED ${{d#/proc/}}:$r\" >> /log;; esac; \
-         done; done"
+         done; done; {tail}"
     );
     let mut cfg = cfg_sh(&script);
+    tweak(&mut cfg);
     set(
         &mut cfg,
         "linux/seccomp",

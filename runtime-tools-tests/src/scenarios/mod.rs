@@ -23,6 +23,7 @@ mod crash_create;
 mod crash_syscalls;
 mod crash_verbs;
 mod cve;
+mod cve_ptrace;
 mod engine_flow;
 mod errors;
 mod events;
@@ -97,6 +98,9 @@ pub static ALL: &[Scenario] = table![
     crash_verbs::crash_hooks_kill_then_delete,
     cve::cve_2019_5736_runtime_exe_unreachable,
     cve::cve_2016_9962_exec_not_ptraceable,
+    cve_ptrace::cve_2019_5736_ptrace_created_init_exe,
+    cve_ptrace::cve_2019_5736_ptrace_held_exec_exe,
+    cve_ptrace::cve_2019_5736_sealed_copy_only_when_needed,
     cve::cve_2021_30465_mount_destination_swap,
     cve::cve_2019_16884_volume_over_proc,
     cve::cve_2025_52881_sysctl_write_redirected,

@@ -3,7 +3,7 @@
 use crate::cli::Globals;
 use crate::paths;
 use anyhow::Context;
-use berth_runtime::{Console, CreateOptions, Stdio};
+use berth_runtime::{Console, CreateOptions, LoadedBundle, Stdio};
 use std::path::{Path, PathBuf};
 
 /// Flags shared by `create` and `run`.
@@ -78,12 +78,14 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 fn create(globals: &Globals, id: &str, flags: &CreateFlags) -> anyhow::Result<()> {
     berth_runtime::validate_id(id)?;
     let (bundle, options) = flags.resolve()?;
-    let runtime = super::runtime(globals)?;
     let options = CreateOptions {
         trace: globals.trace.as_ref().map(|(sink, _)| sink.clone()),
         ..options
     };
-    runtime.create(id, Path::new(&bundle), &options)?;
+    let bundle = LoadedBundle::load(Path::new(&bundle), options.trace.as_ref())?;
+    super::sealed_exe(berth_runtime::sealed_exe::for_create(bundle.spec()))?;
+    let runtime = super::runtime(globals)?;
+    runtime.create_loaded(id, bundle, &options)?;
     crate::trace::report("create", &globals.trace);
     Ok(())
 }

@@ -32,6 +32,9 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<i32> {
 fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     berth_runtime::validate_id(&args.id)?;
     let (bundle, mut options) = args.flags.resolve()?;
+    options.trace = globals.trace.as_ref().map(|(sink, _)| sink.clone());
+    let loaded = berth_runtime::LoadedBundle::load(&bundle, options.trace.as_ref())?;
+    super::sealed_exe(berth_runtime::sealed_exe::for_create(loaded.spec()))?;
     // As runc's `run`, work in the bundle (every path argument is absolute by now): the
     // poststop hooks this process runs when the container exits then start there, as
     // they do under runc.
@@ -53,8 +56,7 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("prctl PR_SET_CHILD_SUBREAPER: {e}"))?;
     }
     let runtime = super::runtime(globals)?;
-    options.trace = globals.trace.as_ref().map(|(sink, _)| sink.clone());
-    let mut container = runtime.create(&args.id, &bundle, &options)?;
+    let mut container = runtime.create_loaded(&args.id, loaded, &options)?;
     if !args.detach {
         // After create: the init must not inherit the blocked signal mask.
         if let Err(e) = crate::signals::forward_to(container.pid()) {

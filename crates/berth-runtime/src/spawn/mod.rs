@@ -484,6 +484,7 @@ mod tests {
             unit: None,
             shared: false,
             rootless: false,
+            user_manager_uid: None,
         };
         let got = super::with_missing_parents(state).created;
         let _ = std::fs::remove_dir_all(&base);

@@ -512,7 +512,17 @@ impl Container {
             Err(e) => tracing::warn!("delete {}: {e}", self.state.id),
         }
         let dir = self.dir();
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
+        // A restore killed after it bound the rootfs for CRIU left that bind in the
+        // state directory: removing the directory recursively through it would empty
+        // the rootfs. Detached first; if it cannot be, the directory stays.
+        if !crate::criu::release_criu_root(&dir) {
+            tracing::warn!(
+                "delete {}: the rootfs bind of an interrupted restore is still mounted in {}; \
+                 the directory is left",
+                self.state.id,
+                dir.display()
+            );
+        } else if let Err(e) = std::fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!("remove {}: {e}", dir.display());
             }

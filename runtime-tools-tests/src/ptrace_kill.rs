@@ -158,7 +158,7 @@ fn trace(pid: Pid, kill_at: Option<u64>, limit: Duration) -> Result<(Vec<u64>, E
                 if !in_syscall {
                     continue;
                 }
-                let nr = ptrace::getregs(pid).map(|r| r.orig_rax).unwrap_or(u64::MAX);
+                let nr = syscall_nr(pid);
                 syscalls.push(nr);
                 if kill_at == Some(syscalls.len() as u64) {
                     // The tracee is in a ptrace stop and unreaped: the pid is ours.
@@ -190,6 +190,40 @@ fn trace(pid: Pid, kill_at: Option<u64>, limit: Duration) -> Result<(Vec<u64>, E
         return Ok((syscalls, Ending::TimedOut));
     }
     ending.map(|e| (syscalls, e))
+}
+
+/// Why kill points by step cannot run on this architecture, or `None` where they
+/// can (x86_64 and aarch64: the syscall number is read from the tracee's registers at
+/// its syscall-entry stop). Scenarios skip with this reason.
+pub fn unsupported() -> Option<String> {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        None
+    } else {
+        Some(format!(
+            "kill points by step read the syscall number from x86_64 or aarch64 registers; \
+             this is {}",
+            std::env::consts::ARCH
+        ))
+    }
+}
+
+/// The number of the syscall `pid` is stopped at the entry of (`u64::MAX` if it
+/// cannot be read): `orig_rax` on x86_64.
+#[cfg(target_arch = "x86_64")]
+fn syscall_nr(pid: Pid) -> u64 {
+    ptrace::getregs(pid).map(|r| r.orig_rax).unwrap_or(u64::MAX)
+}
+
+/// The number of the syscall `pid` is stopped at the entry of: `x8` on aarch64.
+#[cfg(target_arch = "aarch64")]
+fn syscall_nr(pid: Pid) -> u64 {
+    ptrace::getregs(pid).map(|r| r.regs[8]).unwrap_or(u64::MAX)
+}
+
+/// Elsewhere no number is read ([`unsupported`] says why; no scenario gets here).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn syscall_nr(_pid: Pid) -> u64 {
+    u64::MAX
 }
 
 /// Waits until `pid` (just SIGKILLed) is gone.
@@ -250,7 +284,15 @@ impl Watchdog {
     }
 }
 
+/// The name of a syscall number, for failure messages ("#N" if not listed; the
+/// table is x86_64's).
+#[cfg(not(target_arch = "x86_64"))]
+pub fn name(nr: u64) -> String {
+    format!("#{nr}")
+}
+
 /// The name of an x86_64 syscall number, for failure messages ("#N" if not listed).
+#[cfg(target_arch = "x86_64")]
 pub fn name(nr: u64) -> String {
     macro_rules! names {
         ($($n:ident),* $(,)?) => {
@@ -409,21 +451,19 @@ pub fn name(nr: u64) -> String {
 /// (mkdir, write, mount, clone, close of a channel end, a message sent...) may change
 /// what a kill leaves, so the points right after those are always tried.
 pub fn is_local(nr: u64) -> bool {
+    // x86_64's and aarch64's (elsewhere every syscall counts as acting).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     const LOCAL: &[i64] = &[
         libc::SYS_read,
         libc::SYS_pread64,
         libc::SYS_readv,
-        libc::SYS_stat,
         libc::SYS_fstat,
-        libc::SYS_lstat,
         libc::SYS_newfstatat,
         libc::SYS_statx,
         libc::SYS_statfs,
         libc::SYS_fstatfs,
-        libc::SYS_access,
         libc::SYS_faccessat,
         libc::SYS_faccessat2,
-        libc::SYS_readlink,
         libc::SYS_readlinkat,
         libc::SYS_getdents64,
         libc::SYS_lseek,
@@ -450,8 +490,20 @@ pub fn is_local(nr: u64) -> bool {
         libc::SYS_set_tid_address,
         libc::SYS_set_robust_list,
         libc::SYS_rseq,
+    ];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const LOCAL: &[i64] = &[];
+    // x86_64's older forms (aarch64 has only the *at and prlimit ones).
+    #[cfg(target_arch = "x86_64")]
+    const LEGACY: &[i64] = &[
+        libc::SYS_stat,
+        libc::SYS_lstat,
+        libc::SYS_access,
+        libc::SYS_readlink,
         libc::SYS_arch_prctl,
         libc::SYS_getrlimit,
     ];
-    LOCAL.iter().any(|l| *l as u64 == nr)
+    #[cfg(not(target_arch = "x86_64"))]
+    const LEGACY: &[i64] = &[];
+    LOCAL.iter().chain(LEGACY).any(|l| *l as u64 == nr)
 }

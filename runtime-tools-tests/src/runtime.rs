@@ -77,6 +77,13 @@ impl Runtime {
         self.deadline.set(Some(Instant::now() + SCENARIO_BUDGET));
     }
 
+    /// Gives the scenario a longer budget than [`SCENARIO_BUDGET`], from now (for a
+    /// sweep that is slow by nature and bounds itself, such as restores under
+    /// emulation).
+    pub fn start_budget_for(&self, budget: Duration) {
+        self.deadline.set(Some(Instant::now() + budget));
+    }
+
     /// Lifts the budget (for cleanup).
     pub fn end_budget(&self) {
         self.deadline.set(None);

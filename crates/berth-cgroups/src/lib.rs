@@ -71,6 +71,12 @@ pub struct CgroupState {
     /// rules that cannot be written are skipped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rootless: bool,
+    /// The systemd driver for a rootless caller: the host uid of the user manager
+    /// (`user@UID.service`) that owns the unit, so that later verbs ask that manager
+    /// whoever runs them. Absent in state files written before it was recorded (the
+    /// caller's own user manager is asked then, as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_manager_uid: Option<u32>,
 }
 
 /// Lets go of a shared cgroup ([`CgroupState::shared`]): each directory is removed if

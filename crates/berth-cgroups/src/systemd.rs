@@ -11,7 +11,10 @@
 //! re-applies the container's limits rather than the unit's defaults.
 //!
 //! A rootless caller's scope is its own user manager's (`bus`), in `user.slice` of
-//! that manager unless the path names another slice, as runc does.
+//! that manager unless the path names another slice, as runc does. The state records
+//! that manager's uid, so later verbs ask the same manager whoever calls them; the
+//! bus is reached only when a verb needs it, and a `delete` that cannot reach it
+//! removes the cgroup through cgroupfs and warns, rather than failing.
 
 mod bus;
 mod job;
@@ -96,7 +99,12 @@ pub(crate) fn unit_dir(root: &Path, slice: &str, unit: &str) -> PathBuf {
 
 #[derive(Debug)]
 pub(crate) struct SystemdManager {
-    instance: Instance,
+    /// The manager that owns the unit. `None` only for a rootless container's state
+    /// written before the user manager's uid was recorded: the caller's own user
+    /// manager then, as berth chose it before, resolved when first needed.
+    instance: Option<Instance>,
+    /// The manager's D-Bus proxy, connected at first use and kept.
+    proxy: Mutex<Option<zbus::blocking::Proxy<'static>>>,
     slice: String,
     unit: String,
     fs: V2Manager,
@@ -119,12 +127,19 @@ impl SystemdManager {
             (Instance::System, "system.slice")
         };
         let (slice, unit) = parse_path(cgroups_path, id, default_slice)?;
+        let mut connected = None;
         let root = match instance {
             Instance::System => unified_root.to_path_buf(),
-            Instance::User { .. } => instance.cgroup_root(unified_root, &proxy(instance)?)?,
+            Instance::User { .. } => {
+                let p = proxy(instance)?;
+                let root = instance.cgroup_root(unified_root, &p)?;
+                connected = Some(p);
+                root
+            }
         };
         Ok(SystemdManager {
-            instance,
+            instance: Some(instance),
+            proxy: Mutex::new(connected),
             fs: V2Manager::at(unit_dir(&root, &slice, &unit))
                 .with_rootless(instance != Instance::System),
             slice,
@@ -138,13 +153,15 @@ impl SystemdManager {
             path: String::new(),
             reason: "systemd cgroup state has no unit".into(),
         })?;
-        let instance = if state.rootless {
-            Instance::user()?
-        } else {
-            Instance::System
+        // Nothing is asked of the bus here: a verb that needs the manager connects.
+        let instance = match (state.rootless, state.user_manager_uid) {
+            (false, _) => Some(Instance::System),
+            (true, Some(uid)) => Some(Instance::User { uid }),
+            (true, None) => None,
         };
         Ok(SystemdManager {
             instance,
+            proxy: Mutex::new(None),
             fs: V2Manager::from_state(state)?,
             slice: String::new(),
             unit,
@@ -152,14 +169,37 @@ impl SystemdManager {
         })
     }
 
+    /// The manager that owns the unit (see [`SystemdManager::instance`]).
+    fn instance(&self) -> Result<Instance> {
+        match self.instance {
+            Some(i) => Ok(i),
+            None => Instance::user(),
+        }
+    }
+
+    /// What errors call the manager.
+    fn manager_name(&self) -> String {
+        match self.instance {
+            Some(i) => i.name(),
+            None => "systemd user manager".into(),
+        }
+    }
+
+    /// The manager's proxy: the one kept, else a new connection (kept if it works).
     fn manager(&self) -> Result<zbus::blocking::Proxy<'static>> {
-        proxy(self.instance)
+        let mut kept = self.proxy.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = kept.as_ref() {
+            return Ok(p.clone());
+        }
+        let p = proxy(self.instance()?)?;
+        *kept = Some(p.clone());
+        Ok(p)
     }
 
     fn call_err(&self, what: &str, e: zbus::Error) -> Error {
         Error::Unsupported(format!(
             "{} {what} of unit {}: {e}",
-            self.instance.name(),
+            self.manager_name(),
             self.unit
         ))
     }
@@ -319,17 +359,26 @@ impl CgroupManager for SystemdManager {
     fn destroy(&self) -> Result<()> {
         // Kill what is left through cgroupfs, then let systemd remove the scope.
         let killed = self.fs.destroy();
-        if let Ok(proxy) = self.manager() {
-            let stop: std::result::Result<zbus::zvariant::OwnedObjectPath, _> =
-                proxy.call("StopUnit", &(self.unit.as_str(), "replace"));
-            if let Err(e) = stop {
-                let text = e.to_string();
-                if !text.contains("NoSuchUnit") && !text.contains("not loaded") {
-                    tracing::warn!("{}", self.call_err("StopUnit", e));
+        match self.manager() {
+            Ok(proxy) => {
+                let stop: std::result::Result<zbus::zvariant::OwnedObjectPath, _> =
+                    proxy.call("StopUnit", &(self.unit.as_str(), "replace"));
+                if let Err(e) = stop {
+                    let text = e.to_string();
+                    if !text.contains("NoSuchUnit") && !text.contains("not loaded") {
+                        tracing::warn!("{}", self.call_err("StopUnit", e));
+                    }
                 }
+                let _: std::result::Result<(), _> =
+                    proxy.call("ResetFailedUnit", &(self.unit.as_str(),));
             }
-            let _: std::result::Result<(), _> =
-                proxy.call("ResetFailedUnit", &(self.unit.as_str(),));
+            // The cgroup is gone through cgroupfs already; systemd drops a scope left
+            // without processes by itself. Not a reason to fail the delete.
+            Err(e) => tracing::warn!(
+                "cannot reach the {} to stop unit {}: {e}",
+                self.manager_name(),
+                self.unit
+            ),
         }
         // The directory goes with the unit; a removal that raced it is not an error.
         match killed {
@@ -344,6 +393,9 @@ impl CgroupManager for SystemdManager {
         let mut s = self.fs.state();
         s.driver = "systemd".into();
         s.unit = Some(self.unit.clone());
+        if let Some(Instance::User { uid }) = self.instance {
+            s.user_manager_uid = Some(uid);
+        }
         s
     }
 
@@ -390,6 +442,60 @@ mod tests {
         assert!(parse_path(Some("/not/systemd"), "x", "system.slice").is_err());
         assert!(parse_path(Some("a:b"), "x", "system.slice").is_err());
         assert!(parse_path(Some("system.slice:x:../y"), "x", "system.slice").is_err());
+    }
+
+    /// A rootless container's state written before the user manager's uid was
+    /// recorded still loads, and asks nothing of the bus to do so.
+    #[test]
+    fn old_rootless_state_without_the_uid_loads() {
+        let old = r#"{"driver":"systemd","paths":{"":"/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/berth-x.scope"},"unit":"berth-x.scope","rootless":true}"#;
+        let state: CgroupState = serde_json::from_str(old).expect("old state parses");
+        assert_eq!(state.user_manager_uid, None);
+        let m = SystemdManager::from_state(&state).expect("loads without a bus");
+        assert_eq!(m.instance, None);
+        let again = m.state();
+        assert_eq!(again.user_manager_uid, None);
+        assert!(!serde_json::to_string(&again)
+            .expect("json")
+            .contains("user_manager_uid"));
+        assert_eq!(again.unit.as_deref(), Some("berth-x.scope"));
+    }
+
+    /// The uid is kept from state to state, and a root container's is not written.
+    #[test]
+    fn the_user_manager_uid_is_recorded() {
+        let new = r#"{"driver":"systemd","paths":{"":"/sys/fs/cgroup/u/berth-y.scope"},"unit":"berth-y.scope","rootless":true,"user_manager_uid":20950}"#;
+        let state: CgroupState = serde_json::from_str(new).expect("parses");
+        let m = SystemdManager::from_state(&state).expect("loads");
+        assert_eq!(m.instance, Some(Instance::User { uid: 20950 }));
+        assert_eq!(m.state().user_manager_uid, Some(20950));
+        let system = r#"{"driver":"systemd","paths":{"":"/sys/fs/cgroup/system.slice/berth-z.scope"},"unit":"berth-z.scope"}"#;
+        let m = SystemdManager::from_state(&serde_json::from_str(system).expect("parses"))
+            .expect("loads");
+        assert_eq!(m.instance, Some(Instance::System));
+        assert_eq!(m.state().user_manager_uid, None);
+    }
+
+    /// A `delete` whose user manager cannot be reached (no such user's bus here)
+    /// removes what it can and succeeds, warning instead of failing.
+    #[test]
+    fn destroy_without_a_reachable_manager_succeeds() {
+        let dir = std::env::temp_dir().join(format!(
+            "berth-systemd-unreachable-{}/berth-u.scope",
+            std::process::id()
+        ));
+        let state = CgroupState {
+            driver: "systemd".into(),
+            paths: [(String::new(), dir)].into_iter().collect(),
+            created: Vec::new(),
+            unit: Some("berth-u.scope".into()),
+            shared: false,
+            rootless: true,
+            // No manager of this uid runs anywhere.
+            user_manager_uid: Some(4_294_967_000),
+        };
+        let m = SystemdManager::from_state(&state).expect("loads");
+        m.destroy().expect("delete goes on without the manager");
     }
 
     #[test]

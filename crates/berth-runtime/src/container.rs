@@ -327,10 +327,13 @@ impl Container {
         drop(fd);
         m.end(Phase::Exec);
         let m = Mark::start(trace);
-        let _ = std::fs::remove_file(&fifo);
+        // Through the directory the lock holds open, not by path: the lock is
+        // released, and a `delete` and a new `create` of the same id may have come in
+        // meanwhile, whose fifo and error file must not be touched.
+        let _ = lock.unlink(EXEC_FIFO);
         // A failure between start and execve (a startContainer hook, the exec itself)
         // was written to exec.err by the init before it exited.
-        let error = std::fs::read_to_string(self.dir().join(EXEC_ERROR)).unwrap_or_default();
+        let error = lock.read_file(EXEC_ERROR);
         if !error.is_empty() {
             self.undo_start(&lock);
             return Err(Error::Init(error));
@@ -509,7 +512,17 @@ impl Container {
             Err(e) => tracing::warn!("delete {}: {e}", self.state.id),
         }
         let dir = self.dir();
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
+        // A restore killed after it bound the rootfs for CRIU left that bind in the
+        // state directory: removing the directory recursively through it would empty
+        // the rootfs. Detached first; if it cannot be, the directory stays.
+        if !crate::criu::release_criu_root(&dir) {
+            tracing::warn!(
+                "delete {}: the rootfs bind of an interrupted restore is still mounted in {}; \
+                 the directory is left",
+                self.state.id,
+                dir.display()
+            );
+        } else if let Err(e) = std::fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!("remove {}: {e}", dir.display());
             }

@@ -94,6 +94,37 @@ impl IdLock {
         Ok(())
     }
 
+    /// Removes the file `name` from the directory this lock holds open, which is the
+    /// container's even after the lock was released (a path would name a new
+    /// container's directory once a `delete` and a `create` of the same id came in
+    /// meanwhile). A file that is not there is not an error.
+    pub fn unlink(&self, name: &str) -> Result<()> {
+        match nix::unistd::unlinkat(&self.dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(nix::Error::ENOENT) => Ok(()),
+            Err(e) => Err(Error::sys("unlink", self.path.join(name).display(), e)),
+        }
+    }
+
+    /// The text of the file `name` in the directory this lock holds open (see
+    /// [`IdLock::unlink`]); empty when it is not there or cannot be read. Not followed
+    /// if it is a symlink.
+    pub fn read_file(&self, name: &str) -> String {
+        use std::io::Read;
+        let fd = nix::fcntl::openat(
+            &self.dir,
+            name,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_NOFOLLOW,
+            nix::sys::stat::Mode::empty(),
+        );
+        let mut text = String::new();
+        if let Ok(fd) = fd {
+            let _ = File::from(fd).read_to_string(&mut text);
+        }
+        text
+    }
+
     /// While this lock is held: takes the shared poststart lock (see the module
     /// comment), made here if need be; held until the returned file is dropped.
     pub fn poststart(&self) -> Result<File> {
@@ -142,5 +173,66 @@ fn flock_blocking(f: &File, op: libc::c_int, path: &Path) -> Result<()> {
         if e != nix::Error::EINTR {
             return Err(Error::sys("flock", path.display(), e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `start` after it released the lock: a `delete` removed the directory and a
+    /// `create` of the same id made it again, with its own exec fifo and error file.
+    /// Unlinking and reading through the held directory touch the old container's
+    /// files only, never the new one's.
+    #[test]
+    fn files_go_through_the_held_directory_not_the_path() {
+        let base = std::env::temp_dir().join(format!("berth-lock-test-{}", std::process::id()));
+        let dir = base.join("c1");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(crate::state::STATE_FILE), "{}").expect("state");
+        std::fs::write(dir.join("exec.fifo"), "").expect("fifo");
+        std::fs::write(dir.join("exec.err"), "old error").expect("err");
+        let held = lock(&dir, "c1", true).expect("lock");
+        assert_eq!(held.read_file("exec.err"), "old error");
+        held.release();
+        // delete, then a new create of the same id.
+        std::fs::remove_dir_all(&dir).expect("delete");
+        std::fs::create_dir(&dir).expect("create again");
+        std::fs::write(dir.join(crate::state::STATE_FILE), "{}").expect("state");
+        std::fs::write(dir.join("exec.fifo"), "").expect("new fifo");
+        std::fs::write(dir.join("exec.err"), "new error").expect("new err");
+        held.unlink("exec.fifo")
+            .expect("unlink in the old directory");
+        assert!(
+            dir.join("exec.fifo").exists(),
+            "the new container's fifo was removed"
+        );
+        assert_eq!(
+            held.read_file("exec.err"),
+            "",
+            "read the new container's file"
+        );
+        assert!(matches!(held.relock(false), Err(Error::NotFound(_))));
+        std::fs::remove_dir_all(&base).expect("cleanup");
+    }
+
+    /// In the directory still there: the file goes, a second unlink is no error, and
+    /// a symlink is not followed by `read_file`.
+    #[test]
+    fn unlink_and_read_in_place() {
+        let base = std::env::temp_dir().join(format!("berth-lock-test2-{}", std::process::id()));
+        let dir = base.join("c2");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(crate::state::STATE_FILE), "{}").expect("state");
+        std::fs::write(dir.join("exec.fifo"), "").expect("fifo");
+        std::fs::write(base.join("elsewhere"), "secret").expect("target");
+        std::os::unix::fs::symlink(base.join("elsewhere"), dir.join("exec.err")).expect("symlink");
+        let held = lock(&dir, "c2", true).expect("lock");
+        held.unlink("exec.fifo").expect("unlink");
+        assert!(!dir.join("exec.fifo").exists());
+        held.unlink("exec.fifo").expect("a second unlink");
+        assert_eq!(held.read_file("exec.err"), "");
+        drop(held);
+        std::fs::remove_dir_all(&base).expect("cleanup");
     }
 }

@@ -184,3 +184,39 @@ impl Persisted {
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state file written before the systemd driver recorded a rootless
+    /// container's user manager uid loads, and its cgroup manager is rebuilt.
+    #[test]
+    fn old_state_file_of_a_rootless_systemd_container_loads() {
+        let config = serde_json::to_value(Spec::default()).expect("spec json");
+        let old = serde_json::json!({
+            "id": "c1",
+            "pid": 0,
+            "pid_start_time": 0,
+            "bundle": "/b",
+            "rootfs": "/b/rootfs",
+            "created": "2026-01-01T00:00:00.000000000Z",
+            "owner": "",
+            "config": config,
+            "cgroup": {
+                "driver": "systemd",
+                "paths": {"": "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/berth-c1.scope"},
+                "unit": "berth-c1.scope",
+                "rootless": true
+            },
+            "created_done": true
+        });
+        let text = serde_json::to_vec(&old).expect("json");
+        let state = Persisted::from_slice(&text, "c1", Path::new("/x/state.json"))
+            .expect("an old state file loads");
+        let cgroup = state.cgroup.expect("cgroup");
+        assert_eq!(cgroup.user_manager_uid, None);
+        let manager = berth_cgroups::from_state(&cgroup).expect("manager from an old state");
+        assert_eq!(manager.state().unit.as_deref(), Some("berth-c1.scope"));
+    }
+}

@@ -680,6 +680,70 @@ fn mounts_below(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A `restore` killed after it bound the rootfs for CRIU at `<state>/<id>/criu-root`
+/// (and before it recorded the restored init) leaves that bind in the state
+/// directory: `delete --force` must detach it before it removes the directory, and
+/// never reach through it into the rootfs (a recursive removal would empty it).
+/// CRIU cannot run on this host, so the state is made by hand: a created container,
+/// its state as a restore leaves it (no init pid, not created), and the bind.
+#[test]
+fn force_delete_after_a_killed_restore_keeps_the_rootfs() {
+    if !support::usable() {
+        return;
+    }
+    let dir = TempDir::new("killed-restore");
+    let root = TempDir::new("killed-restore-root");
+    let mut guard = support::Guard::new(&root, "killed-restore");
+    let id = unique_id("killed-restore");
+    guard.ids.push(id.clone());
+    let b = support::bundle(&dir, &["sleep", "30"], &guard.cgroup_parent, &id);
+    let rootfs = b.join("rootfs");
+    std::fs::write(rootfs.join("canary"), "keep me\n").expect("canary");
+    let out = berth_root(&root, &["create", "-b", b.to_str().expect("utf-8"), &id]);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let state_dir = root.path().join(&id);
+    let state_path = state_dir.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).expect("read state"))
+            .expect("state json");
+    state["pid"] = 0.into();
+    state["pid_start_time"] = 0.into();
+    state["created_done"] = false.into();
+    std::fs::write(&state_path, state.to_string()).expect("write state");
+    let criu_root = state_dir.join("criu-root");
+    std::fs::create_dir(&criu_root).expect("mkdir criu-root");
+    let bound = Command::new("mount")
+        .arg("--rbind")
+        .arg(&rootfs)
+        .arg(&criu_root)
+        .status()
+        .expect("run mount");
+    assert!(bound.success(), "mount --rbind {}", rootfs.display());
+    let out = berth_root(&root, &["delete", "--force", &id]);
+    let left = mounts_below(&state_dir);
+    for m in left.iter().rev() {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+    assert!(
+        rootfs.join("canary").exists() && rootfs.join("bin/busybox").exists(),
+        "delete --force emptied the rootfs through the restore's bind: {}",
+        stderr(&out)
+    );
+    assert!(out.status.success(), "delete --force: {}", stderr(&out));
+    assert!(left.is_empty(), "delete --force left mounts: {left:?}");
+    assert!(
+        !state_dir.exists(),
+        "delete --force left {}: {}",
+        state_dir.display(),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).trim().is_empty(),
+        "delete --force warned: {}",
+        stderr(&out)
+    );
+}
+
 /// Without a mount namespace, `create` binds the rootfs onto itself in the runtime's
 /// namespace. A create killed after that bind but before recording it leaves a state
 /// with only the mount the rootfs was on: `delete --force` must still find the bind

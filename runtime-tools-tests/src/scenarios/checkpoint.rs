@@ -144,7 +144,7 @@ pub fn checkpoint_restore(c: &mut Ctx) -> Res {
 /// `echo $i > /tmp/count` (truncate, then write), so a read can fall between the two
 /// and see it empty: such a torn read is read again (10 tries, 50 ms apart), never
 /// taken as the value.
-fn count(c: &Ctx, id: &str) -> Result<u64, Verdict> {
+pub(super) fn count(c: &Ctx, id: &str) -> Result<u64, Verdict> {
     let mut last = String::new();
     for _ in 0..10 {
         let out = c.must(&["exec", id, "cat", "/tmp/count"])?;
@@ -160,7 +160,7 @@ fn count(c: &Ctx, id: &str) -> Result<u64, Verdict> {
 }
 
 /// Polls the counter until it reaches `at_least` (30 s at most).
-fn wait_count(c: &Ctx, id: &str, at_least: u64) -> Result<u64, Verdict> {
+pub(super) fn wait_count(c: &Ctx, id: &str, at_least: u64) -> Result<u64, Verdict> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         if let Ok(n) = count(c, id) {

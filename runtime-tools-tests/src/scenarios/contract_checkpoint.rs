@@ -34,7 +34,7 @@ const SPINNER: &str =
 
 /// Skips unless `criu check` passes here (asked once per run: under emulation a
 /// check takes seconds).
-fn need_criu() -> Res {
+pub(super) fn need_criu() -> Res {
     static VERDICT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     match VERDICT.get_or_init(criu_unusable) {
         Some(why) => skip!("{why}"),
@@ -761,6 +761,14 @@ pub fn contract_checkpoint_lazy_pages(c: &mut Ctx) -> Res {
         "-v4",
     ]);
     let mut lazy = Background::spawn("criu lazy-pages", cmd, &b.dir.join("lazy.out"))?;
+    // The daemon listens on lazy-pages.socket in its work directory (the image
+    // directory) only once it has read the images: a restore that comes first cannot
+    // connect to it (seen once in the VM lane, under emulation).
+    let socket = image.join("lazy-pages.socket");
+    let t = Instant::now();
+    while !socket.exists() && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // The restore needs its own id: the checkpointed container lives on until the
     // last page has moved. Its work directory is the image directory, where the

@@ -20,6 +20,7 @@ mod contract_update;
 mod contract_userns;
 mod contract_verbs;
 mod crash_create;
+mod crash_restore;
 mod crash_syscalls;
 mod crash_verbs;
 mod cve;
@@ -271,6 +272,7 @@ pub static ALL: &[Scenario] = table![
     contract_checkpoint::contract_checkpoint_pre_dump_pipes,
     contract_checkpoint::contract_checkpoint_criu_config,
     contract_checkpoint::contract_checkpoint_lazy_pages,
+    crash_restore::checkpoint_restore_killed_midway,
     fds::preserve_fds,
     fds::no_runtime_fds_leak,
     fds::concurrent_start_and_delete,

@@ -324,6 +324,7 @@ impl CgroupManager for V1Manager {
             unit: None,
             shared: false,
             rootless: self.rootless,
+            user_manager_uid: None,
         }
     }
 }

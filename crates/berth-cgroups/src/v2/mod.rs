@@ -238,6 +238,7 @@ impl CgroupManager for V2Manager {
             unit: None,
             shared: false,
             rootless: self.rootless,
+            user_manager_uid: None,
         }
     }
 }

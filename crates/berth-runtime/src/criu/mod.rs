@@ -15,6 +15,7 @@ mod dump;
 mod restore;
 
 pub use dump::CheckpointOptions;
+pub(crate) use restore::release_criu_root;
 pub use restore::RestoreOptions;
 
 use crate::error::{Error, Result};

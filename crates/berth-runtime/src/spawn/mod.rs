@@ -309,7 +309,9 @@ pub(crate) fn create(
 /// ancestor of each cgroup directory, outermost first (the order mkdir makes them;
 /// `destroy` removes them in reverse, and only when empty). Recorded before the
 /// cgroups are made, so that a create killed midway leaves no parent behind.
-fn with_missing_parents(mut state: berth_cgroups::CgroupState) -> berth_cgroups::CgroupState {
+pub(crate) fn with_missing_parents(
+    mut state: berth_cgroups::CgroupState,
+) -> berth_cgroups::CgroupState {
     let mut missing = Vec::new();
     for leaf in state.paths.values() {
         let mut chain = Vec::new();
@@ -484,6 +486,7 @@ mod tests {
             unit: None,
             shared: false,
             rootless: false,
+            user_manager_uid: None,
         };
         let got = super::with_missing_parents(state).created;
         let _ = std::fs::remove_dir_all(&base);

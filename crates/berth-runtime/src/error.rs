@@ -121,9 +121,10 @@ pub enum Error {
         /// Why the state cannot be read.
         reason: String,
     },
-    /// The runtime could not run from a sealed copy of its binary, which the
-    /// container needs (CVE-2019-5736 with CAP_SYS_PTRACE, see [`crate::sealed_exe`]).
-    #[error("run from a sealed copy of the runtime binary: {step}: {errno}")]
+    /// The runtime could not run from a protected image of its binary (a read-only
+    /// bind or a sealed copy), which the container needs (CVE-2019-5736, see
+    /// [`crate::sealed_exe`]).
+    #[error("run from a protected image of the runtime binary: {step}: {errno}")]
     SealedExe {
         /// The step that failed (`open /proc/self/exe`, `memfd_create`, ...).
         step: &'static str,

@@ -205,9 +205,6 @@ impl Container {
             let attach = cg.self_attach().for_exec(self.state.pid);
             plan.cgroup_join = crate::spawn::plan::CgroupJoin::new(attach)?;
         }
-        // Before the process can run: later execs must know a process here may hold
-        // CAP_SYS_PTRACE (they then run from a sealed copy, see sealed_exe).
-        crate::sealed_exe::record_ptrace_exec(&self.dir(), &self.state.config, process)?;
         let (parent_ch, child_ch) = channel::pair()?;
         // SAFETY: the child runs only `intermediate`, which never returns.
         let middle = match unsafe { fork() }.map_err(|e| Error::sys("fork", "exec", e))? {

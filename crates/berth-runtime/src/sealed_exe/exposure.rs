@@ -1,213 +1,233 @@
-//! Which containers need the sealed copy: no user namespace of their own, and a pid
-//! namespace in which a process may hold CAP_SYS_PTRACE.
+//! Which containers need the protected image: those whose processes could write the
+//! runtime binary, were they to hold it.
 
 use crate::container::Container;
-use crate::error::{Error, Result};
-use oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
-use std::path::Path;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use std::os::unix::fs::MetadataExt;
 
-/// In the container's state directory: an `exec` gave one of its processes
-/// CAP_SYS_PTRACE that the config does not. Made only then; removed with the directory.
-const PTRACE_EXEC: &str = "ptrace-exec";
-
-/// Why a process of the runtime's image in this container must run from a sealed
-/// copy of the binary.
+/// Why a process of the runtime's image in this container must run from a protected
+/// image of the binary (a read-only detached bind, or a sealed copy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exposure {
-    /// The process (or the container's own process) has CAP_SYS_PTRACE in its bounding
-    /// set, in a pid namespace of the container's own, with no user namespace.
-    Ptrace,
-    /// The pid namespace is joined by path, with no user namespace: processes the
-    /// runtime did not start (another container of a pod) may hold CAP_SYS_PTRACE in it.
-    JoinedPidNamespace,
-    /// An earlier `exec` into the container was given CAP_SYS_PTRACE, which its config
-    /// lacks: that process (or what it started) may hold it still.
-    PtraceGrantedByExec,
+    /// No user namespace: the container's root is the host's root, the owner of the
+    /// binary or not, and may write it.
+    NoUserNamespace,
+    /// A new user namespace whose uidMappings map the uid that owns the binary: a
+    /// container process of that uid may write it.
+    OwnerMapped {
+        /// The binary's owner (a host uid).
+        uid: u32,
+    },
+    /// A user namespace joined by path: its mappings are not read (a joined
+    /// namespace may map anything).
+    JoinedUserNamespace,
+    /// The binary is writable by its group or by others: a container process may be
+    /// one of them whatever its user namespace maps.
+    WritableByOthers,
 }
 
 impl std::fmt::Display for Exposure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Exposure::Ptrace => "the container's processes may hold CAP_SYS_PTRACE",
-            Exposure::JoinedPidNamespace => {
-                "the container joins a pid namespace by path, where others may hold CAP_SYS_PTRACE"
+        match self {
+            Exposure::NoUserNamespace => f.write_str("the container has no user namespace"),
+            Exposure::OwnerMapped { uid } => write!(
+                f,
+                "the container's user namespace maps uid {uid}, the owner of the runtime binary"
+            ),
+            Exposure::JoinedUserNamespace => {
+                f.write_str("the container joins a user namespace by path")
             }
-            Exposure::PtraceGrantedByExec => {
-                "an earlier exec into the container was given CAP_SYS_PTRACE"
+            Exposure::WritableByOthers => {
+                f.write_str("the runtime binary is writable by its group or others")
             }
-        })
+        }
     }
 }
 
-/// The container's pid namespace, as its config says.
+/// The container's user namespace, as its config says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PidNamespace {
-    /// None: the runtime's own.
+enum UserNamespace {
+    /// None: the host's.
     Host,
     New,
     Joined,
 }
 
-fn namespace(spec: &Spec, kind: LinuxNamespaceType) -> Option<bool> {
-    let ns = spec.linux().as_ref()?.namespaces().as_ref()?;
-    ns.iter()
-        .find(|n| n.typ() == kind)
-        .map(|n| n.path().is_some())
-}
-
-fn pid_namespace(spec: &Spec) -> PidNamespace {
-    match namespace(spec, LinuxNamespaceType::Pid) {
-        None => PidNamespace::Host,
-        Some(false) => PidNamespace::New,
-        Some(true) => PidNamespace::Joined,
+fn user_namespace(spec: &Spec) -> UserNamespace {
+    let found = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::User));
+    match found {
+        None => UserNamespace::Host,
+        Some(n) if n.path().is_some() => UserNamespace::Joined,
+        Some(_) => UserNamespace::New,
     }
 }
 
-/// CAP_SYS_PTRACE in the bounding set: what the process, or a program it runs (file
-/// capabilities, setuid), can ever hold. No `capabilities` means none (as the library
-/// applies it).
-fn may_ptrace(process: Option<&Process>) -> bool {
-    process
-        .and_then(|p| p.capabilities().as_ref())
-        .and_then(|c| c.bounding().as_ref())
-        .is_some_and(|b| b.contains(&Capability::SysPtrace))
+/// Owner and mode of the running binary (`/proc/self/exe`), `None` if it cannot be
+/// read (the caller then protects).
+fn binary_owner_and_mode() -> Option<(u32, u32)> {
+    std::fs::metadata("/proc/self/exe")
+        .ok()
+        .map(|m| (m.uid(), m.mode()))
 }
 
-/// The rule for both verbs. A user namespace (new or joined) protects: the
-/// non-dumpable check asks for CAP_SYS_PTRACE over the user namespace the runtime was
-/// executed in, which the container cannot hold. Without a pid namespace the container
-/// shares the host's: one that may hold CAP_SYS_PTRACE there can already open
-/// `/proc/1/root` and any host file, so a copy would protect nothing.
-fn decide(spec: &Spec, ptrace: bool, marked: impl FnOnce() -> bool) -> Option<Exposure> {
-    if namespace(spec, LinuxNamespaceType::User).is_some() {
-        return None;
-    }
-    match pid_namespace(spec) {
-        PidNamespace::Host => None,
-        PidNamespace::Joined => Some(Exposure::JoinedPidNamespace),
-        PidNamespace::New if ptrace => Some(Exposure::Ptrace),
-        PidNamespace::New => marked().then_some(Exposure::PtraceGrantedByExec),
+/// Whether host uid `uid` lies in one of `maps` (host side).
+fn maps_host_uid(maps: &[LinuxIdMapping], uid: u32) -> bool {
+    maps.iter().any(|m| {
+        uid >= m.host_id() && u64::from(uid) < u64::from(m.host_id()) + u64::from(m.size())
+    })
+}
+
+/// The rule for both verbs. `binary` gives the owner and mode of the runtime binary;
+/// it is asked only for a new user namespace (the one case that needs it).
+fn decide(spec: &Spec, binary: impl FnOnce() -> Option<(u32, u32)>) -> Option<Exposure> {
+    match user_namespace(spec) {
+        UserNamespace::Host => Some(Exposure::NoUserNamespace),
+        UserNamespace::Joined => Some(Exposure::JoinedUserNamespace),
+        UserNamespace::New => {
+            // Unreadable: protect. The owner's uid stands for "unknown" then.
+            let Some((uid, mode)) = binary() else {
+                return Some(Exposure::OwnerMapped { uid: 0 });
+            };
+            if mode & 0o022 != 0 {
+                return Some(Exposure::WritableByOthers);
+            }
+            let maps = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.uid_mappings().as_deref());
+            match maps {
+                // No mappings: create refuses such a config; protect meanwhile.
+                None => Some(Exposure::OwnerMapped { uid }),
+                Some(maps) if maps.is_empty() || maps_host_uid(maps, uid) => {
+                    Some(Exposure::OwnerMapped { uid })
+                }
+                Some(_) => None,
+            }
+        }
     }
 }
 
-/// Whether `create` (or `run`) of a container of `spec` must run from a sealed copy
-/// of the runtime binary, and why; `None` for the common case, which then costs
-/// nothing. See the [module](crate::sealed_exe).
+/// Whether `create` (or `run`) of a container of `spec` must run from a protected
+/// image of the runtime binary, and why; `None` for a container whose user namespace
+/// does not map the binary's owner, which then costs nothing. See the
+/// [module](crate::sealed_exe).
 pub fn for_create(spec: &Spec) -> Option<Exposure> {
-    decide(spec, may_ptrace(spec.process().as_ref()), || false)
+    decide(spec, binary_owner_and_mode)
 }
 
 impl Container {
-    /// Whether `exec` of `process` into this container must run from a sealed copy of
-    /// the runtime binary, and why: as [`for_create`], with CAP_SYS_PTRACE in the
-    /// process's bounding set or the container's, or given earlier by an `exec`
-    /// (recorded in the container's state directory).
-    pub fn sealed_exe_for_exec(&self, process: &Process) -> Option<Exposure> {
-        let config = &self.state.config;
-        let ptrace = may_ptrace(Some(process)) || may_ptrace(config.process().as_ref());
-        decide(config, ptrace, || self.dir().join(PTRACE_EXEC).exists())
+    /// Whether `exec` into this container must run from a protected image of the
+    /// runtime binary, and why: as [`for_create`], from the container's config (the
+    /// exec'd process joins the container's user namespace, whatever it is).
+    pub fn sealed_exe_for_exec(&self) -> Option<Exposure> {
+        decide(&self.state.config, binary_owner_and_mode)
     }
-}
-
-/// Before an exec'd process is started: records in the container's state directory
-/// `dir` that it gets CAP_SYS_PTRACE the config does not give, when that exposes later
-/// execs (see [`Container::sealed_exe_for_exec`]).
-pub(crate) fn record_ptrace_exec(dir: &Path, config: &Spec, process: &Process) -> Result<()> {
-    if !may_ptrace(Some(process))
-        || may_ptrace(config.process().as_ref())
-        || decide(config, true, || false) != Some(Exposure::Ptrace)
-    {
-        return Ok(());
-    }
-    let path = dir.join(PTRACE_EXEC);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map(drop)
-        .map_err(|e| Error::io("record an exec given CAP_SYS_PTRACE in", &path, e))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{decide, for_create, may_ptrace, Exposure};
-    use oci_spec::runtime::{Process, Spec};
+    use super::{decide, for_create, Exposure};
+    use oci_spec::runtime::Spec;
     use serde_json::{json, Value};
 
-    fn spec(namespaces: Value, bounding: &[&str]) -> Spec {
-        serde_json::from_value(json!({
+    fn spec(namespaces: Value, uid_map: Option<Value>) -> Spec {
+        let mut v = json!({
             "ociVersion": "1.0.2",
-            "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["sh"],
-                        "capabilities": {"bounding": bounding}},
+            "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["sh"]},
             "root": {"path": "rootfs"},
             "linux": {"namespaces": namespaces}
-        }))
-        .unwrap()
+        });
+        if let Some(m) = uid_map {
+            v["linux"]["uidMappings"] = m.clone();
+            v["linux"]["gidMappings"] = m;
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn map(host: u32, size: u32) -> Value {
+        json!([{"containerID": 0, "hostID": host, "size": size}])
     }
 
     #[test]
-    fn ptrace_in_a_pid_namespace_of_its_own_needs_the_copy() {
-        let s = spec(
+    fn no_user_namespace_needs_it_whatever_the_pid_namespace() {
+        for ns in [
             json!([{"type": "pid"}, {"type": "mount"}]),
-            &["CAP_SYS_PTRACE"],
-        );
-        assert_eq!(for_create(&s), Some(Exposure::Ptrace));
-    }
-
-    #[test]
-    fn the_common_case_needs_none() {
-        let s = spec(json!([{"type": "pid"}, {"type": "mount"}]), &["CAP_KILL"]);
-        assert_eq!(for_create(&s), None);
-    }
-
-    #[test]
-    fn a_user_namespace_protects_new_or_joined() {
-        for user in [
-            json!({"type": "user"}),
-            json!({"type": "user", "path": "/proc/7/ns/user"}),
+            json!([{"type": "pid", "path": "/proc/7/ns/pid"}]),
+            json!([{"type": "mount"}]),
         ] {
-            let s = spec(json!([{"type": "pid"}, user]), &["CAP_SYS_PTRACE"]);
-            assert_eq!(for_create(&s), None, "{user}");
-            let s = spec(
-                json!([{"type": "pid", "path": "/proc/7/ns/pid"}, user]),
-                &["CAP_SYS_PTRACE"],
+            assert_eq!(
+                decide(&spec(ns.clone(), None), || Some((0, 0o755))),
+                Some(Exposure::NoUserNamespace),
+                "{ns}"
             );
-            assert_eq!(for_create(&s), None, "{user}");
         }
     }
 
     #[test]
-    fn a_joined_pid_namespace_needs_it_without_ptrace() {
-        let s = spec(json!([{"type": "pid", "path": "/proc/7/ns/pid"}]), &[]);
-        assert_eq!(for_create(&s), Some(Exposure::JoinedPidNamespace));
-    }
-
-    #[test]
-    fn the_host_pid_namespace_needs_none() {
-        let s = spec(json!([{"type": "mount"}]), &["CAP_SYS_PTRACE"]);
-        assert_eq!(for_create(&s), None);
-    }
-
-    #[test]
-    fn an_earlier_ptrace_exec_counts_only_in_a_new_pid_namespace() {
-        let s = spec(json!([{"type": "pid"}]), &[]);
-        assert_eq!(
-            decide(&s, false, || true),
-            Some(Exposure::PtraceGrantedByExec)
+    fn a_joined_user_namespace_needs_it() {
+        let s = spec(
+            json!([{"type": "pid"}, {"type": "user", "path": "/proc/7/ns/user"}]),
+            None,
         );
-        assert_eq!(decide(&s, false, || false), None);
-        let host = spec(json!([]), &[]);
-        assert_eq!(decide(&host, false, || true), None);
+        assert_eq!(
+            decide(&s, || panic!("not asked")),
+            Some(Exposure::JoinedUserNamespace)
+        );
     }
 
     #[test]
-    fn no_capabilities_is_no_ptrace() {
-        let p: Process = serde_json::from_value(
-            json!({"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["sh"]}),
-        )
-        .unwrap();
-        assert!(!may_ptrace(Some(&p)));
-        assert!(!may_ptrace(None));
+    fn a_new_user_namespace_needs_it_only_if_it_maps_the_owner() {
+        let ns = json!([{"type": "pid"}, {"type": "user"}]);
+        let s = spec(ns.clone(), Some(map(100_000, 65536)));
+        assert_eq!(decide(&s, || Some((0, 0o755))), None);
+        assert_eq!(
+            decide(&s, || Some((100_000, 0o755))),
+            Some(Exposure::OwnerMapped { uid: 100_000 })
+        );
+        assert_eq!(
+            decide(&s, || Some((165_535, 0o755))),
+            Some(Exposure::OwnerMapped { uid: 165_535 })
+        );
+        assert_eq!(decide(&s, || Some((165_536, 0o755))), None);
+        // An identity map includes root.
+        let s = spec(ns.clone(), Some(map(0, 65536)));
+        assert_eq!(
+            decide(&s, || Some((0, 0o755))),
+            Some(Exposure::OwnerMapped { uid: 0 })
+        );
+        // No mappings, or an unreadable binary: protect.
+        let s = spec(ns.clone(), None);
+        assert!(decide(&s, || Some((0, 0o755))).is_some());
+        let s = spec(ns, Some(map(100_000, 65536)));
+        assert!(decide(&s, || None).is_some());
+    }
+
+    #[test]
+    fn a_binary_writable_by_others_needs_it_in_any_user_namespace() {
+        let s = spec(json!([{"type": "user"}]), Some(map(100_000, 65536)));
+        assert_eq!(
+            decide(&s, || Some((0, 0o775))),
+            Some(Exposure::WritableByOthers)
+        );
+        assert_eq!(
+            decide(&s, || Some((0, 0o757))),
+            Some(Exposure::WritableByOthers)
+        );
+    }
+
+    #[test]
+    fn for_create_reads_this_binary() {
+        // This test binary is owned by whoever built it; an identity map of every uid
+        // maps that owner.
+        let s = spec(json!([{"type": "user"}]), Some(map(0, u32::MAX)));
+        assert!(for_create(&s).is_some());
+        assert_eq!(
+            for_create(&spec(json!([{"type": "pid"}]), None)),
+            Some(Exposure::NoUserNamespace)
+        );
     }
 }

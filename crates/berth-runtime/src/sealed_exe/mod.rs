@@ -1,45 +1,67 @@
-//! Running from a sealed memfd copy of the runtime binary: CVE-2019-5736 for a
-//! container that holds CAP_SYS_PTRACE.
+//! Running from a protected image of the runtime binary: CVE-2019-5736.
 //!
-//! A process of the runtime's image sits in the container's pid namespace while it
-//! sets up: the init until `start` (its `execve` of the container's program), an exec'd
-//! process until its own `execve`. Its `/proc/<pid>/exe` is then the runtime's binary on
-//! the host; an fd on it, kept until the runtime has exited, lets the container
-//! overwrite that binary. Such processes are non-dumpable (`PR_SET_DUMPABLE 0`), which
-//! shuts the container out unless it holds CAP_SYS_PTRACE over the user namespace the
-//! process's memory belongs to: the one the runtime binary was executed in (a clone
-//! keeps it, whatever user namespace the clone then joins). So only a container without
-//! a user namespace of its own whose processes may hold CAP_SYS_PTRACE can get through;
-//! for it, the runtime first re-executes itself from a copy of its binary in a memfd
-//! sealed against any change (`F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE`).
-//! What the container can then reach is that copy, never the host's file.
+//! A process of the runtime's image sits in the container while it sets up: the init
+//! until `start` (its `execve` of the container's program), an exec'd process until its
+//! own `execve`. Worse, the container's program may itself be `/proc/self/exe` (or a
+//! `#!/proc/self/exe` script, or a symlink to it): the kernel then executes the
+//! runtime's host binary inside the container, as container root, dumpable again after
+//! that `execve` (so `PR_SET_DUMPABLE 0` before it is no defence), with its ELF
+//! interpreter and libraries from the container's rootfs. Any container process (or a
+//! library constructor of the container's) can open its `/proc/<pid>/exe`, keep the fd,
+//! and once no process runs the binary any more, reopen it for writing and overwrite
+//! the host's runtime binary. No capability is needed.
 //!
-//! The copy costs a copy of the binary in memory (charged to the caller's memory
-//! cgroup for as long as a process runs from it: until the init's `execve` for a
-//! created container) and a second start of the program, so it is made only when
-//! the container needs it: [`for_create`] and [`Container::sealed_exe_for_exec`](crate::Container::sealed_exe_for_exec) decide
-//! from the config (and the process to exec), [`run_from_sealed_copy`] re-executes.
-//! Whether a process already runs from a sealed copy is read from its
-//! `/proc/self/exe` (`F_GET_SEALS` succeeds only on a memfd), so the re-executed
-//! program, given the same argv and environment, decides the same and goes on; no
-//! marker in the environment, and no loop.
+//! So before the verb makes, locks or writes anything, the runtime re-executes itself
+//! from a protected image ([`run_protected`]):
+//!
+//! - a read-only detached bind of its binary: `open_tree(/proc/self/exe,
+//!   OPEN_TREE_CLONE)`, `mount_setattr(MOUNT_ATTR_RDONLY)`, then
+//!   `execveat(fd, "", AT_EMPTY_PATH)`. The bind is in no mount table; the fd is
+//!   close-on-exec, so the anonymous tree is dissolved at the exec and no one can
+//!   remount it read-write: whatever reaches `/proc/<pid>/exe` reaches a read-only mount,
+//!   and a write-open fails with `EROFS`. It costs no copy (as crun, and runc 1.1.5's
+//!   read-only bind, without a mount in the host's table);
+//! - where no bind can be made (`open_tree`/`mount_setattr` fail: Linux before 5.12,
+//!   or no CAP_SYS_ADMIN over the caller's mount namespace, as rootless): a copy of the
+//!   binary in a memfd sealed against any change
+//!   (`F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE`), which costs the binary's
+//!   size in memory (charged to the caller's memory cgroup for as long as a process
+//!   runs from it: until the init's `execve` for a created container).
+//!
+//! A binary that already lies on a read-only mount needs neither.
+//!
+//! It is needed only when a container process could write the binary
+//! ([`for_create`], [`Container::sealed_exe_for_exec`](crate::Container::sealed_exe_for_exec)):
+//! the container has no user namespace, joins one by path, or has a new one whose
+//! uidMappings map the uid that owns the binary (or the binary is writable by its
+//! group or others). A new user namespace that does not map the owner needs nothing:
+//! container root is then not the owner and holds no capability over the host's user
+//! namespace (rootless engines and user-namespaced pods pay nothing).
+//!
+//! Whether a process already runs from a protected image is read from its
+//! `/proc/self/exe` ([`protection`]: `statvfs` shows `ST_RDONLY`, or `F_GET_SEALS`,
+//! which only a memfd answers, shows every seal), so the re-executed program, given the
+//! same argv and environment, decides the same and goes on: no marker in the
+//! environment. A process that runs from an image of a re-execution (its
+//! `/proc/self/exe` is a dissolved mount's root or a memfd) and still finds itself
+//! unprotected fails instead of trying again: no loop.
 //!
 //! # For an embedder
 //!
 //! The container's processes are clones of the process that calls
 //! [`Runtime::create`](crate::Runtime::create) or [`Container::exec`]: their
 //! `/proc/<pid>/exe` is the embedder's own binary. A program that creates containers
-//! for which [`for_create`] (or [`Container::sealed_exe_for_exec`](crate::Container::sealed_exe_for_exec)) returns an exposure
-//! should run from a sealed copy of itself: call [`run_from_sealed_copy`] at start-up,
-//! before it starts threads or opens fds it would not want twice (the program starts
-//! again with the same argv and environment and every fd that is not close-on-exec),
-//! or refuse such containers. The library itself never re-executes anything.
+//! for which [`for_create`] (or [`Container::sealed_exe_for_exec`](crate::Container::sealed_exe_for_exec))
+//! returns an exposure should run from a protected image of itself: call
+//! [`run_protected`] at start-up, before it starts threads or opens fds it would not
+//! want twice (the program starts again with the same argv and environment and every
+//! fd that is not close-on-exec), or refuse such containers. The library itself never
+//! re-executes anything.
 //!
 //! [`Container::exec`]: crate::Container::exec
 
 mod exposure;
 mod reexec;
 
-pub(crate) use exposure::record_ptrace_exec;
 pub use exposure::{for_create, Exposure};
-pub use reexec::{run_from_sealed_copy, running_from_sealed_copy};
+pub use reexec::{protection, run_protected, Protection};

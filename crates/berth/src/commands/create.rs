@@ -83,7 +83,7 @@ fn create(globals: &Globals, id: &str, flags: &CreateFlags) -> anyhow::Result<()
         ..options
     };
     let bundle = LoadedBundle::load(Path::new(&bundle), options.trace.as_ref())?;
-    super::sealed_exe(berth_runtime::sealed_exe::for_create(bundle.spec()))?;
+    super::protect_binary(berth_runtime::sealed_exe::for_create(bundle.spec()))?;
     let runtime = super::runtime(globals)?;
     runtime.create_loaded(id, bundle, &options)?;
     crate::trace::report("create", &globals.trace);

@@ -96,18 +96,9 @@ fn execute(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     if args.process.is_none() && args.command.is_empty() {
         bail!("process args cannot be empty");
     }
+    // Before --process is read: the re-executed program reads it (from a pipe too).
+    super::protect_binary(container.sealed_exe_for_exec())?;
     let mut process = process_of(&container, args)?;
-    if let Some(why) = container.sealed_exe_for_exec(&process) {
-        // The sealed copy reads --process again: from a pipe or a terminal it would
-        // find what this program has already consumed.
-        if let Some(path) = args.process.as_deref().filter(|p| !p.is_file()) {
-            bail!(
-                "--process {}: not a regular file, which berth must read again after it re-executes from a sealed copy of its binary ({why})",
-                path.display()
-            );
-        }
-        super::sealed_exe(Some(why))?;
-    }
     let terminal = process.terminal().unwrap_or(false);
     if let Some((width, height)) = args.console_size {
         if !terminal {

@@ -27,14 +27,17 @@ pub(crate) fn runtime(globals: &Globals) -> anyhow::Result<Runtime> {
         .with_rootless_cgroups(globals.rootless_cgroups))
 }
 
-/// CVE-2019-5736 with CAP_SYS_PTRACE: when the container needs it (`why`), berth
-/// re-executes itself from a sealed copy of its binary (the library's
-/// `sealed_exe`), before the verb has made, locked or written anything; the new
-/// program makes the same decision, finds itself sealed, and goes on. A copy that
-/// cannot be made fails the verb: the container is never run unprotected.
-pub(crate) fn sealed_exe(why: Option<berth_runtime::sealed_exe::Exposure>) -> anyhow::Result<()> {
+/// CVE-2019-5736: when the container needs it (`why`: a container process could
+/// write the binary), berth re-executes itself from a protected image of its binary
+/// (a read-only detached bind, or a sealed memfd copy: the library's `sealed_exe`),
+/// before the verb has made, locked or written anything; the new program makes the
+/// same decision, finds itself protected, and goes on. An image that cannot be made
+/// fails the verb: the container is never run unprotected.
+pub(crate) fn protect_binary(
+    why: Option<berth_runtime::sealed_exe::Exposure>,
+) -> anyhow::Result<()> {
     match why {
         None => Ok(()),
-        Some(why) => Ok(berth_runtime::sealed_exe::run_from_sealed_copy(why)?),
+        Some(why) => Ok(berth_runtime::sealed_exe::run_protected(why)?),
     }
 }

@@ -34,7 +34,7 @@ fn run_container(globals: &Globals, args: &Args) -> anyhow::Result<i32> {
     let (bundle, mut options) = args.flags.resolve()?;
     options.trace = globals.trace.as_ref().map(|(sink, _)| sink.clone());
     let loaded = berth_runtime::LoadedBundle::load(&bundle, options.trace.as_ref())?;
-    super::sealed_exe(berth_runtime::sealed_exe::for_create(loaded.spec()))?;
+    super::protect_binary(berth_runtime::sealed_exe::for_create(loaded.spec()))?;
     // As runc's `run`, work in the bundle (every path argument is absolute by now): the
     // poststop hooks this process runs when the container exits then start there, as
     // they do under runc.

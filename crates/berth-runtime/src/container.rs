@@ -522,10 +522,10 @@ impl Container {
                 self.state.id,
                 dir.display()
             );
-        } else if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("remove {}: {e}", dir.display());
-            }
+        } else if let Err(e) = crate::state_dir::remove(&dir) {
+            // EXDEV: something is mounted below it (a live restore's rootfs bind):
+            // never removed through.
+            tracing::warn!("delete {}: remove {}: {e}", self.state.id, dir.display());
         }
         let hooks = self.state.config.hooks().clone().unwrap_or_default();
         if let Some(poststop) = hooks.poststop().as_deref().filter(|h| !h.is_empty()) {

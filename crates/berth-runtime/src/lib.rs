@@ -77,6 +77,7 @@ mod signal;
 mod spawn;
 mod spec;
 mod state;
+mod state_dir;
 mod stats;
 mod stdio;
 mod sysctl;

@@ -70,6 +70,10 @@ fn append_attempt(who: &str, log: &str) -> String {
 /// refused only because it was still being executed (`Text file busy`: an attacker
 /// keeps the fd and tries again later).
 fn judge_holds(log: &str, host: &str, what: &str) -> Res {
+    ensure!(
+        log.lines().any(|l| l.starts_with("held ")),
+        "no probe kept an fd on the runtime's exe through {what}: the attack was not tried (log {log:?})"
+    );
     let mut bad = Vec::new();
     for line in log.lines() {
         let mut f = line.split_whitespace();

@@ -99,7 +99,12 @@ impl Drop for Undo<'_> {
             );
             return;
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Err(e) = crate::state_dir::remove(&self.dir) {
+            tracing::warn!(
+                "cleanup after failed restore: remove {}: {e}",
+                self.dir.display()
+            );
+        }
     }
 }
 
@@ -431,9 +436,10 @@ fn run_in_cgroup(
                 // SAFETY: _exit never returns.
                 unsafe { libc::_exit(125) };
             }
-            // SAFETY: unshare and mount with constant, NUL-terminated arguments;
-            // _exit never returns.
+            // SAFETY: unshare(2) takes a flag only.
             if private_mounts && unsafe { libc::unshare(libc::CLONE_NEWNS) } == 0 {
+                // SAFETY: mount(2) with constant NUL-terminated strings and null
+                // pointers where the kernel takes none.
                 let slave = unsafe {
                     libc::mount(
                         c"none".as_ptr(),
@@ -446,6 +452,8 @@ fn run_in_cgroup(
                 if slave != 0 {
                     // Mounts made here could reach our namespace: CRIU must not run.
                     report(REPORT_MOUNT_NS, nix::Error::last_raw());
+                    // SAFETY: _exit never returns, and runs no destructor or atexit
+                    // handler of the parent's copy.
                     unsafe { libc::_exit(125) };
                 }
             }
@@ -586,8 +594,10 @@ mod tests {
             // SAFETY: SIG_DFL for SIGPIPE, in this re-run process alone.
             unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
             let wait_for_exit = |pid: i32| -> Result<()> {
-                // SAFETY: waitid with WNOWAIT only peeks at the child's exit.
+                // SAFETY: siginfo_t is plain data, valid as all zeroes.
                 let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: waitid with WNOWAIT only peeks at the child's exit, into a
+                // live siginfo_t.
                 let r = unsafe {
                     libc::waitid(
                         libc::P_PID,

@@ -73,7 +73,7 @@ impl Drop for Undo<'_> {
                 tracing::warn!("cleanup after failed create: {e}");
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = crate::state_dir::remove(&self.dir);
     }
 }
 

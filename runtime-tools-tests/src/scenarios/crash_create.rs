@@ -227,6 +227,29 @@ fn dirs_named(dir: &Path, name: &str, depth: u32) -> Vec<PathBuf> {
 /// a command line naming it (the runtime's forks keep berth's), or with their cwd or
 /// root in `rootfs`.
 pub(super) fn processes_of(id: &str, rootfs: &Path) -> Vec<i32> {
+    live_processes(|dir| {
+        let cg = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+        let in_cgroup = cg.lines().any(|l| {
+            l.rsplit(':')
+                .next()
+                .is_some_and(|p| p.split('/').any(|c| c == id))
+        });
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let named = cmdline.split(|b| *b == 0).any(|a| a == id.as_bytes());
+        in_cgroup || named || has_cwd_or_root_under(dir, rootfs)
+    })
+}
+
+/// Whether the process at `/proc/<pid>` (`dir`) has its cwd or root under `under`.
+pub(super) fn has_cwd_or_root_under(dir: &Path, under: &Path) -> bool {
+    ["cwd", "root"]
+        .iter()
+        .any(|l| std::fs::read_link(dir.join(l)).is_ok_and(|p| p.starts_with(under)))
+}
+
+/// The live processes (neither zombie nor dead), other than this one, whose
+/// `/proc/<pid>` directory `keep` accepts.
+pub(super) fn live_processes(mut keep: impl FnMut(&Path) -> bool) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -239,24 +262,13 @@ pub(super) fn processes_of(id: &str, rootfs: &Path) -> Vec<i32> {
         if pid == me {
             continue;
         }
-        let proc_dir = e.path();
-        let stat = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        let dir = e.path();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
         match stat.rsplit_once(") ") {
             Some((_, rest)) if !rest.starts_with('Z') && !rest.starts_with('X') => {}
             _ => continue,
         }
-        let cg = std::fs::read_to_string(proc_dir.join("cgroup")).unwrap_or_default();
-        let in_cgroup = cg.lines().any(|l| {
-            l.rsplit(':')
-                .next()
-                .is_some_and(|p| p.split('/').any(|c| c == id))
-        });
-        let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
-        let named = cmdline.split(|b| *b == 0).any(|a| a == id.as_bytes());
-        let inside = ["cwd", "root"]
-            .iter()
-            .any(|l| std::fs::read_link(proc_dir.join(l)).is_ok_and(|p| p.starts_with(rootfs)));
-        if in_cgroup || named || inside {
+        if keep(&dir) {
             out.push(pid);
         }
     }

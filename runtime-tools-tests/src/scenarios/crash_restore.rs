@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::checkpoint::{count, wait_count};
 use super::contract_checkpoint::need_criu;
-use super::crash_create::{clean_up, leftovers_of, processes_of};
+use super::crash_create::{clean_up, leftovers_of, live_processes, processes_of};
 use super::crash_syscalls::points;
 use crate::bundle::{mounts_under, Bundle};
 use crate::ctx::Ctx;
@@ -85,30 +85,13 @@ fn mount_point_of(id: u64) -> Option<std::path::PathBuf> {
 
 /// Live (not zombie) processes carrying `mark` in their environment or command line.
 fn marked_processes(mark: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
     let needle = mark.as_bytes();
     let has = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let dir = e.path();
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        match stat.rsplit_once(") ") {
-            Some((_, rest)) if !rest.starts_with('Z') && !rest.starts_with('X') => {}
-            _ => continue,
-        }
+    live_processes(|dir| {
         let env = std::fs::read(dir.join("environ")).unwrap_or_default();
         let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-        if has(&env) || has(&cmdline) {
-            out.push(pid);
-        }
-    }
-    out
+        has(&env) || has(&cmdline)
+    })
 }
 
 /// Whether syscall `nr` is one around which a kill leaves something new: the fork of

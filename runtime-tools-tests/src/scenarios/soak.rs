@@ -320,25 +320,8 @@ fn dirs_with_prefix(dir: &Path, prefix: &str, depth: u32) -> Vec<PathBuf> {
 }
 
 fn processes(s: &Soak) -> Vec<i32> {
-    let me = std::process::id() as i32;
     let root = s.root.to_string_lossy().into_owned();
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        let dir = e.path();
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        match stat.rsplit_once(") ") {
-            Some((_, rest)) if !rest.starts_with('Z') && !rest.starts_with('X') => {}
-            _ => continue,
-        }
+    super::crash_create::live_processes(|dir| {
         let cg = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
         let in_cgroup = cg.lines().any(|l| l.contains(&s.prefix));
         let cmdline =
@@ -347,14 +330,8 @@ fn processes(s: &Soak) -> Vec<i32> {
         let named = cmdline
             .split('\0')
             .any(|a| a == root || a.starts_with(&s.prefix));
-        let inside = ["cwd", "root"]
-            .iter()
-            .any(|l| std::fs::read_link(dir.join(l)).is_ok_and(|p| p.starts_with(&s.rootfs)));
-        if in_cgroup || named || inside {
-            out.push(pid);
-        }
-    }
-    out
+        in_cgroup || named || super::crash_create::has_cwd_or_root_under(dir, &s.rootfs)
+    })
 }
 
 /// Runs `phase`, then checks that it left nothing; a failure cleans up what it can.

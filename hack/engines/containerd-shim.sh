@@ -216,6 +216,20 @@ if [ "${1:-}" = --inner ]; then
     else
         t_fail "the init (pid '$tpid') has parent '$ppid' ($pname), want containerd-shim-berth-v2"
     fi
+    # CVE-2019-5736: the task's init and exec'd processes are clones of the shim until
+    # their execve, so the serving shim runs from a protected image of its binary: its
+    # /proc/<pid>/exe is the shim's binary (same dev:ino) on a read-only mount (the
+    # detached bind: access(W_OK) answers EROFS) or a sealed memfd copy (same bytes).
+    # Read-only checks: nothing opens the binary for writing.
+    s="exe=$(readlink "/proc/$ppid/exe" 2>&1)"
+    if [ "$(stat -L -c %d:%i "/proc/$ppid/exe" 2>/dev/null)" = "$(stat -L -c %d:%i "$shim")" ] &&
+        ! /usr/bin/test -w "/proc/$ppid/exe"; then
+        t_pass "the shim (pid $ppid) runs from a read-only bind of its binary ($s, not writable: read-only mount)"
+    elif [ "${s#exe=/memfd:berth-sealed-exe}" != "$s" ] && cmp -s "/proc/$ppid/exe" "$shim"; then
+        t_pass "the shim (pid $ppid) runs from a sealed memfd copy of its binary ($s)"
+    else
+        t_fail "the shim (pid '$ppid') runs from its binary unprotected: $s, $(/usr/bin/test -w "/proc/$ppid/exe" && echo writable), dev:ino $(stat -L -c %d:%i "/proc/$ppid/exe" 2>&1) vs $(stat -L -c %d:%i "$shim")"
+    fi
     if [ "$v2" = 1 ]; then
         s=$(cat "/sys/fs/cgroup$cgparent/$d/memory.max" 2>/dev/null)
     else

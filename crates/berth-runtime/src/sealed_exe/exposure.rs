@@ -24,6 +24,10 @@ pub enum Exposure {
     /// The binary is writable by its group or by others: a container process may be
     /// one of them whatever its user namespace maps.
     WritableByOthers,
+    /// A long-lived process that will create containers it does not know yet (an
+    /// embedder serving requests, such as berth's containerd shim serving a pod):
+    /// any of them may be exposed, so it protects itself once, before the first.
+    ContainersNotYetKnown,
 }
 
 impl std::fmt::Display for Exposure {
@@ -39,6 +43,9 @@ impl std::fmt::Display for Exposure {
             }
             Exposure::WritableByOthers => {
                 f.write_str("the runtime binary is writable by its group or others")
+            }
+            Exposure::ContainersNotYetKnown => {
+                f.write_str("this process will create containers it does not know yet")
             }
         }
     }

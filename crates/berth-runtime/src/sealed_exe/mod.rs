@@ -55,7 +55,9 @@
 //! returns an exposure should run from a protected image of itself: call
 //! [`run_protected`] at start-up, before it starts threads or opens fds it would not
 //! want twice (the program starts again with the same argv and environment and every
-//! fd that is not close-on-exec), or refuse such containers. The library itself never
+//! fd that is not close-on-exec), or refuse such containers. A server that cannot know
+//! the containers it will be asked for (berth's containerd shim) protects itself at
+//! start-up with [`Exposure::ContainersNotYetKnown`]. The library itself never
 //! re-executes anything.
 //!
 //! [`Container::exec`]: crate::Container::exec

@@ -332,6 +332,62 @@ if [ "${1:-}" = --inner ]; then
     fi
     c container delete "$k" >/dev/null 2>&1
 
+    # --- CVE-2019-5736 in its original form through the shim: an exec'd process (a
+    # clone of the shim) whose program is /proc/self/exe runs the shim's binary inside
+    # the container (the rootfs carries the host's loader and the shim's libraries;
+    # its `start` action blocks reading /probe/config.json, a FIFO). The container's
+    # init, the probe, keeps an fd on that process's /proc/<pid>/exe, as the attack
+    # does to overwrite the binary once the shim has exited. The host then checks the
+    # held fd (read-only checks; a write-open would meet ETXTBSY while the shim runs
+    # anyway): the shim's binary (same dev:ino) on a read-only mount, access(W_OK)
+    # refused, or a sealed memfd copy. ---
+    x="$n-x"
+    xr="$work/cve-rootfs"
+    make_busybox_rootfs "$xr"
+    s=
+    for f in $(ldd "$shim" | grep -o '/[^ ]*'); do
+        mkdir -p "$xr$(dirname "$f")" && cp -L "$f" "$xr$f" || s="$s $f"
+    done
+    mkdir -p "$xr/probe" && mkfifo "$xr/probe/config.json"
+    # shellcheck disable=SC2016  # expanded in the container
+    probe='n=0; pid=
+      while [ -z "$pid" ] && [ $n -lt 500 ]; do
+        for d in /proc/[0-9]*; do
+          case "$(head -c 15 $d/cmdline 2>/dev/null | tr "\0" " ")" in "/proc/self/exe "*) pid=${d#/proc/};; esac
+        done; n=$((n+1)); [ -z "$pid" ] && usleep 20000
+      done
+      if [ -z "$pid" ]; then echo unseen >/probe/log
+      elif exec 3</proc/$pid/exe; then echo "held $pid $(readlink /proc/self/fd/3)" >/probe/log
+      else echo "unopened $pid" >/probe/log; fi
+      sleep 100'
+    xpid=
+    if [ -n "$s" ]; then
+        t_fail "CVE-2019-5736 through the shim: could not copy$s into the rootfs"
+    elif ! c run -d --runtime "$RUNTIME" --cgroup "$(cg "$x")" --env TTRPC_ADDRESS=/nonexistent \
+        --rootfs "$xr" "$x" sh -c "$probe" >/dev/null 2>"$work/err" || ! wait_task "$x" RUNNING >/dev/null; then
+        t_fail "CVE-2019-5736 through the shim: ctr run -d: $(t_err "$work/err")"
+    else
+        c task exec --exec-id cve --cwd /probe "$x" /proc/self/exe -namespace x -id y -address /a start \
+            >"$work/cve-exec" 2>&1 &
+        xpid=$!
+        for ((i = 0; i < 150; i++)); do [ -s "$xr/probe/log" ] && break; sleep 0.1; done
+        s=$(cat "$xr/probe/log" 2>/dev/null)
+        tpid=$(c task ls 2>/dev/null | awk -v id="$x" '$1 == id {print $2}')
+        held="/proc/$tpid/fd/3"
+        if [ "${s#held }" = "$s" ]; then
+            t_fail "CVE-2019-5736 through the shim: the shim's binary was never held in the container: probe '$s', exec: $(t_err "$work/cve-exec")"
+        elif [ "$(stat -L -c %d:%i "$held" 2>/dev/null)" = "$(stat -L -c %d:%i "$shim")" ] &&
+            ! /usr/bin/test -w "$held"; then
+            t_pass "CVE-2019-5736 through the shim: /proc/self/exe exec'd; the container holds the shim's binary on a read-only mount ($s)"
+        elif [ "${s#held * /memfd:berth-sealed-exe}" != "$s" ] && cmp -s "$held" "$shim"; then
+            t_pass "CVE-2019-5736 through the shim: /proc/self/exe exec'd; the container holds a sealed copy ($s)"
+        else
+            t_fail "CVE-2019-5736 through the shim: the container holds the shim's binary writable: $s, $(/usr/bin/test -w "$held" && echo writable) dev:ino $(stat -L -c %d:%i "$held" 2>&1)"
+        fi
+    fi
+    drop_task "$x"
+    [ -n "$xpid" ] && wait "$xpid"
+
     # --- containerd's generic runtime options (runtimeoptions.v1.Options: `ctr run
     # --runtime-config-path FILE`, and a CRI handler's ConfigPath): the shim reads the
     # runc keys in the file. Root moves berth's state there; a misspelt key is refused

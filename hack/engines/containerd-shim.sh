@@ -343,7 +343,7 @@ if [ "${1:-}" = --inner ]; then
     # refused, or a sealed memfd copy. ---
     x="$n-x"
     xr="$work/cve-rootfs"
-    make_busybox_rootfs "$xr"
+    cp -a "$work/rootfs" "$xr"
     s=
     for f in $(ldd "$shim" | grep -o '/[^ ]*'); do
         mkdir -p "$xr$(dirname "$f")" && cp -L "$f" "$xr$f" || s="$s $f"
@@ -351,7 +351,7 @@ if [ "${1:-}" = --inner ]; then
     mkdir -p "$xr/probe" && mkfifo "$xr/probe/config.json"
     # shellcheck disable=SC2016  # expanded in the container
     probe='n=0; pid=
-      while [ -z "$pid" ] && [ $n -lt 500 ]; do
+      while [ -z "$pid" ] && [ $n -lt 3000 ]; do
         for d in /proc/[0-9]*; do
           case "$(head -c 15 $d/cmdline 2>/dev/null | tr "\0" " ")" in "/proc/self/exe "*) pid=${d#/proc/};; esac
         done; n=$((n+1)); [ -z "$pid" ] && usleep 20000
@@ -370,7 +370,7 @@ if [ "${1:-}" = --inner ]; then
         c task exec --exec-id cve --cwd /probe "$x" /proc/self/exe -namespace x -id y -address /a start \
             >"$work/cve-exec" 2>&1 &
         xpid=$!
-        for ((i = 0; i < 150; i++)); do [ -s "$xr/probe/log" ] && break; sleep 0.1; done
+        for ((i = 0; i < STEP_TIMEOUT * 10; i++)); do [ -s "$xr/probe/log" ] && break; sleep 0.1; done
         s=$(cat "$xr/probe/log" 2>/dev/null)
         tpid=$(c task ls 2>/dev/null | awk -v id="$x" '$1 == id {print $2}')
         held="/proc/$tpid/fd/3"

@@ -1,86 +1,182 @@
-//! Which mount namespace CRIU restores from, and the cleanup of what CRIU leaves in
-//! ours when it cannot have one of its own.
+//! The mount namespace CRIU restores from, the peer groups of the restored mounts,
+//! and the cleanup of what CRIU leaves in ours when it runs there.
 //!
-//! A private namespace (a slave copy of ours) keeps CRIU's scratch mounts (its cgroup
-//! yard, `.criu.cgyard.*` in the work directory) out of ours even when CRIU is
-//! killed. But the restored tree's mounts are made from that copy, and in a slave copy
-//! every mount has left the peer groups of ours: a bind mount the container shares
-//! with the host (Kubernetes' Bidirectional propagation: the bind asks for `shared` or
-//! `rshared`, or `linux.rootfsPropagation` is shared) would join a peer group of the
-//! copy instead of the host's, and what the container mounts under it would no longer
-//! reach the host. So the source of each such bind is cloned in our namespace first
-//! (`open_tree(OPEN_TREE_CLONE)`: a detached copy of a shared mount is a peer of it)
-//! and the clone is moved onto the same path in CRIU's namespace, above the slave
-//! copy (on a slave mount, which propagates nothing back to ours): CRIU binds the
-//! clone, a peer of the host's mount, and its own scratch mounts still stay in its
-//! namespace. Where a clone cannot be made (Linux before 5.2, no CAP_SYS_ADMIN) CRIU
-//! runs in ours, as runc runs it for every container; a restore killed midway can then
-//! leave the yard in the work directory, which the state records for `delete`
-//! ([`release_criu_yards`]).
+//! CRIU runs in a private namespace (a slave copy of ours) when the container has a
+//! mount namespace of its own: its scratch mounts (its cgroup yard, `.criu.cgyard.*` in
+//! the work directory) stay out of ours even when CRIU is killed. Where it runs in ours
+//! (a container without a mount namespace of its own, or no CAP_SYS_ADMIN), a restore
+//! killed midway can leave the yard in the work directory, which the state records for
+//! `delete` ([`release_criu_yards`]).
+//!
+//! CRIU (3.17) does not keep a restored mount in a peer group of a mount outside the
+//! container: a bind the container shared with the host (Kubernetes' Bidirectional
+//! propagation: the bind asks for `shared` or `rshared`, or `linux.rootfsPropagation`
+//! is shared) comes back shared in a group of its own, in whichever namespace CRIU
+//! ran (seen in the VM lane with CRIU in a private namespace, with clones of the
+//! sources moved into it, and with CRIU in ours). So once CRIU is done, berth puts
+//! each such mount back into its source's peer group itself ([`rejoin_peer_groups`]:
+//! `move_mount(MOVE_MOUNT_SET_GROUP)`, Linux 5.15).
 
+use crate::error::{Error, Result};
 use nix::mount::{umount2, MntFlags};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The name CRIU gives its cgroup yard (`mkdtemp` in its work directory).
 const YARD_PREFIX: &str = ".criu.cgyard.";
 
-/// open_tree(2) flag (linux/mount.h).
-const OPEN_TREE_CLONE: libc::c_uint = 1;
+/// move_mount(2) flags (linux/mount.h).
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_SET_GROUP: libc::c_uint = 0x100;
 
-/// A detached clone of a bind source made in our mount namespace, to be moved onto
-/// the same path in CRIU's (`move_mount(2)` by the child that execs CRIU).
-pub(super) struct PeerCopy {
-    /// The clone (close-on-exec: CRIU does not inherit it).
-    pub fd: OwnedFd,
-    /// The source's path, where the clone goes.
-    pub at: CString,
+/// Whether CRIU restores `spec`'s container from a private mount namespace: when the
+/// container has one of its own (see [`own_mount_namespace`]).
+pub(super) fn private_mounts(spec: &Spec) -> bool {
+    own_mount_namespace(spec)
 }
 
-/// The mount namespace CRIU restores `spec`'s container from: `None` for ours (the
-/// container has no mount namespace of its own, or a bind source that must stay a
-/// peer of ours could not be cloned); else a private one, with the clones of those
-/// sources (see the module comment).
-pub(super) fn criu_namespace(spec: &Spec) -> Option<Vec<PeerCopy>> {
-    if !own_mount_namespace(spec) {
-        return None;
+/// Puts the restored mounts of the binds in [`shared_sources`] back into the peer
+/// group of their source's mount (as create left them), from a child that joins the
+/// mount namespace of `pid` (the restored init): each destination is made private,
+/// then `move_mount(MOVE_MOUNT_SET_GROUP)` copies the group of the source, opened here
+/// in ours. The source must be a mount point (the kubelet's Bidirectional source is
+/// one) and shared; a source that is neither is skipped. Only the top mount of a
+/// recursive bind rejoins. Failures are returned, naming the destination.
+pub(super) fn rejoin_peer_groups(spec: &Spec, rootfs: &Path, pid: i32) -> Result<()> {
+    let mut pairs: Vec<(OwnedFd, CString, String)> = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        let Some(src) = m.source() else { continue };
+        if !shared_sources(spec).iter().any(|(s, _)| s == src) || !crate::rootfs::is_bind(m) {
+            continue;
+        }
+        if !is_shared_mount_point(src) {
+            tracing::debug!("restore: {} is not a shared mount point", src.display());
+            continue;
+        }
+        let from = nix::fcntl::open(
+            src.as_path(),
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::sys("open", src.display(), e))?;
+        let dest = crate::rootfs::resolve_destination(rootfs, m.destination())
+            .unwrap_or_else(|| m.destination().clone());
+        let shown = dest.display().to_string();
+        let dest = CString::new(dest.as_os_str().as_bytes())
+            .map_err(|_| Error::Config(format!("mount destination {shown} has a NUL byte")))?;
+        pairs.push((from, dest, shown));
     }
-    let mut copies = Vec::new();
-    for (source, recursive) in shared_sources(spec) {
-        match clone_tree(&source, recursive) {
-            Ok(copy) => copies.push(copy),
-            Err(e) => {
-                tracing::debug!(
-                    "criu restores from our mount namespace: open_tree {}: {e}",
-                    source.display()
-                );
-                return None;
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let ns_path = format!("/proc/{pid}/ns/mnt");
+    let ns = nix::fcntl::open(
+        ns_path.as_str(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open", &ns_path, e))?;
+    // SAFETY: the child only calls setns(2), mount(2), move_mount(2) and _exit(2) on
+    // memory prepared above (async-signal-safe, no allocation, no locks).
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", "restore", e))? {
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: setns(2) with an fd we hold; _exit never returns.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+                unsafe { libc::_exit(100) };
             }
+            for (i, (from, dest, _)) in pairs.iter().enumerate() {
+                // SAFETY: mount(2) and move_mount(2) on NUL-terminated strings made
+                // before the fork and an fd we hold; no memory of ours is written.
+                let ok = unsafe {
+                    libc::mount(
+                        c"none".as_ptr(),
+                        dest.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) == 0
+                        && libc::syscall(
+                            libc::SYS_move_mount,
+                            from.as_raw_fd(),
+                            c"".as_ptr(),
+                            libc::AT_FDCWD,
+                            dest.as_ptr(),
+                            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_SET_GROUP,
+                        ) == 0
+                };
+                if !ok {
+                    // SAFETY: _exit never returns.
+                    unsafe { libc::_exit(i.min(99) as libc::c_int) };
+                }
+            }
+            // SAFETY: _exit never returns.
+            unsafe { libc::_exit(101) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            use nix::sys::wait::{waitpid, WaitStatus};
+            let status = loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, c)) => break Some(c),
+                    Ok(WaitStatus::Signaled(..)) => break None,
+                    Ok(_) | Err(nix::Error::EINTR) => continue,
+                    Err(e) => return Err(Error::sys("waitpid", "restore", e)),
+                }
+            };
+            let why = match status {
+                Some(101) => return Ok(()),
+                Some(100) => format!("could not join the mount namespace of {pid}"),
+                Some(i) => format!(
+                    "could not put {} back into the peer group of its source",
+                    pairs
+                        .get(i as usize)
+                        .map(|p| p.2.as_str())
+                        .unwrap_or("a mount")
+                ),
+                None => "the child that sets peer groups was killed".to_string(),
+            };
+            Err(Error::Criu {
+                op: "restore",
+                reason: why,
+            })
         }
     }
-    Some(copies)
 }
 
-/// `open_tree(OPEN_TREE_CLONE)` of `source` (with its submounts when `recursive`).
-pub(super) fn clone_tree(
-    source: &Path,
-    recursive: bool,
-) -> std::result::Result<PeerCopy, nix::Error> {
-    let at = CString::new(source.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
+/// Whether `path` is the root of a shared mount of ours (mountinfo's `shared:N`).
+fn is_shared_mount_point(path: &Path) -> bool {
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let escaped = escape(&real);
+    // The last mount at the path is the one on top.
+    text.lines()
+        .rfind(|l| l.split(' ').nth(4).map(str::as_bytes) == Some(escaped.as_slice()))
+        .is_some_and(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let sep = fields
+                .iter()
+                .position(|f| *f == "-")
+                .unwrap_or(fields.len());
+            fields[6.min(sep)..sep]
+                .iter()
+                .any(|f| f.starts_with("shared:"))
+        })
+}
+
+/// A path as mountinfo writes it (space, tab, newline and backslash octal-escaped).
+fn escape(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for b in path.as_os_str().as_bytes() {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => out.extend(format!("\\{b:03o}").bytes()),
+            _ => out.push(*b),
+        }
     }
-    // SAFETY: a NUL-terminated path that outlives the call; the kernel returns a new
-    // fd or -1 and touches no memory of ours otherwise.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, at.as_ptr(), flags) };
-    let fd = nix::Error::result(fd)?;
-    // SAFETY: a fresh fd returned by open_tree, owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
-    Ok(PeerCopy { fd, at })
+    out
 }
 
 /// The bind sources whose mounts must stay peers of the host's in the restored
@@ -160,6 +256,7 @@ pub(crate) fn release_criu_yards(work_dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::mount::MsFlags;
     use serde_json::json;
 
     fn spec(mounts: serde_json::Value, linux: serde_json::Value) -> Spec {
@@ -245,20 +342,97 @@ mod tests {
     }
 
     #[test]
-    fn ours_without_a_mount_namespace_of_its_own() {
-        let shared = bind(&["rbind", "rshared"]);
-        assert!(criu_namespace(&spec(shared.clone(), json!({"namespaces": []}))).is_none());
+    fn private_only_with_a_mount_namespace_of_its_own() {
+        assert!(private_mounts(&spec(bind(&["rbind", "rshared"]), own_ns())));
+        assert!(!private_mounts(&spec(json!([]), json!({"namespaces": []}))));
         let joined = json!({"namespaces": [{"type": "mount", "path": "/proc/1/ns/mnt"}]});
-        assert!(criu_namespace(&spec(shared, joined)).is_none());
-        assert!(criu_namespace(&spec(bind(&["rbind"]), own_ns())).is_some_and(|c| c.is_empty()));
+        assert!(!private_mounts(&spec(json!([]), joined)));
     }
 
-    /// A source that cannot be cloned (here: missing) sends CRIU to our namespace.
     #[test]
-    fn ours_when_a_source_cannot_be_cloned() {
-        let missing = json!([{"destination": "/d", "type": "bind",
-                              "source": "/nonexistent/berth-peer-source", "options": ["rshared"]}]);
-        assert!(criu_namespace(&spec(missing, own_ns())).is_none());
+    fn mountinfo_escapes() {
+        assert_eq!(escape(Path::new("/a b\\c")), b"/a\\040b\\134c");
+    }
+
+    /// A bind that CRIU left in a peer group of its own (here: a private bind in a
+    /// namespace of a child, as `unshare -m` makes it) rejoins its source's group:
+    /// a tmpfs mounted under the source in ours then shows in the child's namespace.
+    /// Needs root and unshare(1); skipped without.
+    #[test]
+    fn a_restored_bind_rejoins_its_source_s_peer_group() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("berth-rejoin-{}", std::process::id()));
+        let (src, dest) = (base.join("src"), base.join("dest"));
+        std::fs::create_dir_all(src.join("in")).expect("mkdir src/in");
+        std::fs::create_dir_all(&dest).expect("mkdir dest");
+        let change = |f| nix::mount::mount(None::<&str>, &src, None::<&str>, f, None::<&str>);
+        nix::mount::mount(
+            Some(&src),
+            &src,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .expect("bind src onto itself");
+        change(MsFlags::MS_PRIVATE).expect("private");
+        change(MsFlags::MS_SHARED).expect("shared");
+        let script = format!(
+            "mount --bind {0} {1} && mount --make-private {1} && echo ready && exec sleep 30",
+            src.display(),
+            dest.display()
+        );
+        let mut child = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let mut ready = String::new();
+        if let Ok(c) = &mut child {
+            use std::io::BufRead;
+            let out = c.stdout.take().expect("stdout");
+            let _ = std::io::BufReader::new(out).read_line(&mut ready);
+        }
+        let mounts = json!([{"destination": dest, "type": "bind", "source": src,
+                             "options": ["bind", "rshared"]}]);
+        let result = child
+            .as_ref()
+            .ok()
+            .filter(|_| ready.trim() == "ready")
+            .map(|c| rejoin_peer_groups(&spec(mounts, own_ns()), Path::new("/"), c.id() as i32));
+        let mut seen = String::new();
+        if let (Some(Ok(())), Ok(c)) = (&result, &child) {
+            nix::mount::mount(
+                Some("berth-rejoin"),
+                &src.join("in"),
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .expect("tmpfs under src");
+            seen =
+                std::fs::read_to_string(format!("/proc/{}/mountinfo", c.id())).unwrap_or_default();
+        }
+        if let Ok(c) = &mut child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for _ in 0..3 {
+            let _ = umount2(&src, MntFlags::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir_all(&base);
+        match result {
+            None => eprintln!("skipped: no unshare(1) child ({ready:?})"),
+            Some(r) => {
+                r.expect("rejoin");
+                let want = format!("{}/in ", dest.display());
+                assert!(
+                    seen.contains(&want),
+                    "no tmpfs at {want} in the child: {seen}"
+                );
+            }
+        }
     }
 
     /// A yard left in the work directory (here not mounted: the unmount needs root)

@@ -10,19 +10,19 @@
 //! Crash safety, as `create`'s: the state file names every cgroup directory (with
 //! the parents `mkdir` will add) before any is made, CRIU runs inside the cgroup, and
 //! the rootfs bind is always at the same place in the state directory. CRIU runs in
-//! a mount namespace of its own (a slave copy of ours, with clones of the bind
-//! sources the container shares propagation with, so those stay peers of the host's:
-//! see `mount_ns`) when the container has its own mount namespace: what CRIU mounts
-//! for itself (its cgroup yard, a tmpfs with the cgroup hierarchies in the work
-//! directory, which it unmounts only when it ends normally) goes with it when it is
-//! killed, and never reaches our namespace. Where CRIU runs in ours, the state names
-//! its work directory first, for `delete` to detach a yard a killed CRIU left. So after
+//! a mount namespace of its own (a slave copy of ours) when the container has its own
+//! mount namespace (see `mount_ns`): what CRIU mounts for itself (its cgroup yard, a
+//! tmpfs with the cgroup hierarchies in the work directory, which it unmounts only
+//! when it ends normally) goes with it when it is killed, and never reaches our
+//! namespace. Where CRIU runs in ours, the state names its work directory first, for
+//! `delete` to detach a yard a killed CRIU left. Once CRIU is done, binds the
+//! container shares with the host rejoin their source's peer group (`mount_ns`). So
+//! after
 //! a SIGKILL of `restore` at any point, even while CRIU goes on restoring the tree on
 //! its own, the id is listed and `delete --force` kills whatever is in the cgroup
 //! (CRIU and what it restored), detaches the bind ([`release_criu_root`]) and removes
 //! the cgroup and the state directory.
 
-use super::mount_ns::PeerCopy;
 use super::{
     check, config_file, external_mounts, failed, joined_netns, rootfs_of, CriuOptions, DESCRIPTORS,
     EXT_NETNS,
@@ -296,8 +296,8 @@ fn restore(
     // CRIU's own namespace where it may have one (see mount_ns); in ours, a CRIU
     // killed midway can leave its cgroup yard in the work directory, which the state
     // names for `delete` (and the undo) to detach.
-    let private = super::mount_ns::criu_namespace(&bundle.spec);
-    if private.is_none() {
+    let private = super::mount_ns::private_mounts(&bundle.spec);
+    if !private {
         let work = o.work_dir();
         let work = std::fs::canonicalize(work)
             .or_else(|_| std::path::absolute(work))
@@ -307,7 +307,7 @@ fn restore(
         undo.criu_work_dir = persisted.criu_work_dir.clone();
     }
     let apply = |pid: i32| cgroup.apply(pid).map_err(Error::from);
-    let ok = run_in_cgroup(&cmd, &apply, options.stdio.raw(), private.as_deref())?;
+    let ok = run_in_cgroup(&cmd, &apply, options.stdio.raw(), private)?;
     drop(netns);
     if !ok {
         // Whether CRIU can work here at all says more than its restore log.
@@ -323,6 +323,8 @@ fn restore(
         })?;
     let _ = std::fs::remove_file(&pidfile);
     drop(root);
+    // CRIU gives a bind shared with the host a peer group of its own: put it back.
+    super::mount_ns::rejoin_peer_groups(&bundle.spec, &rootfs, pid)?;
     persisted.pid = pid;
     persisted.pid_start_time = proc_start_time(pid).unwrap_or(0);
     persisted.created_done = true;
@@ -373,18 +375,14 @@ fn relative_to_hierarchy(dir: &Path) -> Option<String> {
 const REPORT_STDIO: u8 = 1;
 const REPORT_EXEC: u8 = 2;
 const REPORT_MOUNT_NS: u8 = 3;
-const REPORT_PEER: u8 = 4;
-/// move_mount(2) flag (linux/mount.h).
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
 /// Forks, puts the child into the container's cgroup with `apply` (the driver's
 /// `apply`; the child waits on a socket meanwhile), then lets it exec CRIU with `stdio`
 /// on its 0, 1 and 2 (-1: ours), and waits for CRIU: whether it succeeded. Not bounded
 /// in time: killing CRIU in the middle of a restore would leave a half-made process
 /// tree (runc does not bound it either). With `private_mounts` the child first moves
-/// to a mount namespace of its own whose mounts are slaves of ours, and puts the given
-/// clones of shared bind sources onto their paths there (see `mount_ns`); where it may
-/// not unshare (no CAP_SYS_ADMIN) it stays in ours, and the clones are not used.
+/// to a mount namespace of its own whose mounts are slaves of ours (see the module
+/// comment); where it may not (no CAP_SYS_ADMIN) it stays in ours.
 ///
 /// The child's own failures (putting the stdio in place, the execv) come back on a
 /// report pipe that exec closes, so CRIU's own exit status (125, 127, anything) is
@@ -396,7 +394,7 @@ fn run_in_cgroup(
     cmd: &Command,
     apply: &dyn Fn(i32) -> Result<()>,
     stdio: [i32; 3],
-    private_mounts: Option<&[PeerCopy]>,
+    private_mounts: bool,
 ) -> Result<bool> {
     use nix::sys::socket::{socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
     use std::os::unix::ffi::OsStrExt;
@@ -431,7 +429,7 @@ fn run_in_cgroup(
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
             .map_err(|e| Error::sys("pipe2", "criu restore", e))?;
     // SAFETY: the child only calls fcntl(2), dup2(2), close(2), unshare(2), mount(2),
-    // move_mount(2), read(2), write(2), execv(2) and _exit(2) on memory prepared above
+    // read(2), write(2), execv(2) and _exit(2) on memory prepared above
     // (async-signal-safe, no allocation, no locks).
     let child = match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", "criu", e))? {
         nix::unistd::ForkResult::Child => {
@@ -447,7 +445,7 @@ fn run_in_cgroup(
                 unsafe { libc::_exit(125) };
             }
             // SAFETY: unshare(2) takes a flag only.
-            if private_mounts.is_some() && unsafe { libc::unshare(libc::CLONE_NEWNS) } == 0 {
+            if private_mounts && unsafe { libc::unshare(libc::CLONE_NEWNS) } == 0 {
                 // SAFETY: mount(2) with constant NUL-terminated strings and null
                 // pointers where the kernel takes none.
                 let slave = unsafe {
@@ -465,27 +463,6 @@ fn run_in_cgroup(
                     // SAFETY: _exit never returns, and runs no destructor or atexit
                     // handler of the parent's copy.
                     unsafe { libc::_exit(125) };
-                }
-                // The clones of the shared bind sources, peers of our mounts, onto
-                // their paths (above the slave copies, which propagate nothing back).
-                for copy in private_mounts.unwrap_or_default() {
-                    // SAFETY: move_mount(2) of a clone fd we hold onto a NUL-terminated
-                    // path made before the fork; no memory of ours is written.
-                    let moved = unsafe {
-                        libc::syscall(
-                            libc::SYS_move_mount,
-                            copy.fd.as_raw_fd(),
-                            c"".as_ptr(),
-                            libc::AT_FDCWD,
-                            copy.at.as_ptr(),
-                            MOVE_MOUNT_F_EMPTY_PATH,
-                        )
-                    };
-                    if moved != 0 {
-                        report(REPORT_PEER, nix::Error::last_raw());
-                        // SAFETY: as above.
-                        unsafe { libc::_exit(125) };
-                    }
                 }
             }
             let mut go = 0u8;
@@ -546,13 +523,6 @@ fn run_in_cgroup(
             op: "restore",
             reason: format!(
                 "could not make criu's mount namespace a slave of ours: {}",
-                nix::Error::from_raw(errno).desc()
-            ),
-        }),
-        Some((REPORT_PEER, errno)) => Err(Error::Criu {
-            op: "restore",
-            reason: format!(
-                "could not put the clone of a shared bind source into criu's mount namespace: {}",
                 nix::Error::from_raw(errno).desc()
             ),
         }),
@@ -651,7 +621,7 @@ mod tests {
                 &Command::new("/bin/true"),
                 &wait_for_exit,
                 [closed_fd(), -1, -1],
-                None,
+                false,
             )
             .expect_err("a closed stdio fd must fail");
             let text = e.to_string();
@@ -703,11 +673,11 @@ mod tests {
             c
         };
         for code in ["125", "127", "126", "1"] {
-            let r = run_in_cgroup(&sh(code), &no_apply, [-1, -1, -1], None);
+            let r = run_in_cgroup(&sh(code), &no_apply, [-1, -1, -1], false);
             assert!(matches!(r, Ok(false)), "exit {code}: {r:?}");
         }
         assert!(matches!(
-            run_in_cgroup(&sh("0"), &no_apply, [-1, -1, -1], None),
+            run_in_cgroup(&sh("0"), &no_apply, [-1, -1, -1], false),
             Ok(true)
         ));
     }
@@ -719,7 +689,7 @@ mod tests {
             &Command::new("/nonexistent/berth-test-criu"),
             &no_apply,
             [-1, -1, -1],
-            None,
+            false,
         )
         .expect_err("no such program");
         let text = e.to_string();
@@ -734,7 +704,7 @@ mod tests {
     #[test]
     fn a_failing_apply_is_returned() {
         let fail = |_: i32| -> Result<()> { Err(Error::Init("apply refused".into())) };
-        let e = run_in_cgroup(&Command::new("/bin/true"), &fail, [-1, -1, -1], None)
+        let e = run_in_cgroup(&Command::new("/bin/true"), &fail, [-1, -1, -1], false)
             .expect_err("apply failed");
         assert!(e.to_string().contains("apply refused"), "{e}");
     }
@@ -756,7 +726,7 @@ mod tests {
         );
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", &script]);
-        let r = run_in_cgroup(&cmd, &no_apply, [-1, -1, -1], Some(&[]));
+        let r = run_in_cgroup(&cmd, &no_apply, [-1, -1, -1], true);
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
         let leaked = mounts.contains("berth-criu-ns-test");
         if leaked {
@@ -765,60 +735,6 @@ mod tests {
         let _ = std::fs::remove_dir(&dir);
         assert!(matches!(r, Ok(false)), "the child killed itself: {r:?}");
         assert!(!leaked, "the child's tmpfs is in our mount namespace");
-    }
-
-    /// With a clone of a shared bind source moved into the private namespace, what
-    /// the child mounts under that source reaches our namespace (the clone is a peer
-    /// of our mount: Bidirectional propagation survives), while what it mounts
-    /// elsewhere (CRIU's yard) still does not, also when it is killed. Needs root;
-    /// skipped without.
-    #[test]
-    fn a_private_child_shares_the_cloned_sources_only() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
-        let base = std::env::temp_dir().join(format!("berth-criu-peer-{}", std::process::id()));
-        let (shared, yard) = (base.join("shared"), base.join("yard"));
-        std::fs::create_dir_all(shared.join("in")).expect("mkdir shared/in");
-        std::fs::create_dir_all(&yard).expect("mkdir yard");
-        let flags = |f| mount(None::<&str>, &shared, None::<&str>, f, None::<&str>);
-        mount(
-            Some(&shared),
-            &shared,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .expect("bind the shared dir onto itself");
-        flags(MsFlags::MS_PRIVATE).expect("make it private");
-        flags(MsFlags::MS_SHARED).expect("make it shared");
-        let copy = super::super::mount_ns::clone_tree(&shared, false).expect("open_tree");
-        let script = format!(
-            "mount -t tmpfs berth-criu-peer-in {0}/in && mount -t tmpfs berth-criu-peer-yard {1} \
-             && kill -9 $$",
-            shared.display(),
-            yard.display()
-        );
-        let mut cmd = Command::new("/bin/sh");
-        cmd.args(["-c", &script]);
-        let r = run_in_cgroup(&cmd, &no_apply, [-1, -1, -1], Some(&[copy]));
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        let (reached, leaked) = (
-            mounts.contains("berth-criu-peer-in"),
-            mounts.contains("berth-criu-peer-yard"),
-        );
-        let _ = umount2(&yard, MntFlags::MNT_DETACH);
-        for _ in 0..3 {
-            let _ = umount2(&shared, MntFlags::MNT_DETACH);
-        }
-        let _ = std::fs::remove_dir_all(&base);
-        assert!(matches!(r, Ok(false)), "the child killed itself: {r:?}");
-        assert!(
-            reached,
-            "the tmpfs under the cloned shared source did not reach us"
-        );
-        assert!(!leaked, "the child's yard tmpfs is in our mount namespace");
     }
 
     /// The rootfs bind of a restore killed midway: a directory that is not a mount

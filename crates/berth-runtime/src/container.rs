@@ -511,6 +511,11 @@ impl Container {
             Ok(None) => {}
             Err(e) => tracing::warn!("delete {}: {e}", self.state.id),
         }
+        // A restore killed while CRIU ran in our mount namespace: CRIU (in the cgroup)
+        // is gone now, its cgroup yard may still be mounted in the work directory.
+        if let Some(work) = &self.state.criu_work_dir {
+            crate::criu::release_criu_yards(work);
+        }
         let dir = self.dir();
         // A restore killed after it bound the rootfs for CRIU left that bind in the
         // state directory: removing the directory recursively through it would empty

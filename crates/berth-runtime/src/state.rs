@@ -102,6 +102,11 @@ pub(crate) struct Persisted {
     /// bind), a mount stacked on it at the rootfs is that bind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_ns_under: Option<crate::rootfs::SharedNsMount>,
+    /// Set by `restore` while CRIU runs in the runtime's mount namespace (a container
+    /// sharing a mount with the host): CRIU's work directory, where a CRIU killed
+    /// midway leaves its cgroup yard mounted; `delete` detaches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criu_work_dir: Option<PathBuf>,
 }
 
 impl Persisted {
@@ -121,6 +126,7 @@ impl Persisted {
             seccomp_wait_killable_recv: bundle.seccomp_wait_killable_recv,
             shared_ns_mount: None,
             shared_ns_under: None,
+            criu_work_dir: None,
         }
     }
 

@@ -3,6 +3,7 @@
 mod cgroup_contract;
 mod cgroups;
 mod checkpoint;
+mod checkpoint_shared;
 mod config_errors;
 mod contract;
 mod contract_cgroups;
@@ -275,6 +276,7 @@ pub static ALL: &[Scenario] = table![
     contract_checkpoint::contract_checkpoint_criu_config,
     contract_checkpoint::contract_checkpoint_lazy_pages,
     crash_restore::checkpoint_restore_killed_midway,
+    checkpoint_shared::checkpoint_restore_bidirectional_mount,
     fds::preserve_fds,
     fds::no_runtime_fds_leak,
     fds::concurrent_start_and_delete,

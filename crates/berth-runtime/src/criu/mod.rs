@@ -12,9 +12,11 @@
 //! - stdio pipes (`descriptors.json`, written at dump as runc does) are inherited.
 
 mod dump;
+mod mount_ns;
 mod restore;
 
 pub use dump::CheckpointOptions;
+pub(crate) use mount_ns::release_criu_yards;
 pub(crate) use restore::release_criu_root;
 pub use restore::RestoreOptions;
 

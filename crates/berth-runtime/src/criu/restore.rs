@@ -11,9 +11,13 @@
 //! the parents `mkdir` will add) before any is made, CRIU runs inside the cgroup, and
 //! the rootfs bind is always at the same place in the state directory. CRIU runs in
 //! a mount namespace of its own (a slave copy of ours) when the container has its own
-//! mount namespace: what CRIU mounts for itself (its cgroup yard, a tmpfs with the
-//! cgroup hierarchies in the work directory, which it unmounts only when it ends
-//! normally) goes with it when it is killed, and never reaches our namespace. So after
+//! mount namespace (see `mount_ns`): what CRIU mounts for itself (its cgroup yard, a
+//! tmpfs with the cgroup hierarchies in the work directory, which it unmounts only
+//! when it ends normally) goes with it when it is killed, and never reaches our
+//! namespace. Where CRIU runs in ours, the state names its work directory first, for
+//! `delete` to detach a yard a killed CRIU left. Once CRIU is done, binds the
+//! container shares with the host rejoin their source's peer group (`mount_ns`). So
+//! after
 //! a SIGKILL of `restore` at any point, even while CRIU goes on restoring the tree on
 //! its own, the id is listed and `delete --force` kills whatever is in the cgroup
 //! (CRIU and what it restored), detaches the bind ([`release_criu_root`]) and removes
@@ -67,6 +71,8 @@ const CRIU_ROOT: &str = "criu-root";
 struct Undo<'a> {
     dir: PathBuf,
     cgroup: Option<&'a dyn CgroupManager>,
+    /// CRIU's work directory when it ran in our mount namespace (its cgroup yard).
+    criu_work_dir: Option<PathBuf>,
     armed: bool,
 }
 
@@ -87,6 +93,10 @@ impl Drop for Undo<'_> {
             if let Err(e) = cgroup.destroy() {
                 tracing::warn!("cleanup after failed restore: {e}");
             }
+        }
+        // CRIU is gone here (run_in_cgroup waited for it).
+        if let Some(work) = &self.criu_work_dir {
+            super::mount_ns::release_criu_yards(work);
         }
         // The rootfs bound at criu-root must be gone before the directory is removed
         // recursively (CriuRoot is dropped first; a failed unmount leaves it, and then
@@ -220,6 +230,7 @@ fn restore(
         dir: dir.clone(),
         // A failed restore must not kill the processes of a shared cgroup.
         cgroup: (!shared).then_some(cgroup.as_ref()),
+        criu_work_dir: None,
         armed: true,
     };
     // Crash safety (see the module comment): the state names every cgroup directory,
@@ -282,13 +293,21 @@ fn restore(
         cmd.arg("--inherit-fd")
             .arg(format!("fd[{}]:{EXT_NETNS}", fd.as_raw_fd()));
     }
+    // CRIU's own namespace where it may have one (see mount_ns); in ours, a CRIU
+    // killed midway can leave its cgroup yard in the work directory, which the state
+    // names for `delete` (and the undo) to detach.
+    let private = super::mount_ns::private_mounts(&bundle.spec);
+    if !private {
+        let work = o.work_dir();
+        let work = std::fs::canonicalize(work)
+            .or_else(|_| std::path::absolute(work))
+            .unwrap_or_else(|_| work.to_path_buf());
+        persisted.criu_work_dir = Some(work);
+        persisted.save(&dir)?;
+        undo.criu_work_dir = persisted.criu_work_dir.clone();
+    }
     let apply = |pid: i32| cgroup.apply(pid).map_err(Error::from);
-    let ok = run_in_cgroup(
-        &cmd,
-        &apply,
-        options.stdio.raw(),
-        own_mount_namespace(&bundle.spec),
-    )?;
+    let ok = run_in_cgroup(&cmd, &apply, options.stdio.raw(), private)?;
     drop(netns);
     if !ok {
         // Whether CRIU can work here at all says more than its restore log.
@@ -304,9 +323,13 @@ fn restore(
         })?;
     let _ = std::fs::remove_file(&pidfile);
     drop(root);
+    // CRIU gives a bind shared with the host a peer group of its own: put it back.
+    super::mount_ns::rejoin_peer_groups(&bundle.spec, &rootfs, pid)?;
     persisted.pid = pid;
     persisted.pid_start_time = proc_start_time(pid).unwrap_or(0);
     persisted.created_done = true;
+    // CRIU ended normally, and unmounted its yard itself.
+    persisted.criu_work_dir = None;
     persisted.save(&dir)?;
     if let Some(p) = &options.pid_file {
         crate::spawn::write_pid_file(p, pid)?;
@@ -352,21 +375,6 @@ fn relative_to_hierarchy(dir: &Path) -> Option<String> {
 const REPORT_STDIO: u8 = 1;
 const REPORT_EXEC: u8 = 2;
 const REPORT_MOUNT_NS: u8 = 3;
-
-/// Whether the container has a mount namespace of its own (a new one, not one joined
-/// by path): CRIU then makes the restored tree's namespace itself, and can run in a
-/// private one. A container in the runtime's mount namespace is restored into CRIU's,
-/// so CRIU stays in ours for it.
-fn own_mount_namespace(spec: &oci_spec::runtime::Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter().any(|n| {
-                n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount && n.path().is_none()
-            })
-        })
-}
 
 /// Forks, puts the child into the container's cgroup with `apply` (the driver's
 /// `apply`; the child waits on a socket meanwhile), then lets it exec CRIU with `stdio`

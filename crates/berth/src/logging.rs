@@ -11,11 +11,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,6 +40,10 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 /// Opens `--log` (append, create, 0644 as runc does) and installs the `tracing`
 /// subscriber that forwards the library's events (warnings and up; debug with
 /// `--debug`). Call once, before any command runs.
+///
+/// The subscriber is [`LogrusSubscriber`], not `tracing-subscriber`'s registry and
+/// layers: the library records events only (no spans), and every start of berth paid
+/// for the registry's span slab and the `log` bridge it installs.
 pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> anyhow::Result<()> {
     let file = match log {
         Some(path) => Some(Mutex::new(
@@ -65,9 +68,7 @@ pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> anyhow::Resul
         LevelFilter::WARN
     };
     // A second init (only possible in tests) keeps the first subscriber.
-    let _ = tracing_subscriber::registry()
-        .with(LogrusLayer.with_filter(max))
-        .try_init();
+    let _ = tracing::subscriber::set_global_default(LogrusSubscriber { max });
     Ok(())
 }
 
@@ -181,11 +182,45 @@ fn level_name(level: &Level) -> &'static str {
     }
 }
 
-/// Forwards `tracing` events to [`write_line`].
-struct LogrusLayer;
+/// Forwards `tracing` events at `max` and above to [`write_line`]; spans are accepted
+/// and ignored (a log line carries its event's own fields only).
+struct LogrusSubscriber {
+    max: LevelFilter,
+}
 
-impl<S: Subscriber> Layer<S> for LogrusLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl LogrusSubscriber {
+    fn wants(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= &self.max
+    }
+}
+
+impl Subscriber for LogrusSubscriber {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if self.wants(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.wants(metadata)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.max)
+    }
+
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        // Ids must be non-zero; nothing is kept per span.
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
         let mut visitor = Fields::default();
         event.record(&mut visitor);
         write_line(
@@ -194,6 +229,10 @@ impl<S: Subscriber> Layer<S> for LogrusLayer {
             &visitor.fields,
         );
     }
+
+    fn enter(&self, _span: &Id) {}
+
+    fn exit(&self, _span: &Id) {}
 }
 
 /// The message and the other fields of one event.
@@ -242,6 +281,27 @@ impl Visit for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subscriber_passes_max_level_and_above() {
+        let warn = LogrusSubscriber {
+            max: LevelFilter::WARN,
+        };
+        tracing::subscriber::with_default(warn, || {
+            assert!(tracing::enabled!(Level::ERROR));
+            assert!(tracing::enabled!(Level::WARN));
+            assert!(!tracing::enabled!(Level::INFO));
+            assert!(!tracing::enabled!(Level::DEBUG));
+        });
+        let debug = LogrusSubscriber {
+            max: LevelFilter::DEBUG,
+        };
+        tracing::subscriber::with_default(debug, || {
+            assert!(tracing::enabled!(Level::WARN));
+            assert!(tracing::enabled!(Level::DEBUG));
+            assert!(!tracing::enabled!(Level::TRACE));
+        });
+    }
 
     #[test]
     fn text_quotes_like_logrus() {

@@ -134,6 +134,25 @@ impl Runtime {
         Ok(ids.iter().filter_map(|id| self.load(id).ok()).collect())
     }
 
+    /// Removes what is left of container `id`'s state directory when [`Runtime::load`]
+    /// cannot load it (a create that died before its state was written, a state file
+    /// that is corrupt): first the rootfs bind of an interrupted restore, then the
+    /// directory, without ever entering a mount point below it (a live restore's bind
+    /// is refused with `EXDEV`, never removed through). A missing directory is not an
+    /// error. It removes no cgroup and kills no process: only the state names those.
+    pub fn remove_leftover(&self, id: &str) -> Result<()> {
+        crate::id::validate_id(id)?;
+        let dir = self.container_dir(id);
+        if !crate::criu::release_criu_root(&dir) {
+            return Err(Error::io(
+                "detach the rootfs bind of an interrupted restore",
+                dir.join("criu-root"),
+                std::io::Error::from_raw_os_error(libc::EBUSY),
+            ));
+        }
+        crate::state_dir::remove(&dir).map_err(|e| Error::io("remove state directory", &dir, e))
+    }
+
     /// The directory of one container.
     pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
         self.root.join(id)

@@ -53,6 +53,12 @@ fn empty(dir: OwnedFd, depth: usize) -> nix::Result<()> {
         }
         names.push((name.to_owned(), entry.file_type()));
     }
+    // The state file goes last: a removal stopped by a mount below (EXDEV) leaves a
+    // directory that still loads, so `delete` can be retried through the library
+    // rather than by a recursive removal that would reach through that mount.
+    if depth == 0 {
+        names.sort_by_key(|(name, _)| name.to_bytes() == crate::state::STATE_FILE.as_bytes());
+    }
     // SAFETY: `fd` is `dir`'s descriptor, which lives until the end of this function.
     let parent = unsafe { BorrowedFd::borrow_raw(fd) };
     for (name, typ) in names {
@@ -83,14 +89,22 @@ fn empty(dir: OwnedFd, depth: usize) -> nix::Result<()> {
 /// with `EXDEV` (what was removed before stays removed; nothing of the mount is
 /// touched). A missing `path` is not an error.
 pub(crate) fn remove(path: &Path) -> std::io::Result<()> {
-    let dir = match nix::fcntl::open(path, DIR_FLAGS, nix::sys::stat::Mode::empty()) {
+    // The directory itself is opened from its parent with RESOLVE_NO_XDEV too: a
+    // mount on the directory is refused, never entered.
+    let (parent, name) = match (path.parent(), path.file_name()) {
+        (Some(p), Some(n)) if !p.as_os_str().is_empty() => (p, n),
+        _ => return Err(Errno::EINVAL.into()),
+    };
+    let parent = nix::fcntl::open(parent, DIR_FLAGS, nix::sys::stat::Mode::empty())?;
+    let name = std::ffi::CString::new(name.as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let dir = match open_below(parent.as_fd(), &name) {
         Err(Errno::ENOENT) => return Ok(()),
         other => other?,
     };
     empty(dir, 0)?;
-    match std::fs::remove_dir(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
+    match unlinkat(parent.as_fd(), name.as_c_str(), UnlinkatFlags::RemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -143,7 +157,10 @@ mod tests {
             return;
         }
         let err = remove(&dir).expect_err("a removal through a mount point");
+        // The state file goes last: the directory stopped by the mount still loads.
+        let state_kept = dir.join("state.json").exists();
         let _ = umount2(&at, MntFlags::MNT_DETACH);
+        assert!(state_kept, "state.json removed before the walk stopped");
         assert_eq!(err.raw_os_error(), Some(libc::EXDEV), "{err}");
         assert_eq!(
             std::fs::read_to_string(rootfs.join("precious")).unwrap(),
@@ -151,6 +168,34 @@ mod tests {
         );
         remove(&dir).unwrap();
         assert!(!dir.exists());
+        std::fs::remove_dir_all(&rootfs).unwrap();
+    }
+
+    #[test]
+    fn never_enters_a_mount_on_the_directory_itself() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: binding a directory needs root");
+            return;
+        }
+        let dir = scratch("self");
+        let rootfs = scratch("self-rootfs");
+        std::fs::write(rootfs.join("precious"), "keep").unwrap();
+        if let Err(e) = mount(
+            Some(&rootfs),
+            &dir,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            eprintln!("skipped: bind mount failed here: {e}");
+            return;
+        }
+        let err = remove(&dir).expect_err("a removal of a mount point");
+        let kept = std::fs::read_to_string(rootfs.join("precious")).ok();
+        let _ = umount2(&dir, MntFlags::MNT_DETACH);
+        assert_eq!(err.raw_os_error(), Some(libc::EXDEV), "{err}");
+        assert_eq!(kept.as_deref(), Some("keep"));
+        remove(&dir).unwrap();
         std::fs::remove_dir_all(&rootfs).unwrap();
     }
 }

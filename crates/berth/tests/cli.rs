@@ -744,6 +744,56 @@ fn force_delete_after_a_killed_restore_keeps_the_rootfs() {
     );
 }
 
+/// A state directory `load` cannot read (a corrupt state file, or none: a create that
+/// died early, or a removal stopped half-way) with something mounted below it: `delete
+/// --force` removes it without reaching through the mount (a recursive removal by path
+/// emptied the mounted directory), and removes it once the mount is gone.
+#[test]
+fn force_delete_of_an_unreadable_state_never_removes_through_a_mount() {
+    if !support::usable() {
+        return;
+    }
+    let root = TempDir::new("leftover-root");
+    let outside = TempDir::new("leftover-outside");
+    std::fs::write(outside.path().join("canary"), "keep me\n").expect("canary");
+    for (n, state) in [Some("{\"id\": tr"), None].into_iter().enumerate() {
+        let id = unique_id(&format!("leftover-{n}"));
+        let state_dir = root.path().join(&id);
+        let scratch = state_dir.join("scratch");
+        std::fs::create_dir_all(&scratch).expect("mkdir scratch");
+        if let Some(text) = state {
+            std::fs::write(state_dir.join("state.json"), text).expect("state");
+        }
+        let bound = Command::new("mount")
+            .arg("--bind")
+            .arg(outside.path())
+            .arg(&scratch)
+            .status()
+            .expect("run mount");
+        assert!(bound.success(), "mount --bind onto {}", scratch.display());
+        let out = berth_root(&root, &["delete", "--force", &id]);
+        let _ = Command::new("umount").arg("-l").arg(&scratch).status();
+        assert!(
+            outside.path().join("canary").exists(),
+            "delete --force of {id} ({state:?}) removed through the mount: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(&*state_dir.to_string_lossy()),
+            "delete --force of {id} did not name the directory it left: {}",
+            stderr(&out)
+        );
+        let out = berth_root(&root, &["delete", "--force", &id]);
+        assert!(out.status.success(), "delete --force: {}", stderr(&out));
+        assert!(
+            !state_dir.exists(),
+            "delete --force left {}: {}",
+            state_dir.display(),
+            stderr(&out)
+        );
+    }
+}
+
 /// Without a mount namespace, `create` binds the rootfs onto itself in the runtime's
 /// namespace. A create killed after that bind but before recording it leaves a state
 /// with only the mount the rootfs was on: `delete --force` must still find the bind

@@ -173,7 +173,9 @@ pub fn cve_2019_5736_ptrace_held_exec_exe(c: &mut Ctx) -> Res {
 /// `/proc/<pid>/exe` (read from the host) is then on a read-only mount or a `/memfd:`
 /// copy, else the binary itself. Without a user namespace (the default config): a
 /// protected image for `create` and `exec`; a new user namespace that does not map the
-/// binary's owner: none; one that maps it (identity map): a protected image.
+/// binary's owner: none when the caller can not write the binary (rootless), a
+/// protected image when it can (root); one that maps it (identity map): a protected
+/// image.
 pub fn cve_2019_5736_protected_only_when_needed(c: &mut Ctx) -> Res {
     if c.suite.rt.path.file_name().is_none_or(|n| n != "berth") {
         skip!("berth's own rule for when to protect its binary");
@@ -236,8 +238,13 @@ pub fn cve_2019_5736_protected_only_when_needed(c: &mut Ctx) -> Res {
     );
     c.must(&["delete", "--force", &plain])?;
 
-    // A user namespace mapping 100000-165535: not the binary's owner.
-    for (host_id, want) in [(unmapped_base, false), (0, true)] {
+    // A user namespace mapping 100000-165535: not the binary's owner. It belongs to
+    // the caller, though: a caller that can write the binary (root, or its owner)
+    // protects it even then, since the caller's uid outside the container is fully
+    // capable in the namespace; only another user's (rootless) berth does not.
+    let euid = nix::unistd::geteuid().as_raw();
+    let owner_can_write = euid == 0 || euid == owner;
+    for (host_id, want) in [(unmapped_base, owner_can_write), (0, true)] {
         let mut cfg = cfg_sh("sleep 30");
         push(&mut cfg, "linux/namespaces", json!({"type": "user"}));
         let map = json!([{"hostID": host_id, "containerID": 0, "size": 65536}]);

@@ -24,6 +24,16 @@ pub enum Exposure {
     /// The binary is writable by its group or by others: a container process may be
     /// one of them whatever its user namespace maps.
     WritableByOthers,
+    /// A new user namespace made by a caller whose uid can write the binary (root,
+    /// or the binary's owner): the namespace belongs to that uid, and every process
+    /// of it outside the container (another container's root sharing the host's or
+    /// an ancestor's pid namespace, say) counts as fully capable in the namespace, so
+    /// it may open the container's processes' `/proc/<pid>/exe` and, the binary
+    /// being its own to write, write it once no process runs it.
+    NamespaceOwnerCanWrite {
+        /// The caller's effective uid, the namespace's owner.
+        euid: u32,
+    },
     /// A long-lived process that will create containers it does not know yet (an
     /// embedder serving requests, such as berth's containerd shim serving a pod):
     /// any of them may be exposed, so it protects itself once, before the first.
@@ -44,6 +54,10 @@ impl std::fmt::Display for Exposure {
             Exposure::WritableByOthers => {
                 f.write_str("the runtime binary is writable by its group or others")
             }
+            Exposure::NamespaceOwnerCanWrite { euid } => write!(
+                f,
+                "the container's user namespace belongs to uid {euid}, who can write the runtime binary"
+            ),
             Exposure::ContainersNotYetKnown => {
                 f.write_str("this process will create containers it does not know yet")
             }
@@ -90,7 +104,7 @@ fn maps_host_uid(maps: &[LinuxIdMapping], uid: u32) -> bool {
 
 /// The rule for both verbs. `binary` gives the owner and mode of the runtime binary;
 /// it is asked only for a new user namespace (the one case that needs it).
-fn decide(spec: &Spec, binary: impl FnOnce() -> Option<(u32, u32)>) -> Option<Exposure> {
+fn decide(spec: &Spec, euid: u32, binary: impl FnOnce() -> Option<(u32, u32)>) -> Option<Exposure> {
     match user_namespace(spec) {
         UserNamespace::Host => Some(Exposure::NoUserNamespace),
         UserNamespace::Joined => Some(Exposure::JoinedUserNamespace),
@@ -112,6 +126,9 @@ fn decide(spec: &Spec, binary: impl FnOnce() -> Option<(u32, u32)>) -> Option<Ex
                 Some(maps) if maps.is_empty() || maps_host_uid(maps, uid) => {
                     Some(Exposure::OwnerMapped { uid })
                 }
+                Some(_) if euid == 0 || euid == uid => {
+                    Some(Exposure::NamespaceOwnerCanWrite { euid })
+                }
                 Some(_) => None,
             }
         }
@@ -120,10 +137,11 @@ fn decide(spec: &Spec, binary: impl FnOnce() -> Option<(u32, u32)>) -> Option<Ex
 
 /// Whether `create` (or `run`) of a container of `spec` must run from a protected
 /// image of the runtime binary, and why; `None` for a container whose user namespace
-/// does not map the binary's owner, which then costs nothing. See the
+/// does not map the binary's owner, made by a caller that cannot write the binary
+/// (rootless), which then costs nothing. See the
 /// [module](crate::sealed_exe).
 pub fn for_create(spec: &Spec) -> Option<Exposure> {
-    decide(spec, binary_owner_and_mode)
+    decide(spec, nix::unistd::geteuid().as_raw(), binary_owner_and_mode)
 }
 
 impl Container {
@@ -131,7 +149,11 @@ impl Container {
     /// runtime binary, and why: as [`for_create`], from the container's config (the
     /// exec'd process joins the container's user namespace, whatever it is).
     pub fn sealed_exe_for_exec(&self) -> Option<Exposure> {
-        decide(&self.state.config, binary_owner_and_mode)
+        decide(
+            &self.state.config,
+            nix::unistd::geteuid().as_raw(),
+            binary_owner_and_mode,
+        )
     }
 }
 
@@ -140,6 +162,9 @@ mod tests {
     use super::{decide, for_create, Exposure};
     use oci_spec::runtime::Spec;
     use serde_json::{json, Value};
+
+    /// A caller that is neither root nor the binary's owner in these tests.
+    const ROOTLESS: u32 = 1000;
 
     fn spec(namespaces: Value, uid_map: Option<Value>) -> Spec {
         let mut v = json!({
@@ -167,7 +192,7 @@ mod tests {
             json!([{"type": "mount"}]),
         ] {
             assert_eq!(
-                decide(&spec(ns.clone(), None), || Some((0, 0o755))),
+                decide(&spec(ns.clone(), None), ROOTLESS, || Some((0, 0o755))),
                 Some(Exposure::NoUserNamespace),
                 "{ns}"
             );
@@ -181,47 +206,65 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&s, || panic!("not asked")),
+            decide(&s, ROOTLESS, || panic!("not asked")),
             Some(Exposure::JoinedUserNamespace)
         );
+    }
+
+    #[test]
+    fn a_namespace_owned_by_a_uid_that_can_write_the_binary_needs_it() {
+        let ns = json!([{"type": "pid"}, {"type": "user"}]);
+        let s = spec(ns, Some(map(100_000, 65536)));
+        // Made by root: root's processes outside are fully capable in it.
+        assert_eq!(
+            decide(&s, 0, || Some((0, 0o755))),
+            Some(Exposure::NamespaceOwnerCanWrite { euid: 0 })
+        );
+        // Made by the binary's owner.
+        assert_eq!(
+            decide(&s, 1000, || Some((1000, 0o755))),
+            Some(Exposure::NamespaceOwnerCanWrite { euid: 1000 })
+        );
+        // Made by another user, who cannot write a root-owned 0755 binary.
+        assert_eq!(decide(&s, 1000, || Some((0, 0o755))), None);
     }
 
     #[test]
     fn a_new_user_namespace_needs_it_only_if_it_maps_the_owner() {
         let ns = json!([{"type": "pid"}, {"type": "user"}]);
         let s = spec(ns.clone(), Some(map(100_000, 65536)));
-        assert_eq!(decide(&s, || Some((0, 0o755))), None);
+        assert_eq!(decide(&s, ROOTLESS, || Some((0, 0o755))), None);
         assert_eq!(
-            decide(&s, || Some((100_000, 0o755))),
+            decide(&s, ROOTLESS, || Some((100_000, 0o755))),
             Some(Exposure::OwnerMapped { uid: 100_000 })
         );
         assert_eq!(
-            decide(&s, || Some((165_535, 0o755))),
+            decide(&s, ROOTLESS, || Some((165_535, 0o755))),
             Some(Exposure::OwnerMapped { uid: 165_535 })
         );
-        assert_eq!(decide(&s, || Some((165_536, 0o755))), None);
+        assert_eq!(decide(&s, ROOTLESS, || Some((165_536, 0o755))), None);
         // An identity map includes root.
         let s = spec(ns.clone(), Some(map(0, 65536)));
         assert_eq!(
-            decide(&s, || Some((0, 0o755))),
+            decide(&s, ROOTLESS, || Some((0, 0o755))),
             Some(Exposure::OwnerMapped { uid: 0 })
         );
         // No mappings, or an unreadable binary: protect.
         let s = spec(ns.clone(), None);
-        assert!(decide(&s, || Some((0, 0o755))).is_some());
+        assert!(decide(&s, ROOTLESS, || Some((0, 0o755))).is_some());
         let s = spec(ns, Some(map(100_000, 65536)));
-        assert!(decide(&s, || None).is_some());
+        assert!(decide(&s, ROOTLESS, || None).is_some());
     }
 
     #[test]
     fn a_binary_writable_by_others_needs_it_in_any_user_namespace() {
         let s = spec(json!([{"type": "user"}]), Some(map(100_000, 65536)));
         assert_eq!(
-            decide(&s, || Some((0, 0o775))),
+            decide(&s, ROOTLESS, || Some((0, 0o775))),
             Some(Exposure::WritableByOthers)
         );
         assert_eq!(
-            decide(&s, || Some((0, 0o757))),
+            decide(&s, ROOTLESS, || Some((0, 0o757))),
             Some(Exposure::WritableByOthers)
         );
     }

@@ -34,9 +34,12 @@
 //! ([`for_create`], [`Container::sealed_exe_for_exec`](crate::Container::sealed_exe_for_exec)):
 //! the container has no user namespace, joins one by path, or has a new one whose
 //! uidMappings map the uid that owns the binary (or the binary is writable by its
-//! group or others). A new user namespace that does not map the owner needs nothing:
-//! container root is then not the owner and holds no capability over the host's user
-//! namespace (rootless engines and user-namespaced pods pay nothing).
+//! group or others), or has a new one made by a caller that can write the binary
+//! (root, or the binary's owner): such a namespace belongs to the caller's uid, whose
+//! processes outside the container (another container's root that shares the host's
+//! pid namespace, say) are fully capable in it and may open the container's
+//! processes' `/proc/<pid>/exe`. Only a new user namespace that does not map the owner
+//! and is made by another user (a rootless engine) needs nothing.
 //!
 //! Whether a process already runs from a protected image is read from its
 //! `/proc/self/exe` ([`protection`]: `statvfs` shows `ST_RDONLY`, or `F_GET_SEALS`,

@@ -28,12 +28,10 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
             r => Ok(r?),
         },
         Err(Error::NotFound(id)) => {
-            // validate_id above keeps this path inside the root.
-            let dir = runtime.root().join(&args.id);
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => eprintln!("remove {}: {e}", dir.display()),
+            // Never a recursive removal by path: a mount below (a restore's rootfs
+            // bind) would be reached through.
+            if let Err(e) = runtime.remove_leftover(&args.id) {
+                eprintln!("{e}");
             }
             if args.force {
                 Ok(())
@@ -47,11 +45,7 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         Err(e @ Error::State { .. }) if args.force => {
             let dir = runtime.root().join(&args.id);
             tracing::warn!("{e}; removing {} only", dir.display());
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => Ok(()),
-                Err(io) if io.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(io) => anyhow::bail!("remove {}: {io}", dir.display()),
-            }
+            Ok(runtime.remove_leftover(&args.id)?)
         }
         Err(e) => Err(e.into()),
     }

@@ -18,6 +18,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 CARGO      ?= cargo
+export CARGO
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BERTH      ?= $(abspath $(TARGET_DIR)/release/berth)
 RUNTIME    ?= $(BERTH)
@@ -40,21 +41,23 @@ all: build
 deps:
 	@hack/install-deps.sh
 
+# hack/build-release.sh: cargo build --release, then berth linked again as a static
+# PIE in place (BERTH_LINK=dynamic keeps the dynamic one; the script says why).
 build: deps
-	$(CARGO) build --release
+	hack/build-release.sh
 
 demo: deps
-	$(CARGO) build --release -p berth
+	hack/build-release.sh -p berth
 	RUNTIME=$(RUNTIME) hack/demo.sh
 
 bench: deps
-	$(CARGO) build --release -p berth
+	hack/build-release.sh -p berth
 	BERTH=$(BERTH) hack/bench $(BENCH_ARGS)
 
 # A container life through containerd: runc shim + runc/crun/berth and berth's native
 # shim side by side (hack/bench-containerd --help; BENCH_ARGS passed on).
 bench-containerd: deps
-	$(CARGO) build --release -p berth -p containerd-shim-berth -p berth-cri
+	hack/build-release.sh -p berth -p containerd-shim-berth -p berth-cri
 	BERTH=$(BERTH) SHIM=$(abspath $(TARGET_DIR)/release/containerd-shim-berth-v2) \
 		BERTH_CRI=$(abspath $(TARGET_DIR)/release/berth-cri) hack/bench-containerd $(BENCH_ARGS)
 
@@ -73,7 +76,7 @@ clippy:
 	@$(STAGE) clippy 1500 $(CARGO) clippy --workspace --all-targets -- -D warnings
 
 release-build:
-	@$(STAGE) build 1500 $(CARGO) build --release
+	@$(STAGE) build 1500 hack/build-release.sh
 
 # The tests make namespaces, mounts and cgroups: root only, two at a time.
 unit:
@@ -97,7 +100,7 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) BERTH=$(BERTH) hack/fuzz.sh
 
 soak: deps
-	$(CARGO) build --release -p berth
+	hack/build-release.sh -p berth
 	BERTH_SOAK_SEQUENTIAL=$(SOAK_SEQUENTIAL) BERTH_SOAK_PARALLEL=$(SOAK_PARALLEL) \
 		BERTH_SOAK_EXEC=$(SOAK_EXEC) BERTH_SOAK_SECONDS=1800 \
 		timeout 2000 $(CONFORMANCE) --runtime $(BERTH) --filter soak_lives

@@ -162,6 +162,16 @@ fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// One rmdir of `dir`: true when it is gone (removed now, or missing), false when the
+/// kernel refused (a task or a sub-cgroup is still there) or anything else failed;
+/// the caller then takes the path that kills, waits and reports.
+pub(crate) fn removed_if_empty(dir: &Path) -> bool {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => e.kind() == ErrorKind::NotFound,
+    }
+}
+
 /// Removes the cgroup `dir` (sub-cgroups first), retrying on EBUSY while the kernel
 /// finishes tearing down exited tasks. A missing directory is fine.
 pub(crate) fn remove_cgroup(dir: &Path, timeout: Duration) -> Result<()> {

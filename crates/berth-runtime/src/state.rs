@@ -130,10 +130,12 @@ impl Persisted {
         }
     }
 
-    /// Writes `<dir>/state.json` atomically.
+    /// Writes `<dir>/state.json` atomically: the whole new text under a temporary name,
+    /// then swapped in, so a reader (or a `delete` after a SIGKILL at any point) finds
+    /// the old state or the new one, never a part.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(STATE_FILE);
-        let tmp = dir.join(".state.json.tmp");
+        let tmp = dir.join(STATE_TMP);
         let data = serde_json::to_vec(self).map_err(|e| Error::State {
             id: self.id.clone(),
             reason: format!("serialize: {e}"),
@@ -142,7 +144,7 @@ impl Persisted {
         f.write_all(&data)
             .map_err(|e| Error::io("write", &tmp, e))?;
         drop(f);
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))
+        replace(&tmp, &path)
     }
 
     /// Reads `<dir>/state.json`.
@@ -191,6 +193,38 @@ pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// The temporary name `save` writes the next state under.
+const STATE_TMP: &str = ".state.json.tmp";
+
+/// Puts the file `tmp` in the place of `path`, atomically. An existing `path` is
+/// swapped with `tmp` (`renameat2(RENAME_EXCHANGE)`) and the old text then unlinked,
+/// rather than renamed over: on ext4, a rename over an existing file makes the kernel
+/// allocate and start writing the new file's blocks at once (`auto_da_alloc`, a
+/// guard for files meant to survive a power loss), about 0.2 ms per write on this VM
+/// whose /run is on ext4, twice per `create`. A state directory describes live
+/// processes and means nothing after a reboot. Where the swap is not supported
+/// (`EINVAL`: a file system without it) or there is nothing to swap with (`ENOENT`),
+/// a plain rename.
+fn replace(tmp: &Path, path: &Path) -> Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    match renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => {
+            // The new state is in place; an old text left under the temporary name
+            // is overwritten by the next save and removed with the directory.
+            if let Err(e) = std::fs::remove_file(tmp) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %tmp.display(), error = %e, "replaced state not removed");
+                }
+            }
+            Ok(())
+        }
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL) => {
+            std::fs::rename(tmp, path).map_err(|e| Error::io("rename", path, e))
+        }
+        Err(e) => Err(Error::io("rename (exchange)", path, e.into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +258,37 @@ mod tests {
         assert_eq!(cgroup.user_manager_uid, None);
         let manager = berth_cgroups::from_state(&cgroup).expect("manager from an old state");
         assert_eq!(manager.state().unit.as_deref(), Some("berth-c1.scope"));
+    }
+
+    /// Each save replaces state.json whole (the first by rename, the later ones by
+    /// exchange) and leaves no temporary file behind; what is read back is the last.
+    #[test]
+    fn save_replaces_the_state_and_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("berth-state-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let bundle_json = serde_json::json!({
+            "id": "s1", "pid": 0, "pid_start_time": 0, "bundle": "/b", "rootfs": "/b/rootfs",
+            "created": "2026-01-01T00:00:00.000000000Z", "owner": "",
+            "config": serde_json::to_value(Spec::default()).expect("spec json"),
+            "created_done": false
+        });
+        let mut state = Persisted::from_slice(
+            &serde_json::to_vec(&bundle_json).expect("json"),
+            "s1",
+            Path::new("/x/state.json"),
+        )
+        .expect("state");
+        for pid in [0, 41, 42] {
+            state.pid = pid;
+            state.save(&dir).expect("save");
+            let names: Vec<_> = std::fs::read_dir(&dir)
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert_eq!(names, [STATE_FILE], "after saving pid {pid}");
+            assert_eq!(Persisted::load(&dir, "s1").expect("load").pid, pid);
+        }
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 }

@@ -251,13 +251,21 @@ impl CgroupManager for V1Manager {
 
     fn destroy(&self) -> Result<()> {
         let leaves = self.leaves();
+        // Most deletes find the container's processes gone: each leaf then goes with
+        // one rmdir. The kernel refuses (EBUSY) a cgroup that still has a task or a
+        // sub-cgroup; only those are thawed, killed and removed below.
+        let busy: Vec<PathBuf> = leaves
+            .iter()
+            .filter(|d| !fsutil::removed_if_empty(d))
+            .cloned()
+            .collect();
         // SIGKILL is not delivered to frozen tasks: thaw first (a paused container).
-        if let Some(dir) = self.dir("freezer").filter(|d| d.exists()) {
+        if let Some(dir) = self.dir("freezer").filter(|d| busy.iter().any(|b| b == d)) {
             let _ = fsutil::write(dir, "freezer.state", "THAWED");
         }
-        fsutil::kill_all(&leaves, Duration::from_secs(1))?;
+        fsutil::kill_all(&busy, Duration::from_secs(1))?;
         let mut first_err = None;
-        for dir in &leaves {
+        for dir in &busy {
             if let Err(e) = fsutil::remove_cgroup(dir, Duration::from_secs(2)) {
                 first_err.get_or_insert(e);
             }

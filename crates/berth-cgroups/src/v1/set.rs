@@ -117,17 +117,57 @@ fn set_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         .enumerate()
         .map(|(i, r)| rule_string(i, r))
         .collect::<Result<Vec<_>>>()?;
-    write(dir, "devices.deny", "a")?;
+    // One open of each file, one write(2) per rule: the kernel parses every write on
+    // its own, as it does a write through a new open (runc opens the file per rule; a
+    // default config has about a dozen rules).
+    let mut deny = ControlFile::new(dir, "devices.deny");
+    let mut allow = ControlFile::new(dir, "devices.allow");
+    deny.write("a")?;
     for (rule, line) in rules.iter().zip(&lines) {
         let Some(line) = line else { continue };
-        let file = if rule.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        write(dir, file, if is_wildcard(rule) { "a" } else { line })?;
+        let file = if rule.allow() { &mut allow } else { &mut deny };
+        file.write(if is_wildcard(rule) { "a" } else { line })?;
     }
     Ok(())
+}
+
+/// A control file opened for writing on first use and kept open for the next values.
+struct ControlFile {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl ControlFile {
+    fn new(dir: &Path, name: &str) -> Self {
+        ControlFile {
+            path: dir.join(name),
+            file: None,
+        }
+    }
+
+    /// Writes `value` in one write(2), as its own record.
+    fn write(&mut self, value: &str) -> Result<()> {
+        use std::io::Write;
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .map_err(|e| Error::io("open", &self.path, e))?;
+                self.file.insert(f)
+            }
+        };
+        match file.write(value.as_bytes()) {
+            Ok(n) if n == value.len() => Ok(()),
+            Ok(n) => Err(Error::io(
+                "write",
+                &self.path,
+                std::io::Error::other(format!("{value:?}: {n} of {} bytes written", value.len())),
+            )),
+            Err(e) => Err(Error::io("write", &self.path, e)),
+        }
+    }
 }
 
 /// runc's convention: 0 is unset.

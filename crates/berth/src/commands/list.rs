@@ -48,16 +48,26 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 }
 
 /// runc's owner column: the user owning the container's state directory, or `#uid`
-/// when that uid has no name.
+/// when /etc/passwd has no name for that uid.
 fn owner(dir: &Path) -> String {
     let Ok(meta) = std::fs::metadata(dir) else {
         return String::new();
     };
     let uid = meta.uid();
-    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
-        Ok(Some(user)) => user.name,
-        _ => format!("#{uid}"),
-    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    user_name(&passwd, uid).map_or_else(|| format!("#{uid}"), str::to_string)
+}
+
+/// The name of `uid` in an /etc/passwd text (`name:password:uid:...`), the first line
+/// that has it. Read directly rather than through glibc's NSS: berth is linked
+/// statically (hack/build-release.sh), where NSS would load shared modules.
+fn user_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let found = fields.nth(1)?.parse::<u32>().ok()? == uid;
+        (found && !name.is_empty()).then_some(name)
+    })
 }
 
 /// runc's JSON: one line, `null` when there is no container (Go's nil slice).
@@ -101,7 +111,22 @@ fn table(states: &[State]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::table;
+    use super::{table, user_name};
+
+    #[test]
+    fn user_name_is_read_from_passwd_lines() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      # a comment\n\
+                      broken line\n\
+                      :x:7:7::/:/bin/false\n\
+                      daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+                      again:x:1:1::/:/bin/false\n";
+        assert_eq!(user_name(passwd, 0), Some("root"));
+        assert_eq!(user_name(passwd, 1), Some("daemon"));
+        assert_eq!(user_name(passwd, 7), None);
+        assert_eq!(user_name(passwd, 1000), None);
+        assert_eq!(user_name("", 0), None);
+    }
 
     #[test]
     fn empty_table_is_runc_header() {

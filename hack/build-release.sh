@@ -24,6 +24,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The options that also apply to the relink (`cargo rustc` takes one package, so -p
+# and the like are not passed on); --target-dir would put the two links in different
+# places: set CARGO_TARGET_DIR instead.
+common=()
+all=("$@")
+while [ $# -gt 0 ]; do
+    case $1 in
+    --target-dir | --target-dir=*)
+        echo "hack/build-release.sh: use CARGO_TARGET_DIR rather than --target-dir" >&2
+        exit 2
+        ;;
+    -j | --jobs)
+        common+=("$1" "${2:?$1 needs a value}")
+        shift
+        ;;
+    -j* | --jobs=* | -q | --quiet | -v | --verbose | --locked | --offline | --frozen)
+        common+=("$1")
+        ;;
+    esac
+    shift
+done
+set -- "${all[@]}"
+
 "${CARGO:-cargo}" build --release "$@"
 case ${BERTH_LINK:-static-pie} in
 dynamic) exit 0 ;;
@@ -33,7 +56,7 @@ static-pie) ;;
     exit 2
     ;;
 esac
-"${CARGO:-cargo}" rustc --release -p berth --bin berth -- -C target-feature=+crt-static
+"${CARGO:-cargo}" rustc --release "${common[@]}" -p berth --bin berth -- -C target-feature=+crt-static
 
 target=${CARGO_TARGET_DIR:-target}
 # A static PIE: an ELF of type DYN (position independent) without a program

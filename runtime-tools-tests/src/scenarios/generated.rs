@@ -151,14 +151,14 @@ pub fn generated_runc_spec_rootless(c: &mut Ctx) -> Res {
 
 pub fn generated_berth_spec(c: &mut Ctx) -> Res {
     let Some(berth) = berth_binary(c) else {
-        skip!("no berth binary beside the driver (build it: cargo build --release -p berth)");
+        skip!("no berth binary beside the driver (build it: hack/build-release.sh -p berth)");
     };
     spec_scenario(c, &berth, false)
 }
 
 pub fn generated_berth_spec_rootless(c: &mut Ctx) -> Res {
     let Some(berth) = berth_binary(c) else {
-        skip!("no berth binary beside the driver (build it: cargo build --release -p berth)");
+        skip!("no berth binary beside the driver (build it: hack/build-release.sh -p berth)");
     };
     spec_scenario(c, &berth, true)
 }

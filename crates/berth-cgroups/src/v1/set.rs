@@ -158,14 +158,20 @@ impl ControlFile {
                 self.file.insert(f)
             }
         };
-        match file.write(value.as_bytes()) {
-            Ok(n) if n == value.len() => Ok(()),
-            Ok(n) => Err(Error::io(
-                "write",
-                &self.path,
-                std::io::Error::other(format!("{value:?}: {n} of {} bytes written", value.len())),
-            )),
-            Err(e) => Err(Error::io("write", &self.path, e)),
+        loop {
+            return match file.write(value.as_bytes()) {
+                Ok(n) if n == value.len() => Ok(()),
+                Ok(n) => Err(Error::io(
+                    "write",
+                    &self.path,
+                    std::io::Error::other(format!(
+                        "{value:?}: {n} of {} bytes written",
+                        value.len()
+                    )),
+                )),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(Error::io("write", &self.path, e)),
+            };
         }
     }
 }

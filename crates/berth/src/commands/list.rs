@@ -26,9 +26,12 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
         .iter()
         .filter_map(|c| c.state().ok())
         .collect();
+    let mut passwd = None;
     for state in &mut states {
         if state.owner.is_empty() {
-            state.owner = owner(&runtime.root().join(&state.id));
+            let passwd = passwd
+                .get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+            state.owner = owner(&runtime.root().join(&state.id), passwd);
         }
     }
     let text = if args.quiet {
@@ -49,20 +52,25 @@ pub fn run(globals: &Globals, args: Args) -> anyhow::Result<()> {
 
 /// runc's owner column: the user owning the container's state directory, or `#uid`
 /// when /etc/passwd has no name for that uid.
-fn owner(dir: &Path) -> String {
+fn owner(dir: &Path, passwd: &str) -> String {
     let Ok(meta) = std::fs::metadata(dir) else {
         return String::new();
     };
     let uid = meta.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    user_name(&passwd, uid).map_or_else(|| format!("#{uid}"), str::to_string)
+    user_name(passwd, uid).map_or_else(|| format!("#{uid}"), str::to_string)
 }
 
 /// The name of `uid` in an /etc/passwd text (`name:password:uid:...`), the first line
-/// that has it. Read directly rather than through glibc's NSS: berth is linked
-/// statically (hack/build-release.sh), where NSS would load shared modules.
+/// that has it; blank and `#` comment lines are skipped, as glibc's files backend
+/// does. Read directly rather than through glibc's NSS: berth is linked statically
+/// (hack/build-release.sh), where NSS would load shared modules. Users known only to
+/// a directory service (LDAP, sssd) show as `#uid`, as in runc's own lookup.
 fn user_name(passwd: &str, uid: u32) -> Option<&str> {
     passwd.lines().find_map(|line| {
+        let line = line.trim();
+        if line.starts_with('#') {
+            return None;
+        }
         let mut fields = line.split(':');
         let name = fields.next()?;
         let found = fields.nth(1)?.parse::<u32>().ok()? == uid;
@@ -116,7 +124,8 @@ mod tests {
     #[test]
     fn user_name_is_read_from_passwd_lines() {
         let passwd = "root:x:0:0:root:/root:/bin/bash\n\
-                      # a comment\n\
+                      #old:x:1000:1000::/:/bin/false\n\
+                      \x20 indented:x:2:2::/:/bin/false\n\
                       broken line\n\
                       :x:7:7::/:/bin/false\n\
                       daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
@@ -124,7 +133,12 @@ mod tests {
         assert_eq!(user_name(passwd, 0), Some("root"));
         assert_eq!(user_name(passwd, 1), Some("daemon"));
         assert_eq!(user_name(passwd, 7), None);
-        assert_eq!(user_name(passwd, 1000), None);
+        assert_eq!(
+            user_name(passwd, 1000),
+            None,
+            "a commented-out line names no one"
+        );
+        assert_eq!(user_name(passwd, 2), Some("indented"));
         assert_eq!(user_name("", 0), None);
     }
 
